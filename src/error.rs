@@ -1,0 +1,413 @@
+//! The crate's one error type: a kind, the step that failed, the errno and the path concerned.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What went wrong, coarsely: match on this.
+///
+/// # Examples
+/// ```
+/// use forkexec::{ErrorKind, raw};
+/// let err = raw::CStringArray::new(["a\0b"]).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file, directory or program does not exist (`ENOENT`, Go's `exec.ErrNotFound`).
+    NotFound,
+    /// The kernel refused access (`EACCES`, `EPERM`), e.g. a file without an execute bit.
+    PermissionDenied,
+    /// The request itself is malformed: a NUL byte, `=` in an env key, an empty program,
+    /// a bad fd. Detected in the parent, before any fork.
+    InvalidInput,
+    /// Go's `exec.ErrDot`: the program was found through a relative `PATH` entry.
+    Dot,
+    /// The child failed on its way to `execve`; [`Error::stage`] names the step.
+    Exec,
+    /// The child ran and exited unsuccessfully (Go's `*exec.ExitError`).
+    ExitStatus,
+    /// The child ran past its timeout and was cancelled.
+    Timeout,
+    /// Go's `exec.ErrWaitDelay`: the child exited but its stdio was still held open.
+    WaitDelay,
+    /// Go's `os.ErrProcessDone`: the process was already waited for.
+    ProcessDone,
+    /// The request cannot be expressed by the chosen strategy or by this kernel.
+    Unsupported,
+    /// A safe `fork()` was refused because the process has more than one thread.
+    MultiThreaded,
+    /// Any other operating-system error.
+    Io,
+}
+
+/// The step of process creation that failed. The child side reports it to the parent
+/// together with the errno.
+///
+/// # Examples
+/// ```
+/// use forkexec::Stage;
+/// assert_eq!(Stage::from_u8(Stage::Chdir as u8), Some(Stage::Chdir));
+/// assert_eq!(Stage::Exec.to_string(), "exec");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Creating a pipe or other fd in the parent.
+    Pipe = 1,
+    /// `fork`/`clone` itself.
+    Fork = 2,
+    /// `posix_spawn` or its attribute set-up.
+    Spawn = 3,
+    /// Resetting signal dispositions or the signal mask in the child.
+    Signals = 4,
+    /// `setsid` in the child.
+    Setsid = 5,
+    /// `setpgid` in the child.
+    Setpgid = 6,
+    /// Moving file descriptors into place (`dup2`/`dup3`/`fcntl`).
+    Dup = 7,
+    /// Closing file descriptors the child must not see.
+    CloseFds = 8,
+    /// `chroot` in the child.
+    Chroot = 9,
+    /// `chdir` in the child.
+    Chdir = 10,
+    /// Setting credentials (`setgroups`, `setgid`, `setuid`).
+    Credentials = 11,
+    /// `prctl(PR_SET_PDEATHSIG)` or the parent-died check.
+    Pdeathsig = 12,
+    /// Acquiring the controlling terminal (`TIOCSCTTY`) or the foreground group.
+    Ctty = 13,
+    /// `unshare` of namespaces.
+    Unshare = 14,
+    /// The `execve` itself.
+    Exec = 15,
+    /// Waiting for the child.
+    Wait = 16,
+}
+
+impl Stage {
+    /// Decodes a stage number as written by the child side; `None` for an unknown number.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Stage::from_u8(15), Some(forkexec::Stage::Exec));
+    /// assert_eq!(forkexec::Stage::from_u8(0), None);
+    /// ```
+    pub const fn from_u8(n: u8) -> Option<Stage> {
+        Some(match n {
+            1 => Stage::Pipe,
+            2 => Stage::Fork,
+            3 => Stage::Spawn,
+            4 => Stage::Signals,
+            5 => Stage::Setsid,
+            6 => Stage::Setpgid,
+            7 => Stage::Dup,
+            8 => Stage::CloseFds,
+            9 => Stage::Chroot,
+            10 => Stage::Chdir,
+            11 => Stage::Credentials,
+            12 => Stage::Pdeathsig,
+            13 => Stage::Ctty,
+            14 => Stage::Unshare,
+            15 => Stage::Exec,
+            16 => Stage::Wait,
+            _ => return None,
+        })
+    }
+
+    /// The short name used in error messages (`"chdir"`, `"exec"`, ...).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Stage::Dup.name(), "dup2");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stage::Pipe => "pipe",
+            Stage::Fork => "fork",
+            Stage::Spawn => "posix_spawn",
+            Stage::Signals => "signal reset",
+            Stage::Setsid => "setsid",
+            Stage::Setpgid => "setpgid",
+            Stage::Dup => "dup2",
+            Stage::CloseFds => "close fds",
+            Stage::Chroot => "chroot",
+            Stage::Chdir => "chdir",
+            Stage::Credentials => "set credentials",
+            Stage::Pdeathsig => "pdeathsig",
+            Stage::Ctty => "set controlling terminal",
+            Stage::Unshare => "unshare",
+            Stage::Exec => "exec",
+            Stage::Wait => "wait",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The crate's error: a [`kind`](Error::kind), the failing [`stage`](Error::stage) when a
+/// process was being created, the [`errno`](Error::errno) and the [`path`](Error::path)
+/// concerned. Converts into [`std::io::Error`].
+///
+/// # Examples
+/// ```
+/// use forkexec::{Error, ErrorKind, Stage};
+/// let e = Error::from_errno(Stage::Exec, libc::ENOENT).with_path("/no/such");
+/// assert_eq!(e.kind(), ErrorKind::NotFound);
+/// assert_eq!(e.to_string(), "fork/exec /no/such: no such file or directory");
+/// let io: std::io::Error = e.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+/// ```
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    stage: Option<Stage>,
+    errno: Option<i32>,
+    path: Option<PathBuf>,
+    message: Option<String>,
+    stderr: Vec<u8>,
+}
+
+/// `Result<T, forkexec::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn kind_of_errno(errno: i32, stage: Option<Stage>) -> ErrorKind {
+    match errno {
+        libc::ENOENT => ErrorKind::NotFound,
+        libc::EACCES | libc::EPERM => ErrorKind::PermissionDenied,
+        libc::EINVAL | libc::EBADF | libc::E2BIG if stage.is_none() => ErrorKind::InvalidInput,
+        _ if stage.is_some() && stage != Some(Stage::Wait) => ErrorKind::Exec,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// The C library's description of `errno`, lower-cased as Go prints it.
+pub(crate) fn errno_text(errno: i32) -> String {
+    let s = io::Error::from_raw_os_error(errno).to_string();
+    let s = match s.find(" (os error") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    if let Some(c) = chars.next() {
+        out.extend(c.to_lowercase());
+    }
+    out.push_str(chars.as_str());
+    out
+}
+
+impl Error {
+    fn with_inner(kind: ErrorKind, stage: Option<Stage>, errno: Option<i32>) -> Error {
+        Error(Box::new(Inner {
+            kind,
+            stage,
+            errno,
+            path: None,
+            message: None,
+            stderr: Vec::new(),
+        }))
+    }
+
+    /// An error of `kind` with a message.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = forkexec::Error::new(forkexec::ErrorKind::InvalidInput, "empty program");
+    /// assert_eq!(e.to_string(), "empty program");
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        let mut e = Error::with_inner(kind, None, None);
+        e.0.message = Some(message.into());
+        e
+    }
+
+    /// An error for `errno` at a process-creation `stage`; the kind follows the errno
+    /// (`ENOENT` → [`ErrorKind::NotFound`], `EACCES`/`EPERM` →
+    /// [`ErrorKind::PermissionDenied`], anything else → [`ErrorKind::Exec`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Error, ErrorKind, Stage};
+    /// let e = Error::from_errno(Stage::Chdir, libc::ENOTDIR);
+    /// assert_eq!((e.kind(), e.stage(), e.errno()), (ErrorKind::Exec, Some(Stage::Chdir), Some(libc::ENOTDIR)));
+    /// ```
+    pub fn from_errno(stage: Stage, errno: i32) -> Error {
+        Error::with_inner(kind_of_errno(errno, Some(stage)), Some(stage), Some(errno))
+    }
+
+    /// The last OS error (`errno`) as an [`ErrorKind::Io`]-style error with no stage.
+    pub(crate) fn last_os_error() -> Error {
+        Error::from_io(io::Error::last_os_error())
+    }
+
+    /// An error from a plain `errno` with no stage.
+    pub(crate) fn os(errno: i32) -> Error {
+        Error::with_inner(kind_of_errno(errno, None), None, Some(errno))
+    }
+
+    pub(crate) fn from_io(err: io::Error) -> Error {
+        match err.raw_os_error() {
+            Some(errno) => Error::os(errno),
+            None => {
+                let kind = match err.kind() {
+                    io::ErrorKind::NotFound => ErrorKind::NotFound,
+                    io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    io::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+                    io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+                    _ => ErrorKind::Io,
+                };
+                Error::new(kind, err.to_string())
+            }
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Attaches the path the error concerns (the program, the directory, ...).
+    ///
+    /// # Examples
+    /// ```
+    /// let e = forkexec::Error::from_errno(forkexec::Stage::Exec, libc::EACCES).with_path("/etc/passwd");
+    /// assert_eq!(e.path(), Some(std::path::Path::new("/etc/passwd")));
+    /// ```
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Error {
+        self.0.path = Some(path.into());
+        self
+    }
+
+    pub(crate) fn with_stage(mut self, stage: Stage) -> Error {
+        self.0.stage = Some(stage);
+        self
+    }
+
+    pub(crate) fn with_stderr(mut self, stderr: Vec<u8>) -> Error {
+        self.0.stderr = stderr;
+        self
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The process-creation step that failed, when the error comes from one.
+    pub fn stage(&self) -> Option<Stage> {
+        self.0.stage
+    }
+
+    /// The raw `errno`, when the error comes from the operating system.
+    pub fn errno(&self) -> Option<i32> {
+        self.0.errno
+    }
+
+    /// The path the error concerns, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.0.path.as_deref()
+    }
+
+    /// The child's captured standard error, for an [`ErrorKind::ExitStatus`] error returned
+    /// by an output-capturing call; empty otherwise.
+    pub fn stderr(&self) -> &[u8] {
+        &self.0.stderr
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.0;
+        if let Some(m) = &i.message {
+            return f.write_str(m);
+        }
+        let err = i.errno.map(errno_text).unwrap_or_default();
+        match (i.stage, &i.path) {
+            (Some(Stage::Exec), Some(p)) => write!(f, "fork/exec {}: {err}", p.display()),
+            (Some(stage), Some(p)) => write!(f, "{stage} {}: {err}", p.display()),
+            (Some(stage), None) => write!(f, "{stage}: {err}"),
+            (None, Some(p)) => write!(f, "{}: {err}", p.display()),
+            (None, None) => f.write_str(&err),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.0;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind);
+        if let Some(s) = i.stage {
+            d.field("stage", &s);
+        }
+        if let Some(e) = i.errno {
+            d.field("errno", &e);
+        }
+        if let Some(p) = &i.path {
+            d.field("path", p);
+        }
+        d.field("message", &self.to_string());
+        if !i.stderr.is_empty() {
+            d.field("stderr", &String::from_utf8_lossy(&i.stderr));
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        Error::from_io(err)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        let kind = match err.kind() {
+            ErrorKind::NotFound | ErrorKind::Dot => io::ErrorKind::NotFound,
+            ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+            ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
+            ErrorKind::Timeout | ErrorKind::WaitDelay => io::ErrorKind::TimedOut,
+            ErrorKind::Unsupported | ErrorKind::MultiThreaded => io::ErrorKind::Unsupported,
+            ErrorKind::Io | ErrorKind::Exec | ErrorKind::ExitStatus | ErrorKind::ProcessDone => {
+                match err.errno() {
+                    Some(e) if err.0.message.is_none() && err.0.path.is_none() => {
+                        return io::Error::from_raw_os_error(e);
+                    }
+                    _ => io::ErrorKind::Other,
+                }
+            }
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_round_trip() {
+        for n in 0..=255u8 {
+            if let Some(s) = Stage::from_u8(n) {
+                assert_eq!(s as u8, n);
+            }
+        }
+    }
+
+    #[test]
+    fn errno_text_is_lowercase_go_style() {
+        assert_eq!(errno_text(libc::ENOENT), "no such file or directory");
+        assert_eq!(errno_text(libc::EACCES), "permission denied");
+    }
+}

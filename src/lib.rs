@@ -1,0 +1,41 @@
+//! # forkexec
+//!
+//! Create and manage processes on Linux with the least overhead the kernel allows.
+//!
+//! - [`raw`]: safe wrappers over single system calls (`pipe2`, `waitpid`/`wait4`/`waitid`,
+//!   `execve`, `fork`, `clone(CLONE_VM|CLONE_VFORK)`, `posix_spawn`, pidfds) and the spawn
+//!   engine: an [`ExecPlan`](raw::ExecPlan) built once in the parent, run by a
+//!   [`Strategy`](raw::Strategy).
+//!
+//! ## Safety model
+//! Between `fork`/`clone` and `execve` the child only makes async-signal-safe system calls
+//! on memory the parent prepared before the clone: no allocation, no lock, no panic, no
+//! `Drop`. A failing step is reported to the parent (stage + errno) and the child
+//! `_exit(127)`s; the parent reaps it and returns a typed [`Error`]. All `unsafe` code lives
+//! in the private `sys` module and the few wrappers of [`raw`] that must expose it.
+//!
+//! ## Example
+//! ```
+//! use forkexec::raw::{ExecPlan, Strategy, fork_exec, waitpid, WaitOptions, WaitStatus};
+//! let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "exit 3"])?;
+//! let child = fork_exec(&plan, &[], Strategy::Auto)?;
+//! assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(3));
+//! # Ok::<(), forkexec::Error>(())
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("forkexec supports Linux only (for now)");
+
+mod cstr;
+mod error;
+pub mod plan;
+pub mod raw;
+mod signal;
+mod spawn;
+mod sys;
+
+pub use error::{Error, ErrorKind, Result, Stage};
+pub use signal::Signal;

@@ -1,0 +1,735 @@
+//! Safe wrappers over single system calls, and the spawn engine underneath
+//! [`Cmd`](crate::Cmd) and [`start_process`](crate::start_process).
+//!
+//! Every fd created here is close-on-exec from birth and returned as an [`OwnedFd`].
+
+use std::ffi::CStr;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::BitOr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use libc::c_int;
+
+pub use crate::cstr::{CStringArray, merge_env};
+pub use crate::spawn::{ChildFd, ExecPlan, Spawned, Strategy, fork_exec};
+
+use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::signal::Signal;
+use crate::sys;
+
+/// Flags for [`pipe_with`]. `O_CLOEXEC` is always set and not listed.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::PipeFlags;
+/// let f = PipeFlags::NONBLOCK | PipeFlags::DIRECT;
+/// assert!(f.contains(PipeFlags::NONBLOCK));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PipeFlags(c_int);
+
+impl PipeFlags {
+    /// `O_NONBLOCK` on both ends.
+    pub const NONBLOCK: PipeFlags = PipeFlags(libc::O_NONBLOCK);
+    /// `O_DIRECT`: packet mode.
+    pub const DIRECT: PipeFlags = PipeFlags(libc::O_DIRECT);
+
+    /// No extra flag.
+    pub const fn empty() -> PipeFlags {
+        PipeFlags(0)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: PipeFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for PipeFlags {
+    type Output = PipeFlags;
+    fn bitor(self, rhs: PipeFlags) -> PipeFlags {
+        PipeFlags(self.0 | rhs.0)
+    }
+}
+
+/// Creates a pipe, `(read end, write end)`, both close-on-exec.
+///
+/// # Errors
+/// [`ErrorKind::Io`] with `EMFILE`/`ENFILE` when the fd table is full.
+///
+/// # Examples
+/// ```
+/// use std::io::{Read, Write};
+/// let (r, w) = forkexec::raw::pipe()?;
+/// std::fs::File::from(w).write_all(b"hi")?;
+/// let mut s = String::new();
+/// std::fs::File::from(r).read_to_string(&mut s)?;
+/// assert_eq!(s, "hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// `pipe2(2)`.
+#[doc(alias = "pipe2")]
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    pipe_with(PipeFlags::empty())
+}
+
+/// Creates a pipe with extra `flags` (always close-on-exec).
+///
+/// # Errors
+/// As [`pipe`]; [`ErrorKind::InvalidInput`] when the kernel rejects a flag.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{pipe_with, PipeFlags};
+/// let (r, _w) = pipe_with(PipeFlags::NONBLOCK)?;
+/// let mut buf = [0u8; 1];
+/// let e = rustix::io::read(&r, &mut buf).unwrap_err();
+/// assert_eq!(e, rustix::io::Errno::AGAIN);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `pipe2(2)`.
+pub fn pipe_with(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd)> {
+    sys::pipe2(flags.0).map_err(|e| Error::os(e).with_stage(Stage::Pipe))
+}
+
+/// Options for [`waitpid`], [`wait4`] and [`PidFd::wait`].
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::WaitOptions;
+/// let o = WaitOptions::NOHANG | WaitOptions::UNTRACED;
+/// assert!(o.contains(WaitOptions::NOHANG));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct WaitOptions(c_int);
+
+impl WaitOptions {
+    /// `WNOHANG`: return `None` instead of blocking.
+    pub const NOHANG: WaitOptions = WaitOptions(libc::WNOHANG);
+    /// `WUNTRACED`: also report stopped children.
+    pub const UNTRACED: WaitOptions = WaitOptions(libc::WUNTRACED);
+    /// `WCONTINUED`: also report continued children.
+    pub const CONTINUED: WaitOptions = WaitOptions(libc::WCONTINUED);
+    /// `WNOWAIT`: report but leave the child waitable (only for [`PidFd::wait`]).
+    pub const NOWAIT: WaitOptions = WaitOptions(libc::WNOWAIT);
+
+    /// No option: block until the child exits.
+    pub const fn empty() -> WaitOptions {
+        WaitOptions(0)
+    }
+
+    /// Whether every option of `other` is set.
+    pub const fn contains(self, other: WaitOptions) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for WaitOptions {
+    type Output = WaitOptions;
+    fn bitor(self, rhs: WaitOptions) -> WaitOptions {
+        WaitOptions(self.0 | rhs.0)
+    }
+}
+
+/// How a child changed state.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Signal, raw::WaitStatus};
+/// assert_eq!(WaitStatus::from_raw(3 << 8), WaitStatus::Exited(3));
+/// assert_eq!(WaitStatus::from_raw(9), WaitStatus::Signaled { signal: Signal::KILL, core_dumped: false });
+/// let s = WaitStatus::Signaled { signal: Signal::SEGV, core_dumped: true };
+/// assert_eq!(WaitStatus::from_raw(s.to_raw()), s);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WaitStatus {
+    /// Exited with this code (0..=255).
+    Exited(i32),
+    /// Killed by a signal.
+    Signaled {
+        /// The signal.
+        signal: Signal,
+        /// Whether a core dump was written.
+        core_dumped: bool,
+    },
+    /// Stopped by a signal (with `UNTRACED`).
+    Stopped(Signal),
+    /// Continued by `SIGCONT` (with `CONTINUED`).
+    Continued,
+}
+
+impl WaitStatus {
+    /// Decodes a `wait(2)` status word.
+    pub fn from_raw(status: i32) -> WaitStatus {
+        if libc::WIFEXITED(status) {
+            WaitStatus::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            WaitStatus::Signaled {
+                signal: Signal::from_raw_unchecked(libc::WTERMSIG(status)),
+                core_dumped: libc::WCOREDUMP(status),
+            }
+        } else if libc::WIFSTOPPED(status) {
+            WaitStatus::Stopped(Signal::from_raw_unchecked(libc::WSTOPSIG(status)))
+        } else {
+            WaitStatus::Continued
+        }
+    }
+
+    /// Encodes the status word `wait(2)` would return (the inverse of [`from_raw`](Self::from_raw)).
+    pub fn to_raw(self) -> i32 {
+        match self {
+            WaitStatus::Exited(code) => (code & 0xff) << 8,
+            WaitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => (signal.as_raw() & 0x7f) | if core_dumped { 0x80 } else { 0 },
+            WaitStatus::Stopped(sig) => ((sig.as_raw() & 0xff) << 8) | 0x7f,
+            WaitStatus::Continued => 0xffff,
+        }
+    }
+
+    /// Decodes the `si_code`/`si_status` pair `waitid(2)` reports.
+    pub fn from_siginfo(code: i32, status: i32) -> Option<WaitStatus> {
+        Some(match code {
+            libc::CLD_EXITED => WaitStatus::Exited(status),
+            libc::CLD_KILLED => WaitStatus::Signaled {
+                signal: Signal::from_raw_unchecked(status),
+                core_dumped: false,
+            },
+            libc::CLD_DUMPED => WaitStatus::Signaled {
+                signal: Signal::from_raw_unchecked(status),
+                core_dumped: true,
+            },
+            libc::CLD_STOPPED | libc::CLD_TRAPPED => {
+                WaitStatus::Stopped(Signal::from_raw_unchecked(status))
+            }
+            libc::CLD_CONTINUED => WaitStatus::Continued,
+            _ => return None,
+        })
+    }
+}
+
+/// Resource usage of a reaped child (`struct rusage`).
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{wait4, WaitOptions, ExecPlan, fork_exec, Strategy};
+/// let child = fork_exec(&ExecPlan::new("/bin/true", ["true"])?, &[], Strategy::Auto)?;
+/// let (_, _, usage) = wait4(child.pid, WaitOptions::empty())?.unwrap();
+/// assert!(usage.user_time() + usage.system_time() < std::time::Duration::from_secs(5));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Rusage(libc::rusage);
+
+fn tv(t: libc::timeval) -> Duration {
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        (t.tv_usec.clamp(0, 999_999) as u32) * 1000,
+    )
+}
+
+impl Rusage {
+    /// User CPU time.
+    pub fn user_time(&self) -> Duration {
+        tv(self.0.ru_utime)
+    }
+    /// System CPU time.
+    pub fn system_time(&self) -> Duration {
+        tv(self.0.ru_stime)
+    }
+    /// Peak resident set size in KiB.
+    pub fn max_rss_kib(&self) -> u64 {
+        self.0.ru_maxrss.max(0) as u64
+    }
+    /// Minor page faults.
+    pub fn minor_faults(&self) -> u64 {
+        self.0.ru_minflt.max(0) as u64
+    }
+    /// Major page faults.
+    pub fn major_faults(&self) -> u64 {
+        self.0.ru_majflt.max(0) as u64
+    }
+    /// Voluntary context switches.
+    pub fn voluntary_switches(&self) -> u64 {
+        self.0.ru_nvcsw.max(0) as u64
+    }
+    /// Involuntary context switches.
+    pub fn involuntary_switches(&self) -> u64 {
+        self.0.ru_nivcsw.max(0) as u64
+    }
+    /// The raw C struct.
+    pub fn as_raw(&self) -> &libc::rusage {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Rusage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rusage")
+            .field("user_time", &self.user_time())
+            .field("system_time", &self.system_time())
+            .field("max_rss_kib", &self.max_rss_kib())
+            .finish()
+    }
+}
+
+fn wait_err(e: i32) -> Error {
+    Error::os(e).with_stage(Stage::Wait)
+}
+
+/// `waitpid(pid, options)`: `Some((pid, status))` for a child that changed state, `None`
+/// with `NOHANG` when none did. `pid` may be `-1` (any child) or `-pgid`.
+///
+/// # Errors
+/// [`ErrorKind::Io`] with `ECHILD` when `pid` is not a child of this process (or was reaped
+/// already), `EINVAL` for bad options. `EINTR` is retried.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{waitpid, WaitOptions};
+/// let err = waitpid(1, WaitOptions::NOHANG).unwrap_err();
+/// assert_eq!(err.errno(), Some(libc::ECHILD));
+/// ```
+///
+/// # References
+/// `waitpid(2)`.
+pub fn waitpid(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus)>> {
+    Ok(wait4(pid, options)?.map(|(pid, status, _)| (pid, status)))
+}
+
+/// `wait4(pid, options)`: as [`waitpid`], plus the child's resource usage.
+///
+/// # Errors
+/// As [`waitpid`].
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{wait4, WaitOptions, WaitStatus, ExecPlan, fork_exec, Strategy};
+/// let child = fork_exec(&ExecPlan::new("/bin/sh", ["sh", "-c", "exit 7"])?, &[], Strategy::Auto)?;
+/// let (pid, status, _usage) = wait4(child.pid, WaitOptions::empty())?.unwrap();
+/// assert_eq!((pid, status), (child.pid, WaitStatus::Exited(7)));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `wait4(2)`.
+pub fn wait4(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus, Rusage)>> {
+    let (got, status, ru) = sys::wait4(pid, options.0).map_err(wait_err)?;
+    if got == 0 {
+        return Ok(None);
+    }
+    Ok(Some((got, WaitStatus::from_raw(status), Rusage(ru))))
+}
+
+/// Replaces the current process image: `execve(path, argv, envp)`. It returns only on
+/// failure, with the error.
+///
+/// # Examples
+/// ```
+/// use forkexec::{ErrorKind, raw::{execve, CStringArray}};
+/// let argv = CStringArray::new(["nope"])?;
+/// let envp = CStringArray::from_env::<_, &str, &str>([])?;
+/// let err = execve(c"/no/such/file", &argv, &envp);
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `execve(2)`.
+pub fn execve(path: &CStr, argv: &CStringArray, envp: &CStringArray) -> Error {
+    // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings.
+    let errno = unsafe { sys::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
+    Error::from_errno(Stage::Exec, errno).with_path(path)
+}
+
+/// Which side of a [`fork`] this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkResult {
+    /// The parent, with the child's pid.
+    Parent {
+        /// The child's pid.
+        child: i32,
+    },
+    /// The child.
+    Child,
+}
+
+/// `fork()`, refused unless this process has exactly one thread: only then may the child
+/// do anything it likes (allocate, lock, print). In a multi-threaded process use
+/// [`fork_exec`] or the `unsafe` [`fork_unchecked`].
+///
+/// # Errors
+/// [`ErrorKind::MultiThreaded`] when another thread exists (no child is created);
+/// [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`) when the kernel refuses.
+///
+/// # Examples
+/// ```
+/// use forkexec::{ErrorKind, raw::fork};
+/// // Doctests run on the main thread, but the test harness may have others: both outcomes
+/// // are fine; a refusal must be the typed one.
+/// match fork() {
+///     Ok(forkexec::raw::ForkResult::Child) => unsafe { libc::_exit(0) },
+///     Ok(forkexec::raw::ForkResult::Parent { child }) => {
+///         forkexec::raw::waitpid(child, forkexec::raw::WaitOptions::empty())?;
+///     }
+///     Err(e) => assert_eq!(e.kind(), ErrorKind::MultiThreaded),
+/// }
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `fork(2)`, `proc(5)` (`/proc/self/stat`).
+pub fn fork() -> Result<ForkResult> {
+    let threads = sys::thread_count().map_err(Error::from_io)?;
+    if threads != 1 {
+        return Err(Error::new(
+            ErrorKind::MultiThreaded,
+            format!("fork refused: the process has {threads} threads"),
+        ));
+    }
+    // SAFETY: single-threaded, so the child inherits no lock held by another thread.
+    unsafe { fork_unchecked() }
+}
+
+/// `fork()` without the single-thread check.
+///
+/// # Safety
+/// When the process has other threads, in the child, until it calls `execve` or `_exit`:
+/// - call only async-signal-safe functions (see `signal-safety(7)`): no allocation, no
+///   `println!`, no lock (another thread may have held it at the fork and never will
+///   release it in the child);
+/// - do not unwind or return into code that assumes the other threads exist;
+/// - do not drop values owning heap memory or fds shared with the parent's threads'
+///   bookkeeping.
+///
+/// # Errors
+/// [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`).
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{fork_unchecked, ForkResult, waitpid, WaitOptions, WaitStatus};
+/// // SAFETY: the child only calls _exit.
+/// match unsafe { fork_unchecked() }? {
+///     ForkResult::Child => unsafe { libc::_exit(5) },
+///     ForkResult::Parent { child } => {
+///         assert_eq!(waitpid(child, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(5));
+///     }
+/// }
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `fork(2)`, `signal-safety(7)`.
+pub unsafe fn fork_unchecked() -> Result<ForkResult> {
+    // SAFETY: forwarded to the caller.
+    match unsafe { sys::fork() } {
+        Ok(0) => Ok(ForkResult::Child),
+        Ok(child) => Ok(ForkResult::Parent { child }),
+        Err(e) => Err(Error::os(e).with_stage(Stage::Fork)),
+    }
+}
+
+struct Trampoline<'a, F> {
+    body: &'a mut F,
+}
+
+extern "C" fn trampoline<F: FnMut() -> c_int>(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `Trampoline` of `clone_vfork`'s frame, alive until we exit.
+    let t = unsafe { &mut *arg.cast::<Trampoline<'_, F>>() };
+    let code = (t.body)();
+    // SAFETY: leaving the child without returning into the parent's stack.
+    unsafe { libc::_exit(code) }
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` running `body` as the child on `stack`, with
+/// this thread suspended until the child calls `execve` or exits. Never a `vfork()` that
+/// returns twice: the child has its own stack and ends in `_exit(body())` if it returns.
+/// Returns the child's pid. All signals are blocked in the parent for the duration.
+///
+/// For the common case (fd moves, chdir, `execve`) use the safe [`vfork_exec`].
+///
+/// # Safety
+/// `body` runs in this process's memory while the other threads keep running:
+/// - it must only call async-signal-safe functions, must not allocate, lock, panic or
+///   unwind, and must not drop anything that owns heap memory;
+/// - it may write only to memory it owns on `stack` or that this thread prepared for it
+///   (this thread is suspended; other threads are not);
+/// - credentials must be changed with raw syscalls, never glibc's `setuid` family (which
+///   would signal the parent's threads);
+/// - `stack` must be large enough for `body` (a few KiB suffice for system calls).
+///
+/// # Errors
+/// [`ErrorKind::Io`] when `clone` fails (`EAGAIN`, `ENOMEM`, `EINVAL` where `CLONE_VM` is
+/// filtered).
+///
+/// # Examples
+/// ```
+/// use std::mem::MaybeUninit;
+/// use forkexec::raw::{clone_vfork, waitpid, WaitOptions, WaitStatus};
+/// let mut stack = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+/// // SAFETY: the body only returns a constant.
+/// let pid = unsafe { clone_vfork(&mut stack, &mut || 3) }?;
+/// assert_eq!(waitpid(pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(3));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `clone(2)`, `vfork(2)`.
+#[doc(alias = "vfork")]
+pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
+    stack: &mut [MaybeUninit<u8>],
+    body: &mut F,
+) -> Result<i32> {
+    let mut t = Trampoline { body };
+    let old = sys::block_all_signals();
+    // SAFETY: contract forwarded to the caller; `t` and `stack` outlive the call.
+    let r = unsafe {
+        sys::clone_vfork(
+            trampoline::<F>,
+            (&mut t as *mut Trampoline<'_, F>).cast(),
+            stack,
+            false,
+        )
+    };
+    sys::restore_signals(&old);
+    r.map(|(pid, _)| pid)
+        .map_err(|e| Error::os(e).with_stage(Stage::Fork))
+}
+
+/// The safe vfork: runs `plan` in a `clone(CLONE_VM|CLONE_VFORK)` child (fd moves, chdir,
+/// attributes, `execve`) and returns the pid, or the child's failure (stage + errno).
+/// Shorthand for [`fork_exec`] with [`Strategy::Vfork`].
+///
+/// # Errors
+/// As [`fork_exec`]; [`ErrorKind::Unsupported`] where `CLONE_VM` does not share memory
+/// (valgrind).
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{vfork_exec, ExecPlan, waitpid, WaitOptions, WaitStatus};
+/// let child = vfork_exec(&ExecPlan::new("/bin/true", ["true"])?, &[])?;
+/// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `clone(2)`, `execve(2)`.
+pub fn vfork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Result<Spawned> {
+    fork_exec(plan, fds, Strategy::Vfork)
+}
+
+/// Runs `plan` through the C library's `posix_spawn` (file actions for the fds, chdir and
+/// close-from where the C library has them; attributes for setsid, process group, signal
+/// mask and default signals). Shorthand for [`fork_exec`] with [`Strategy::PosixSpawn`].
+///
+/// # Errors
+/// As [`fork_exec`]: the errno comes from `posix_spawn`'s return value;
+/// [`ErrorKind::Unsupported`] for attributes `posix_spawn` cannot express.
+///
+/// # Examples
+/// ```
+/// use forkexec::{ErrorKind, raw::{posix_spawn, ExecPlan, waitpid, WaitOptions}};
+/// let err = posix_spawn(&ExecPlan::new("/etc/passwd", ["x"])?, &[]).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `posix_spawn(3)`.
+#[doc(alias = "posix_spawnp")]
+pub fn posix_spawn(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Result<Spawned> {
+    fork_exec(plan, fds, Strategy::PosixSpawn)
+}
+
+/// An owned pidfd: a handle on one process that can never refer to another, even after the
+/// pid is reused. Close-on-exec.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Signal, raw::{ExecPlan, fork_exec, Strategy, WaitOptions, WaitStatus}};
+/// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+/// let pidfd = child.pidfd.unwrap();
+/// pidfd.send_signal(Signal::TERM)?;
+/// let (status, _) = pidfd.wait(WaitOptions::empty())?.unwrap();
+/// assert_eq!(status, WaitStatus::Signaled { signal: Signal::TERM, core_dumped: false });
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PidFd {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+/// Opens a pidfd for `pid` (which must exist; for a child, before it is reaped).
+///
+/// # Errors
+/// [`ErrorKind::Io`] with `ESRCH` for no such process, `ENOSYS` before Linux 5.3;
+/// [`ErrorKind::InvalidInput`] for `pid <= 0`.
+///
+/// # Examples
+/// ```
+/// let me = forkexec::raw::pidfd_open(std::process::id() as i32)?;
+/// assert_eq!(me.pid(), std::process::id() as i32);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `pidfd_open(2)`.
+pub fn pidfd_open(pid: i32) -> Result<PidFd> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pidfd_open: invalid pid {pid}")));
+    }
+    let fd = sys::pidfd_open(pid).map_err(Error::os)?;
+    Ok(PidFd { fd, pid })
+}
+
+impl PidFd {
+    pub(crate) fn from_parts(fd: OwnedFd, pid: i32) -> PidFd {
+        PidFd { fd, pid }
+    }
+
+    /// The pid this pidfd was opened for.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `sig` to the process (never to a process that reused its pid).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] with `ESRCH` when the process has exited (even if not yet reaped);
+    /// [`ErrorKind::PermissionDenied`].
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`.
+    pub fn send_signal(&self, sig: Signal) -> Result<()> {
+        sys::pidfd_send_signal(self.fd.as_fd(), sig.as_raw()).map_err(Error::os)
+    }
+
+    /// Waits for the process (which must be a child of this process) through
+    /// `waitid(P_PIDFD)`: `Some((status, usage))`, or `None` with `NOHANG` when it has
+    /// not changed state. `WEXITED` is implied.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] with `ECHILD` when it is not a child or was reaped already.
+    ///
+    /// # References
+    /// `waitid(2)`.
+    pub fn wait(&self, options: WaitOptions) -> Result<Option<(WaitStatus, Rusage)>> {
+        let r = sys::waitid(
+            libc::P_PIDFD,
+            self.fd.as_raw_fd() as libc::id_t,
+            options.0 | libc::WEXITED,
+        )
+        .map_err(wait_err)?;
+        Ok(r.and_then(|(info, ru)| {
+            // SAFETY: the kernel filled a SIGCHLD siginfo.
+            let status = unsafe { info.si_status() };
+            WaitStatus::from_siginfo(info.si_code, status).map(|s| (s, Rusage(ru)))
+        }))
+    }
+
+    /// Whether the process has exited (the pidfd polls readable), waiting at most `timeout`
+    /// (`None`: forever).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] from `poll`.
+    ///
+    /// # References
+    /// `poll(2)`, `pidfd_open(2)`.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
+        poll_readable(self.fd.as_fd(), timeout)
+    }
+}
+
+/// Polls one fd for readability, retrying `EINTR` with the remaining time.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
+    let deadline = timeout.map(|t| std::time::Instant::now().checked_add(t));
+    loop {
+        let ms = match deadline {
+            None | Some(None) => -1,
+            Some(Some(d)) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                // Round up so a short wait is not a busy loop.
+                left.as_micros().div_ceil(1000).min(c_int::MAX as u128) as c_int
+            }
+        };
+        let mut p = [libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        match sys::poll(&mut p, ms) {
+            Ok(0) if ms != -1 => {
+                if let Some(Some(d)) = deadline {
+                    if std::time::Instant::now() >= d {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(0) => {}
+            Ok(_) => return Ok(true),
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(Error::os(e)),
+        }
+    }
+}
+
+impl AsFd for PidFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl From<PidFd> for OwnedFd {
+    fn from(p: PidFd) -> OwnedFd {
+        p.fd
+    }
+}
+
+impl IntoRawFd for PidFd {
+    fn into_raw_fd(self) -> RawFd {
+        self.fd.into_raw_fd()
+    }
+}
+
+/// Takes a raw fd number the caller vouches for into an [`OwnedFd`] after checking it is
+/// open.
+///
+/// # Safety
+/// `fd` must not be owned by anything else (it will be closed when the result drops).
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] when `fd` is negative or not open.
+///
+/// # Examples
+/// ```
+/// use std::os::fd::IntoRawFd;
+/// let (r, _w) = forkexec::raw::pipe()?;
+/// // SAFETY: we own the raw fd we just released.
+/// let r = unsafe { forkexec::raw::owned_fd(r.into_raw_fd()) }?;
+/// // SAFETY: 999_999 is not open, and not owned by anything.
+/// assert!(unsafe { forkexec::raw::owned_fd(999_999) }.is_err());
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+pub unsafe fn owned_fd(fd: RawFd) -> Result<OwnedFd> {
+    if fd < 0 || sys::fd_flags(fd).is_err() {
+        return Err(Error::invalid(format!("bad file descriptor {fd}")));
+    }
+    // SAFETY: open, and the caller vouches nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,520 @@
+//! The spawn engine: an [`ExecPlan`] built once in the parent, run by a [`Strategy`].
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use libc::c_int;
+
+use crate::cstr::CStringArray;
+use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::plan::{self, FdTarget, OpBuf};
+use crate::raw::PidFd;
+use crate::signal::Signal;
+use crate::sys;
+use crate::sys::child::ChildCtx;
+
+/// How a child is created. Every strategy runs the same [`ExecPlan`] with the same result;
+/// they differ in cost and in what they can express.
+///
+/// | strategy | how | cost | cannot express |
+/// |---|---|---|---|
+/// | `Vfork` | `clone(CLONE_VM\|CLONE_VFORK)` + the crate's own child code | flat in parent memory; the floor | — |
+/// | `PosixSpawn` | the C library's `posix_spawn` | flat; plus the C library's bookkeeping | credentials, chroot, namespaces, pdeathsig, ctty; chdir and close-other-fds where the C library lacks `_np` calls |
+/// | `Fork` | `fork` + the crate's own child code | grows with the parent's memory (page tables copied) | — |
+///
+/// `Auto` takes `Vfork` where `clone(CLONE_VM)` works (probed once: it does not under
+/// valgrind or some seccomp filters), else `PosixSpawn` when the plan fits it, else `Fork`.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{ExecPlan, Strategy, fork_exec, waitpid, WaitOptions, WaitStatus};
+/// let plan = ExecPlan::new("/bin/true", ["true"])?;
+/// for s in [Strategy::Auto, Strategy::Vfork, Strategy::PosixSpawn, Strategy::Fork] {
+///     let child = fork_exec(&plan, &[], s)?;
+///     let (_, status) = waitpid(child.pid, WaitOptions::empty())?.unwrap();
+///     assert_eq!(status, WaitStatus::Exited(0));
+/// }
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Strategy {
+    /// The fastest strategy that can express the plan on this machine.
+    #[default]
+    Auto,
+    /// The C library's `posix_spawn`.
+    PosixSpawn,
+    /// `clone(CLONE_VM | CLONE_VFORK)` with the child on its own stack.
+    Vfork,
+    /// `fork`, then the child side, then `execve`.
+    Fork,
+}
+
+/// What a child's fd number (the index in the list handed to [`fork_exec`]) becomes.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::ChildFd;
+/// let (r, _w) = forkexec::raw::pipe()?;
+/// use std::os::fd::AsFd;
+/// let fds = [ChildFd::Fd(r.as_fd()), ChildFd::Inherit, ChildFd::Inherit];
+/// assert!(matches!(fds[0], ChildFd::Fd(_)));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum ChildFd<'a> {
+    /// The parent's fd of the same number, as it is.
+    Inherit,
+    /// Closed in the child.
+    Close,
+    /// A duplicate of this fd of the parent.
+    Fd(BorrowedFd<'a>),
+}
+
+/// A child created by [`fork_exec`]: its pid, and its pidfd where the kernel gave one.
+/// Nothing reaps it on drop: wait for it (e.g. [`waitpid`](crate::raw::waitpid) or
+/// [`PidFd::wait`]) or it remains a zombie until this process exits.
+#[derive(Debug)]
+#[must_use = "a child that is never waited for stays a zombie"]
+pub struct Spawned {
+    /// The child's process id.
+    pub pid: i32,
+    /// A pidfd for the child, when the kernel supports them.
+    pub pidfd: Option<PidFd>,
+}
+
+/// Linux attributes of the child (Go's `SysProcAttr`), applied by the child side.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attrs {
+    pub setsid: bool,
+    pub pgid: Option<i32>,
+    pub sigmask: Vec<Signal>,
+    pub close_other_fds: bool,
+    pub pdeathsig: Option<Signal>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub groups: Option<Vec<libc::gid_t>>,
+    pub chroot: Option<CString>,
+    pub unshare: c_int,
+    pub ctty: Option<c_int>,
+    pub noctty: bool,
+    pub foreground: bool,
+}
+
+/// Everything a child needs, built once in the parent: the program path, argv and envp as
+/// C arrays, the working directory and the Linux attributes. A plan is immutable while it
+/// spawns, and can spawn any number of children with no per-spawn work beyond the fd plan.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{ExecPlan, CStringArray, fork_exec, waitpid, WaitOptions, WaitStatus, Strategy};
+/// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "test \"$X\" = 1 && test \"$PWD\" = /"])?
+///     .env(CStringArray::from_env([("X", "1"), ("PWD", "/")])?)
+///     .cwd("/")?;
+/// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+/// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExecPlan {
+    program: CString,
+    argv: CStringArray,
+    envp: Option<CStringArray>,
+    cwd: Option<CString>,
+    attrs: Attrs,
+    sigmask: libc::sigset_t,
+}
+
+pub(crate) fn path_cstring(p: &Path, what: &str) -> Result<CString> {
+    let b = p.as_os_str().as_bytes();
+    if b.is_empty() {
+        return Err(Error::invalid(format!("empty {what}")));
+    }
+    CString::new(b).map_err(|_| Error::invalid(format!("{what} {:?} contains a NUL byte", p)))
+}
+
+impl ExecPlan {
+    /// A plan to exec `program` (a path: no `PATH` search here, see
+    /// [`look_path`](crate::look_path)) with `argv` (its first element is conventionally the
+    /// program name). The environment is inherited and other fds are closed by default.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for an empty program or a NUL byte in the program or an
+    /// argument.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{ErrorKind, raw::ExecPlan};
+    /// assert!(ExecPlan::new("/bin/echo", ["echo", "hi"]).is_ok());
+    /// assert_eq!(ExecPlan::new("", ["x"]).unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// ```
+    pub fn new<P, I, S>(program: P, argv: I) -> Result<ExecPlan>
+    where
+        P: AsRef<Path>,
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Ok(ExecPlan::from_parts(
+            path_cstring(program.as_ref(), "program path")?,
+            CStringArray::new(argv)?,
+        ))
+    }
+
+    pub(crate) fn from_parts(program: CString, argv: CStringArray) -> ExecPlan {
+        ExecPlan {
+            program,
+            argv,
+            envp: None,
+            cwd: None,
+            attrs: Attrs {
+                close_other_fds: true,
+                ..Attrs::default()
+            },
+            sigmask: sys::sigset_empty(),
+        }
+    }
+
+    /// The program path the plan execs.
+    pub fn program(&self) -> &CStr {
+        &self.program
+    }
+
+    /// The argv the plan passes.
+    pub fn argv(&self) -> &CStringArray {
+        &self.argv
+    }
+
+    /// The environment the plan passes, or `None` when the parent's is inherited.
+    pub fn envp(&self) -> Option<&CStringArray> {
+        self.envp.as_ref()
+    }
+
+    /// Gives the child exactly this environment (instead of inheriting the parent's).
+    pub fn env(mut self, envp: CStringArray) -> ExecPlan {
+        self.envp = Some(envp);
+        self
+    }
+
+    pub(crate) fn set_env(&mut self, envp: Option<CStringArray>) {
+        self.envp = envp;
+    }
+
+    /// Lets the child inherit the parent's environment (`environ` at the moment of the
+    /// spawn). The default.
+    pub fn inherit_env(mut self) -> ExecPlan {
+        self.envp = None;
+        self
+    }
+
+    /// Runs the child in `dir` (a relative path is relative to the parent's cwd).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for an empty path or one holding a NUL byte.
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Result<ExecPlan> {
+        self.cwd = Some(path_cstring(dir.as_ref(), "working directory")?);
+        Ok(self)
+    }
+
+    pub(crate) fn set_cwd(&mut self, cwd: Option<CString>) {
+        self.cwd = cwd;
+    }
+
+    /// Starts the child in a new session (`setsid`).
+    pub fn setsid(mut self, on: bool) -> ExecPlan {
+        self.attrs.setsid = on;
+        self
+    }
+
+    /// Puts the child in process group `pgid` (0: a new group led by the child).
+    pub fn process_group(mut self, pgid: i32) -> ExecPlan {
+        self.attrs.pgid = Some(pgid);
+        self
+    }
+
+    /// The signal mask the program starts with (empty by default).
+    pub fn sigmask(mut self, signals: &[Signal]) -> ExecPlan {
+        self.attrs.sigmask = signals.to_vec();
+        let mut set = sys::sigset_empty();
+        for s in signals {
+            // SAFETY: `set` is initialised; an out-of-range number is ignored by sigaddset.
+            unsafe { libc::sigaddset(&mut set, s.as_raw()) };
+        }
+        self.sigmask = set;
+        self
+    }
+
+    /// Whether every fd other than 0-2 and those handed to [`fork_exec`] is closed in the
+    /// child (marked close-on-exec, so it never reaches the program). On by default.
+    pub fn close_other_fds(mut self, on: bool) -> ExecPlan {
+        self.attrs.close_other_fds = on;
+        self
+    }
+
+    pub(crate) fn attrs_mut(&mut self) -> &mut Attrs {
+        &mut self.attrs
+    }
+
+    pub(crate) fn attrs(&self) -> &Attrs {
+        &self.attrs
+    }
+
+    fn fits_posix_spawn(&self) -> bool {
+        let a = &self.attrs;
+        a.pdeathsig.is_none()
+            && a.uid.is_none()
+            && a.gid.is_none()
+            && a.groups.is_none()
+            && a.chroot.is_none()
+            && a.unshare == 0
+            && a.ctty.is_none()
+            && !a.noctty
+            && !a.foreground
+            && sys::spawn::posix_spawn_can(self.cwd.is_some(), a.close_other_fds)
+    }
+
+    fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
+        let a = &self.attrs;
+        let checks: [(bool, &'static str); 8] = [
+            (a.pdeathsig.is_some(), "pdeathsig"),
+            (
+                a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
+                "credentials",
+            ),
+            (a.chroot.is_some(), "chroot"),
+            (a.unshare != 0, "unshare"),
+            (a.ctty.is_some() || a.foreground, "controlling terminal"),
+            (a.noctty, "noctty"),
+            (
+                self.cwd.is_some() && !sys::spawn::posix_spawn_can(true, false),
+                "chdir (the C library lacks posix_spawn_file_actions_addchdir_np)",
+            ),
+            (
+                a.close_other_fds && !sys::spawn::posix_spawn_can(false, true),
+                "close_other_fds (the C library lacks posix_spawn_file_actions_addclosefrom_np)",
+            ),
+        ];
+        checks.iter().find(|(bad, _)| *bad).map(|(_, what)| *what)
+    }
+
+    /// The strategy `Auto` resolves to for this plan on this machine.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{ExecPlan, Strategy};
+    /// let plan = ExecPlan::new("/bin/true", ["true"])?;
+    /// assert_ne!(plan.resolve(Strategy::Auto), Strategy::Auto);
+    /// assert_eq!(plan.resolve(Strategy::Fork), Strategy::Fork);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn resolve(&self, strategy: Strategy) -> Strategy {
+        match strategy {
+            Strategy::Auto if sys::spawn::clone_vm_works() => Strategy::Vfork,
+            Strategy::Auto if self.fits_posix_spawn() => Strategy::PosixSpawn,
+            Strategy::Auto => Strategy::Fork,
+            s => s,
+        }
+    }
+}
+
+/// Reusable per-spawn scratch: the planned fd ops (inline for few fds: no allocation).
+pub(crate) struct Scratch {
+    targets: [FdTarget; 16],
+    ops: OpBuf,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            targets: [FdTarget::Inherit; 16],
+            ops: OpBuf::new(),
+        }
+    }
+}
+
+/// Creates a child running `plan`, with `fds[i]` as its fd `i` (fds 0-2 not listed are
+/// inherited), by `strategy`. Go's `syscall.ForkExec`.
+///
+/// The child starts with an empty signal mask (unless the plan says otherwise), default
+/// signal dispositions, and (by default) no fd but 0-2 and those in `fds`.
+///
+/// # Errors
+/// - [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`] / [`ErrorKind::Exec`] when the
+///   child failed before or at `execve`, with [`Error::stage`] naming the step, the errno,
+///   and the path concerned; the child has been reaped.
+/// - [`ErrorKind::Unsupported`] when an explicit strategy cannot express the plan.
+/// - [`ErrorKind::Io`] when the kernel refused to create the process (`EAGAIN`, ...).
+///
+/// # Examples
+/// ```
+/// use forkexec::{ErrorKind, Stage};
+/// use forkexec::raw::{ExecPlan, Strategy, fork_exec};
+/// let plan = ExecPlan::new("/no/such/program", ["x"])?;
+/// let err = fork_exec(&plan, &[], Strategy::Vfork).unwrap_err();
+/// assert_eq!((err.kind(), err.stage()), (ErrorKind::NotFound, Some(Stage::Exec)));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+///
+/// # References
+/// `clone(2)`, `fork(2)`, `posix_spawn(3)`, `execve(2)`.
+#[doc(alias = "ForkExec")]
+pub fn fork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>], strategy: Strategy) -> Result<Spawned> {
+    let mut scratch = Scratch::new();
+    spawn_with(plan, fds, strategy, &mut scratch)
+}
+
+pub(crate) fn spawn_with(
+    plan: &ExecPlan,
+    fds: &[ChildFd<'_>],
+    strategy: Strategy,
+    scratch: &mut Scratch,
+) -> Result<Spawned> {
+    let mut heap_targets = Vec::new();
+    let targets: &[FdTarget] = if fds.len() <= scratch.targets.len() {
+        for (t, f) in scratch.targets.iter_mut().zip(fds) {
+            *t = to_target(f);
+        }
+        &scratch.targets[..fds.len()]
+    } else {
+        heap_targets.extend(fds.iter().map(to_target));
+        &heap_targets
+    };
+    scratch.ops = OpBuf::new();
+    plan::plan_into(targets, &mut scratch.ops);
+    let ops = scratch.ops.as_slice();
+    let n = fds.len().max(3) as c_int;
+    let close_from = if plan.attrs.close_other_fds { n } else { -1 };
+
+    let envp = match &plan.envp {
+        Some(e) => e.as_ptr(),
+        None => sys::environ(),
+    };
+
+    let strategy = plan.resolve(strategy);
+    let result = match strategy {
+        Strategy::PosixSpawn => {
+            if let Some(what) = plan.unsupported_by_posix_spawn() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("{what} is not supported by the posix_spawn strategy"),
+                ));
+            }
+            let req = sys::spawn::PosixSpawnReq {
+                path: &plan.program,
+                argv: plan.argv.as_ptr(),
+                envp,
+                ops,
+                close_from,
+                cwd: plan.cwd.as_deref(),
+                setsid: plan.attrs.setsid,
+                pgid: plan.attrs.pgid.unwrap_or(-1),
+                sigmask: &plan.sigmask,
+            };
+            sys::spawn::posix_spawn(&req)
+                .map(|pid| {
+                    let pidfd = if sys::probe::pidfd_open() {
+                        sys::pidfd_open(pid).ok()
+                    } else {
+                        None
+                    };
+                    (pid, pidfd)
+                })
+                .map_err(|(stage, errno)| (refine_posix_spawn_stage(plan, stage), errno))
+        }
+        Strategy::Vfork | Strategy::Fork => {
+            let a = &plan.attrs;
+            let mut ctx = ChildCtx {
+                path: plan.program.as_ptr(),
+                argv: plan.argv.as_ptr(),
+                envp,
+                ops: ops.as_ptr(),
+                n_ops: ops.len(),
+                close_from,
+                cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                setsid: a.setsid,
+                pgid: a.pgid.unwrap_or(-1),
+                ctty: a.ctty.unwrap_or(-1),
+                foreground: a.foreground,
+                noctty: a.noctty,
+                pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
+                parent_pid: if a.pdeathsig.is_some() {
+                    sys::getpid()
+                } else {
+                    0
+                },
+                unshare: a.unshare,
+                set_groups: a.groups.is_some(),
+                groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
+                n_groups: a.groups.as_ref().map_or(0, Vec::len),
+                gid: a.gid.unwrap_or(u32::MAX),
+                uid: a.uid.unwrap_or(u32::MAX),
+                sigmask: plan.sigmask,
+                report: std::ptr::null_mut(),
+                report_fd: -1,
+            };
+            if strategy == Strategy::Vfork {
+                if !sys::spawn::clone_vm_works() {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "clone(CLONE_VM|CLONE_VFORK) does not share memory here (valgrind or a \
+                         seccomp filter); use Strategy::Auto or Strategy::Fork",
+                    ));
+                }
+                sys::spawn::vfork(&mut ctx)
+            } else {
+                let min_fd = ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
+                sys::spawn::fork(&mut ctx, min_fd)
+            }
+        }
+        Strategy::Auto => unreachable!("resolved above"),
+    };
+    match result {
+        Ok((pid, pidfd)) => Ok(Spawned {
+            pid,
+            pidfd: pidfd.map(|fd| PidFd::from_parts(fd, pid)),
+        }),
+        Err((stage, errno)) => Err(spawn_error(plan, stage, errno)),
+    }
+}
+
+fn to_target(f: &ChildFd<'_>) -> FdTarget {
+    match f {
+        ChildFd::Inherit => FdTarget::Inherit,
+        ChildFd::Close => FdTarget::Close,
+        ChildFd::Fd(b) => FdTarget::Fd(b.as_raw_fd()),
+    }
+}
+
+fn os_path(c: &CStr) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(c.to_bytes()))
+}
+
+/// `posix_spawn` reports one errno for chdir and exec alike: tell them apart by looking
+/// at the directory (only on this failure path).
+fn refine_posix_spawn_stage(plan: &ExecPlan, stage: Stage) -> Stage {
+    match &plan.cwd {
+        Some(cwd)
+            if stage == Stage::Exec
+                && sys::stat(cwd).map_or(true, |st| st.st_mode & libc::S_IFMT != libc::S_IFDIR) =>
+        {
+            Stage::Chdir
+        }
+        _ => stage,
+    }
+}
+
+/// The typed error for a failed spawn, naming the path the failing step concerns.
+fn spawn_error(plan: &ExecPlan, stage: Stage, errno: i32) -> Error {
+    let path = match stage {
+        Stage::Chdir => plan.cwd.as_deref().map(os_path),
+        Stage::Chroot => plan.attrs.chroot.as_deref().map(os_path),
+        Stage::Exec | Stage::Spawn => Some(os_path(&plan.program)),
+        _ => None,
+    };
+    let e = Error::from_errno(stage, errno);
+    match path {
+        Some(p) => e.with_path(p),
+        None => e,
+    }
+}

@@ -1,0 +1,371 @@
+//! The child side: the code that runs between `fork`/`clone` and `execve`.
+//!
+//! # Safety
+//! Everything here may run in a `CLONE_VM|CLONE_VFORK` child that shares the parent's
+//! memory, or in the child of a multi-threaded `fork` where another thread may have held the
+//! allocator's lock. So this module only reads memory prepared by the parent before the
+//! clone ([`ChildCtx`]), makes direct system calls, writes its report either into the
+//! parent-provided report slot (vfork) or onto a close-on-exec pipe (fork), and ends in
+//! `execve` or `_exit(127)`. No allocation, no lock, no panic (no indexing, no unwrap, no
+//! arithmetic that can overflow-check), no `Drop` of heap data.
+
+use libc::{c_char, c_int, c_long, c_void, pid_t};
+
+use crate::error::Stage;
+use crate::plan::{FdOp, FdOpKind};
+
+/// The report the child leaves when it fails: the stage and the errno. `stage == 0` means
+/// no failure (the child reached `execve` successfully).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub stage: u8,
+    pub errno: i32,
+}
+
+impl Report {
+    /// The wire form written on the fork strategy's pipe: 1 byte of stage, 3 zero bytes,
+    /// then the errno in native byte order.
+    pub(crate) fn encode(self) -> [u8; 8] {
+        let e = self.errno.to_ne_bytes();
+        [self.stage, 0, 0, 0, e[0], e[1], e[2], e[3]]
+    }
+
+    /// Decodes [`Report::encode`]'s output; `None` for anything else (a short read, an
+    /// unknown stage, non-zero padding).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<(Stage, i32)> {
+        let b: &[u8; 8] = bytes.try_into().ok()?;
+        if b[1] != 0 || b[2] != 0 || b[3] != 0 {
+            return None;
+        }
+        let stage = Stage::from_u8(b[0])?;
+        let errno = i32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+        if errno <= 0 || errno > 4095 {
+            return None;
+        }
+        Some((stage, errno))
+    }
+}
+
+/// Everything the child needs, prepared by the parent. Plain data and raw pointers into
+/// parent memory that outlives the child's run up to `execve`.
+#[derive(Clone, Copy)]
+pub(crate) struct ChildCtx {
+    pub path: *const c_char,
+    pub argv: *const *const c_char,
+    pub envp: *const *const c_char,
+    pub ops: *const FdOp,
+    pub n_ops: usize,
+    /// Mark every fd `>= close_from` close-on-exec; -1 to leave other fds alone.
+    pub close_from: c_int,
+    pub cwd: *const c_char,
+    pub chroot: *const c_char,
+    pub setsid: bool,
+    /// `setpgid(0, pgid)` when `>= 0`.
+    pub pgid: pid_t,
+    /// `ioctl(ctty, TIOCSCTTY)` when `>= 0` (after setsid).
+    pub ctty: c_int,
+    /// Make the child's process group the foreground group of `ctty` (`tcsetpgrp`).
+    pub foreground: bool,
+    /// `TIOCNOTTY` on fd 0 before anything else.
+    pub noctty: bool,
+    pub pdeathsig: c_int,
+    /// The parent's pid, to detect that it died before `PR_SET_PDEATHSIG` took effect.
+    pub parent_pid: pid_t,
+    pub unshare: c_int,
+    pub set_groups: bool,
+    pub groups: *const libc::gid_t,
+    pub n_groups: usize,
+    /// `u32::MAX` = unchanged.
+    pub gid: u32,
+    /// `u32::MAX` = unchanged.
+    pub uid: u32,
+    pub sigmask: libc::sigset_t,
+    /// Where a vfork child reports (shared memory); null on the fork strategy.
+    pub report: *mut Report,
+    /// Where a fork child reports (a close-on-exec pipe); -1 on the vfork strategy.
+    pub report_fd: c_int,
+}
+
+#[inline(always)]
+fn err() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot; reading it is AS-safe.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline(always)]
+fn check(ret: c_long) -> Result<(), i32> {
+    if ret < 0 { Err(err()) } else { Ok(()) }
+}
+
+#[inline(always)]
+fn sys3(n: c_long, a: c_long, b: c_long, c: c_long) -> Result<(), i32> {
+    // SAFETY: the callers pass integer arguments or pointers into prepared memory.
+    check(unsafe { libc::syscall(n, a, b, c) })
+}
+
+/// The kernel's `struct sigaction` layout (x86, x86_64, arm, aarch64, riscv, ...).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Runs the plan and never returns: `execve` replaces the image, or the child reports the
+/// failing stage and `_exit(127)`s.
+///
+/// # Safety
+/// `ctx` and everything it points to must be valid, prepared before the clone, and not
+/// written by anyone until the child execs or exits.
+pub(crate) unsafe fn run(ctx: &ChildCtx) -> ! {
+    // SAFETY: forwarded.
+    let (stage, errno) = match unsafe { steps(ctx) } {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    report(ctx, stage, errno);
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(127) }
+}
+
+fn report(ctx: &ChildCtx, stage: Stage, errno: i32) {
+    let r = Report {
+        stage: stage as u8,
+        errno,
+    };
+    if !ctx.report.is_null() {
+        // SAFETY: the parent gave us a valid slot it reads only after we exit or exec.
+        unsafe { std::ptr::write_volatile(ctx.report, r) };
+    }
+    if ctx.report_fd >= 0 {
+        let bytes = r.encode();
+        loop {
+            // SAFETY: writing 8 bytes from a stack buffer to the report pipe.
+            let n = unsafe { libc::write(ctx.report_fd, bytes.as_ptr().cast::<c_void>(), 8) };
+            if n >= 0 || err() != libc::EINTR {
+                break;
+            }
+        }
+    }
+}
+
+enum Never {}
+
+/// The steps in order. Signals are blocked on entry (the parent blocked them all).
+///
+/// # Safety
+/// As [`run`].
+unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
+    // 1. Default dispositions for every signal, so that neither a parent handler (which
+    //    would run on borrowed memory in a vfork child) nor an inherited SIG_IGN survives.
+    let dfl = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let mut sig: c_long = 1;
+    while sig <= 64 {
+        if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
+            // Errors (signals the kernel reserves) are irrelevant here.
+            let _ = sys3(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction as c_long,
+                0,
+            );
+        }
+        sig += 1;
+    }
+
+    // 2. Terminal detach, session, process group.
+    if ctx.noctty {
+        // SAFETY: ioctl on fd 0 with no argument.
+        check(unsafe { libc::ioctl(0, libc::TIOCNOTTY) } as c_long)
+            .map_err(|e| (Stage::Ctty, e))?;
+    }
+    if ctx.setsid {
+        // SAFETY: setsid takes no argument.
+        check(unsafe { libc::syscall(libc::SYS_setsid) }).map_err(|e| (Stage::Setsid, e))?;
+    }
+    if ctx.pgid >= 0 {
+        sys3(libc::SYS_setpgid, 0, ctx.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
+    }
+    if ctx.ctty >= 0 {
+        // SAFETY: TIOCSCTTY with argument 0 (do not steal).
+        check(unsafe { libc::ioctl(ctx.ctty, libc::TIOCSCTTY, 0) } as c_long)
+            .map_err(|e| (Stage::Ctty, e))?;
+    }
+    if ctx.foreground {
+        // SAFETY: getpgrp has no argument.
+        let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
+        let tty = if ctx.ctty >= 0 { ctx.ctty } else { 0 };
+        let pgrp = pgrp as pid_t;
+        // SAFETY: TIOCSPGRP reads a pid_t from a valid pointer.
+        check(unsafe { libc::ioctl(tty, libc::TIOCSPGRP, &pgrp as *const pid_t) } as c_long)
+            .map_err(|e| (Stage::Ctty, e))?;
+    }
+
+    // 3. Namespaces, root, credentials (raw syscalls: only this thread, only this child).
+    if ctx.unshare != 0 {
+        sys3(libc::SYS_unshare, ctx.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
+    }
+    if !ctx.chroot.is_null() {
+        sys3(libc::SYS_chroot, ctx.chroot as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
+    }
+    if ctx.set_groups {
+        sys3(
+            libc::SYS_setgroups,
+            ctx.n_groups as c_long,
+            ctx.groups as c_long,
+            0,
+        )
+        .map_err(|e| (Stage::Credentials, e))?;
+    }
+    if ctx.gid != u32::MAX {
+        sys3(libc::SYS_setgid, ctx.gid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    }
+    if ctx.uid != u32::MAX {
+        sys3(libc::SYS_setuid, ctx.uid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    }
+
+    // 4. Parent-death signal, and the check for a parent that already died.
+    if ctx.pdeathsig != 0 {
+        // SAFETY: prctl with integer arguments.
+        check(
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, ctx.pdeathsig as libc::c_ulong) }
+                as c_long,
+        )
+        .map_err(|e| (Stage::Pdeathsig, e))?;
+        // SAFETY: getppid has no argument.
+        if unsafe { libc::getppid() } != ctx.parent_pid {
+            // The parent is gone: deliver the signal to ourselves as the kernel would have.
+            // SAFETY: signal ourselves; with default dispositions this ends us.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_kill,
+                    libc::syscall(libc::SYS_getpid),
+                    ctx.pdeathsig,
+                )
+            };
+        }
+    }
+
+    // 5. Working directory (after chroot, before the fd moves: a relative cwd is relative
+    //    to the parent's).
+    if !ctx.cwd.is_null() {
+        sys3(libc::SYS_chdir, ctx.cwd as c_long, 0, 0).map_err(|e| (Stage::Chdir, e))?;
+    }
+
+    // 6. The fd plan, as computed by `plan::plan_fds` in the parent.
+    // SAFETY: `ops` points at `n_ops` prepared entries (or is dangling with n_ops == 0).
+    let ops = unsafe { std::slice::from_raw_parts(ctx.ops, ctx.n_ops) };
+    for op in ops {
+        match op.kind {
+            FdOpKind::Dup => {
+                if op.src == op.dst {
+                    // Keep the fd, but let it survive exec.
+                    sys3(
+                        libc::SYS_fcntl,
+                        op.src as c_long,
+                        libc::F_SETFD as c_long,
+                        0,
+                    )
+                    .map_err(|e| (Stage::Dup, e))?;
+                } else {
+                    sys3(libc::SYS_dup3, op.src as c_long, op.dst as c_long, 0)
+                        .map_err(|e| (Stage::Dup, e))?;
+                }
+            }
+            FdOpKind::DupCloexec => {
+                sys3(
+                    libc::SYS_dup3,
+                    op.src as c_long,
+                    op.dst as c_long,
+                    libc::O_CLOEXEC as c_long,
+                )
+                .map_err(|e| (Stage::Dup, e))?;
+            }
+            FdOpKind::Close => {
+                // EBADF is fine: the fd should be closed and is.
+                let _ = sys3(libc::SYS_close, op.src as c_long, 0, 0);
+            }
+        }
+    }
+
+    // 7. Nothing else crosses exec: mark every other fd close-on-exec.
+    if ctx.close_from >= 0 {
+        // SAFETY: forwarded to close_others.
+        unsafe { close_others(ctx.close_from) }.map_err(|e| (Stage::CloseFds, e))?;
+    }
+
+    // 8. The signal mask the program starts with (empty unless asked otherwise). From here a
+    //    signal may be delivered, but every disposition is the default one.
+    // SAFETY: valid set pointer; 8 is the kernel's sigset size.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &ctx.sigmask as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8usize,
+        )
+    })
+    .map_err(|e| (Stage::Signals, e))?;
+
+    // 9. Exec.
+    // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
+    unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
+    Err((Stage::Exec, err()))
+}
+
+/// Marks every fd `>= from` close-on-exec: one `close_range` where the kernel has it,
+/// else an `fcntl` per fd up to the soft `RLIMIT_NOFILE`.
+///
+/// # Safety
+/// Child side only (it changes fd flags of the whole fd table).
+unsafe fn close_others(from: c_int) -> Result<(), i32> {
+    // SAFETY: integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer.
+    check(unsafe { libc::syscall(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &mut lim) })?;
+    let max = if lim.rlim_cur > 1 << 20 {
+        1 << 20
+    } else {
+        lim.rlim_cur as c_int
+    };
+    let mut fd = from;
+    while fd < max {
+        // EBADF for the (many) closed fds is expected.
+        let _ = sys3(
+            libc::SYS_fcntl,
+            fd as c_long,
+            libc::F_SETFD as c_long,
+            libc::FD_CLOEXEC as c_long,
+        );
+        fd += 1;
+    }
+    Ok(())
+}
+
+/// The entry point handed to `clone`: `arg` is a `*const ChildCtx`.
+pub(crate) extern "C" fn clone_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: the parent passes a pointer to a ChildCtx that lives until we exec or exit.
+    unsafe { run(&*(arg as *const ChildCtx)) }
+}

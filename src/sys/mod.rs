@@ -1,0 +1,361 @@
+//! The operating-system boundary: every raw `libc` call and raw syscall of the crate.
+//!
+//! # Safety
+//! This module is private. Its safe functions are sound for any arguments; its `unsafe`
+//! functions state their contract. Two families live here:
+//!
+//! - **Parent-side calls** (`pipe2`, `waitid`, `pidfd_open`, ...) may allocate and retry on
+//!   `EINTR` where a retry is correct (waits, reads); they never retry calls whose retry could
+//!   act twice (`close`).
+//! - **Child-side calls** (module [`child`]) run between `fork`/`clone` and `execve`. They are
+//!   direct system calls: no allocation, no lock, no panic, no use of glibc's thread list (so
+//!   credentials go through the raw syscall, never glibc's `setuid`, which would signal the
+//!   parent's threads from a `CLONE_VM` child). They report the errno they got as a return
+//!   value and touch nothing but their arguments.
+//!
+//! Capabilities of the running kernel and C library are probed here, once, and cached in
+//! atomics ([`probe`]).
+
+pub(crate) mod child;
+pub(crate) mod probe;
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::{c_int, pid_t};
+
+/// The calling thread's `errno`.
+#[inline]
+pub(crate) fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Turns a `-1` return into `Err(errno)`.
+#[inline]
+pub(crate) fn cvt(ret: c_int) -> Result<c_int, i32> {
+    if ret == -1 { Err(errno()) } else { Ok(ret) }
+}
+
+/// Like [`cvt`] for `long` returns (raw `syscall`).
+#[inline]
+pub(crate) fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, i32> {
+    if ret == -1 { Err(errno()) } else { Ok(ret) }
+}
+
+/// Calls `f` until it does not fail with `EINTR`.
+#[inline]
+pub(crate) fn retry<T>(mut f: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
+    loop {
+        match f() {
+            Err(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Takes ownership of a freshly created fd.
+///
+/// # Safety
+/// `fd` must be open and owned by nobody else.
+#[inline]
+pub(crate) unsafe fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: forwarded to the caller.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `pipe2(flags | O_CLOEXEC)`.
+pub(crate) fn pipe2(flags: c_int) -> Result<(OwnedFd, OwnedFd), i32> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: the kernel just created both fds and nobody else owns them.
+    Ok(unsafe { (owned(fds[0]), owned(fds[1])) })
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`.
+pub(crate) fn dup_cloexec_min(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd, i32> {
+    // SAFETY: plain fcntl on a borrowed (open) fd.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: freshly created fd.
+    Ok(unsafe { owned(new) })
+}
+
+/// `fcntl(fd, F_GETFD)` — `Err(EBADF)` for a closed fd.
+pub(crate) fn fd_flags(fd: RawFd) -> Result<c_int, i32> {
+    // SAFETY: F_GETFD on any integer is harmless; a closed fd gives EBADF.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })
+}
+
+/// `open(path, flags | O_CLOEXEC)`.
+pub(crate) fn open(path: &CStr, flags: c_int) -> Result<OwnedFd, i32> {
+    // SAFETY: `path` is NUL-terminated.
+    let fd = retry(|| cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, 0o666) }))?;
+    // SAFETY: freshly created fd.
+    Ok(unsafe { owned(fd) })
+}
+
+/// `read(fd, buf)` with EINTR retry.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, i32> {
+    retry(|| {
+        // SAFETY: `buf` is valid for `buf.len()` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 { Err(errno()) } else { Ok(n as usize) }
+    })
+}
+
+/// `access(path, mode)` (real ids, as `exec` checks effective ids; good enough as a pre-check).
+pub(crate) fn faccessat_eaccess(path: &CStr, mode: c_int) -> Result<(), i32> {
+    // SAFETY: `path` is NUL-terminated.
+    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_EACCESS) }).map(drop)
+}
+
+/// `stat(path)`.
+pub(crate) fn stat(path: &CStr) -> Result<libc::stat, i32> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated and `st` is writable.
+    cvt(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: stat succeeded, so it initialised `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Raw `wait4` result: `(pid, status, rusage)`.
+pub(crate) fn wait4(pid: pid_t, options: c_int) -> Result<(pid_t, c_int, libc::rusage), i32> {
+    let mut status: c_int = 0;
+    let mut ru = MaybeUninit::<libc::rusage>::zeroed();
+    let got = retry(|| {
+        // SAFETY: `status` and `ru` are valid out-pointers.
+        cvt(unsafe { libc::wait4(pid, &mut status, options, ru.as_mut_ptr()) })
+    })?;
+    // SAFETY: zero-initialised and possibly filled by the kernel.
+    Ok((got, status, unsafe { ru.assume_init() }))
+}
+
+/// Raw `waitid(idtype, id, options)` through the syscall (which also returns rusage).
+/// Returns `None` when `WNOHANG` was given and no child was ready.
+pub(crate) fn waitid(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    options: c_int,
+) -> Result<Option<(libc::siginfo_t, libc::rusage)>, i32> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    let mut ru = MaybeUninit::<libc::rusage>::zeroed();
+    retry(|| {
+        // SAFETY: the waitid syscall takes (idtype, id, siginfo*, options, rusage*); both
+        // out-pointers are valid.
+        cvt_long(unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                idtype as libc::c_long,
+                id as libc::c_long,
+                info.as_mut_ptr(),
+                options as libc::c_long,
+                ru.as_mut_ptr(),
+            )
+        })
+    })?;
+    // SAFETY: zeroed, then filled in by the kernel.
+    let (info, ru) = unsafe { (info.assume_init(), ru.assume_init()) };
+    // SAFETY: reading si_pid of a zeroed/filled siginfo is always defined.
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    Ok(Some((info, ru)))
+}
+
+/// `pidfd_open(pid, 0)`; the fd is close-on-exec by definition.
+pub(crate) fn pidfd_open(pid: pid_t) -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: freshly created fd.
+    Ok(unsafe { owned(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), i32> {
+    // SAFETY: plain syscall; a NULL siginfo is allowed.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `kill(pid, sig)`.
+pub(crate) fn kill(pid: pid_t, sig: c_int) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `poll` on one fd for `events`, `timeout_ms` (-1 forever), EINTR retried by the caller.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, i32> {
+    // SAFETY: `fds` is a valid slice of pollfd.
+    cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
+        .map(|n| n as usize)
+}
+
+/// `getpid()`.
+pub(crate) fn getpid() -> pid_t {
+    // SAFETY: always succeeds.
+    unsafe { libc::getpid() }
+}
+
+/// The number of threads of this process, from `/proc/self/stat` (field 20).
+pub(crate) fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read("/proc/self/stat")?;
+    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
+    let close = memchr::memrchr(b')', &stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))?;
+    let rest = std::str::from_utf8(&stat[close + 1..])
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))?;
+    // After ')' come fields 3.. ; num_threads is field 20, i.e. the 18th of these.
+    rest.split_ascii_whitespace()
+        .nth(17)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))
+}
+
+/// A full signal set.
+pub(crate) fn sigset_full() -> libc::sigset_t {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set.
+    unsafe {
+        libc::sigfillset(set.as_mut_ptr());
+        set.assume_init()
+    }
+}
+
+/// An empty signal set.
+pub(crate) fn sigset_empty() -> libc::sigset_t {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        set.assume_init()
+    }
+}
+
+/// Blocks every signal in the calling thread (the raw syscall, so glibc's internal signals
+/// are blocked too) and returns the previous mask. Used around `clone(CLONE_VM)` so that no
+/// handler of the parent can run on the child's borrowed memory.
+pub(crate) fn block_all_signals() -> libc::sigset_t {
+    let all = sigset_full();
+    let mut old = sigset_empty();
+    // SAFETY: both sets are valid; the kernel size of a sigset is 8 bytes.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const libc::sigset_t,
+            &mut old as *mut libc::sigset_t,
+            8usize,
+        );
+    }
+    old
+}
+
+/// Restores a mask returned by [`block_all_signals`].
+pub(crate) fn restore_signals(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid set.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            old as *const libc::sigset_t,
+            std::ptr::null_mut::<libc::sigset_t>(),
+            8usize,
+        );
+    }
+}
+
+/// `fork()` through the C library (so its `atfork` handlers run).
+///
+/// # Safety
+/// See `raw::fork_unchecked`: in the child of a multi-threaded process only
+/// async-signal-safe calls are allowed.
+pub(crate) unsafe fn fork() -> Result<pid_t, i32> {
+    // SAFETY: forwarded to the caller.
+    cvt(unsafe { libc::fork() })
+}
+
+/// The signature of a child body run by [`clone_vfork`].
+pub(crate) type CloneBody = extern "C" fn(*mut libc::c_void) -> c_int;
+
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD [| CLONE_PIDFD])` running `body(arg)` on `stack`.
+/// Returns the child's pid and, when asked for and granted, its pidfd. The caller is
+/// suspended until the child execs or exits.
+///
+/// # Safety
+/// - `stack` must be writable memory that stays valid until this call returns, aligned as
+///   the ABI needs at its top end, and large enough for `body`.
+/// - `body` runs in the caller's address space with a separate stack: it must only make
+///   async-signal-safe system calls on memory prepared before the call, must not unwind,
+///   must not allocate or take locks, and must end in `execve` or `_exit`.
+/// - All signals should be blocked in the calling thread around the call.
+pub(crate) unsafe fn clone_vfork(
+    body: CloneBody,
+    arg: *mut libc::c_void,
+    stack: &mut [MaybeUninit<u8>],
+    want_pidfd: bool,
+) -> Result<(pid_t, Option<OwnedFd>), i32> {
+    let mut pidfd: c_int = -1;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    if want_pidfd {
+        flags |= libc::CLONE_PIDFD;
+    }
+    // The stack grows down on every architecture Linux-first means here; align the top to 16.
+    let top = stack.as_mut_ptr_range().end as usize & !15;
+    // SAFETY: contract forwarded to the caller; with CLONE_PIDFD the kernel writes the pidfd
+    // through the parent_tid argument, which points at `pidfd`.
+    let pid = unsafe {
+        libc::clone(
+            body,
+            top as *mut libc::c_void,
+            flags,
+            arg,
+            &mut pidfd as *mut c_int,
+        )
+    };
+    if pid == -1 {
+        return Err(errno());
+    }
+    let pidfd = if want_pidfd && pidfd >= 0 {
+        // SAFETY: the kernel created this pidfd for us (close-on-exec by definition).
+        Some(unsafe { owned(pidfd) })
+    } else {
+        None
+    };
+    Ok((pid, pidfd))
+}
+
+/// `execve(path, argv, envp)`; returns the errno (it only returns on failure).
+///
+/// # Safety
+/// `argv` and `envp` must be NULL-terminated arrays of NUL-terminated strings.
+pub(crate) unsafe fn execve(
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> i32 {
+    // SAFETY: forwarded to the caller.
+    unsafe { libc::execve(path, argv, envp) };
+    errno()
+}
+
+/// The current process environment (`environ`).
+pub(crate) fn environ() -> *const *const libc::c_char {
+    unsafe extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: reading the pointer value of libc's `environ`; concurrent `setenv` is excluded
+    // by the contract of `std::env::set_var` (unsafe since Rust 2024).
+    unsafe { environ }
+}
+
+pub(crate) mod spawn;

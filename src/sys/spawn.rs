@@ -1,0 +1,280 @@
+//! The three ways of running a prepared [`ChildCtx`]: `clone(CLONE_VM|CLONE_VFORK)`,
+//! `fork`, and `posix_spawn`. Each returns the pid (and the pidfd where it had one for free)
+//! or the failing stage with its errno.
+
+use std::ffi::CStr;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use libc::{c_int, pid_t};
+
+use super::child::{self, ChildCtx, Report};
+use super::{probe, retry};
+use crate::error::Stage;
+use crate::plan::{FdOp, FdOpKind};
+
+/// The child's stack for the vfork strategy lives in the (suspended) parent's frame: no
+/// allocation, no mmap. The child body needs well under a page; this leaves ample room for
+/// the C library's `execve` wrapper and signal frames.
+const CHILD_STACK: usize = 32 * 1024;
+
+pub(crate) type Spawned = (pid_t, Option<OwnedFd>);
+pub(crate) type Failure = (Stage, i32);
+
+/// Spawns through `clone(CLONE_VM|CLONE_VFORK)`. The child reports failure through a slot
+/// in this frame (shared memory), so no pipe is needed.
+#[inline(never)]
+pub(crate) fn vfork(ctx: &mut ChildCtx) -> Result<Spawned, Failure> {
+    let mut report = Report::default();
+    ctx.report = &mut report;
+    ctx.report_fd = -1;
+    let mut stack = [MaybeUninit::<u8>::uninit(); CHILD_STACK];
+    let mut want_pidfd = probe::clone_pidfd();
+    let old = super::block_all_signals();
+    let result = loop {
+        // SAFETY: `stack` and `report` live in this frame until clone returns, which with
+        // CLONE_VFORK is after the child execs or exits; `ctx` was prepared by the caller and
+        // is not touched until then; all signals are blocked; `clone_entry` only makes
+        // async-signal-safe system calls and ends in execve or _exit.
+        let r = unsafe {
+            super::clone_vfork(
+                child::clone_entry,
+                (ctx as *const ChildCtx).cast_mut().cast(),
+                &mut stack,
+                want_pidfd,
+            )
+        };
+        match r {
+            Err(libc::EINVAL) if want_pidfd => {
+                probe::clone_pidfd_failed();
+                want_pidfd = false;
+            }
+            other => break other,
+        }
+    };
+    super::restore_signals(&old);
+    ctx.report = std::ptr::null_mut();
+    let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
+    // SAFETY: the child has exec'd or exited: nobody writes `report` any more.
+    let report = unsafe { std::ptr::read_volatile(&report) };
+    if report.stage != 0 {
+        // The child has exited (_exit(127)): reap it so no zombie remains.
+        let _ = super::wait4(pid, 0);
+        let stage = Stage::from_u8(report.stage).unwrap_or(Stage::Exec);
+        return Err((stage, report.errno));
+    }
+    Ok((pid, pidfd))
+}
+
+static CLONE_VM_SHARED: AtomicU8 = AtomicU8::new(0);
+
+extern "C" fn probe_entry(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` points at the probing frame's flag, valid until this child exits.
+    unsafe {
+        std::ptr::write_volatile(arg.cast::<u8>(), 1);
+        libc::_exit(0)
+    }
+}
+
+/// Whether `clone(CLONE_VM|CLONE_VFORK)` really shares memory and suspends the parent here.
+/// Emulators (valgrind) turn it into a plain fork: then the child's report would be lost,
+/// so the vfork strategy must not be used. Probed once with a child that only sets a flag.
+pub(crate) fn clone_vm_works() -> bool {
+    match CLONE_VM_SHARED.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let mut flag: u8 = 0;
+    let mut stack = [MaybeUninit::<u8>::uninit(); 4096];
+    let old = super::block_all_signals();
+    // SAFETY: the probe body writes one byte of this frame and exits; stack and flag
+    // outlive the clone call.
+    let r = unsafe {
+        super::clone_vfork(
+            probe_entry,
+            (&mut flag as *mut u8).cast(),
+            &mut stack,
+            false,
+        )
+    };
+    super::restore_signals(&old);
+    let ok = match r {
+        Ok((pid, _)) => {
+            let _ = super::wait4(pid, 0);
+            // SAFETY: the child has exited.
+            unsafe { std::ptr::read_volatile(&flag) == 1 }
+        }
+        Err(_) => false,
+    };
+    if !ok {
+        probe::clone_vm_failed();
+    }
+    CLONE_VM_SHARED.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    ok
+}
+
+/// Spawns through `fork`. The child reports failure on a close-on-exec pipe whose write end
+/// is placed at or above `min_fd`, out of the fd plan's way.
+pub(crate) fn fork(ctx: &mut ChildCtx, min_fd: c_int) -> Result<Spawned, Failure> {
+    let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
+    let w = if w.as_raw_fd() < min_fd {
+        super::dup_cloexec_min(w.as_fd(), min_fd).map_err(|e| (Stage::Pipe, e))?
+    } else {
+        w
+    };
+    ctx.report = std::ptr::null_mut();
+    ctx.report_fd = w.as_raw_fd();
+    let old = super::block_all_signals();
+    // SAFETY: the child branch only runs `child::run`, which is async-signal-safe and
+    // never returns.
+    let pid = unsafe { super::fork() };
+    if let Ok(0) = pid {
+        // SAFETY: we are the child; `ctx` is our copy of the prepared plan.
+        unsafe { child::run(ctx) }
+    }
+    super::restore_signals(&old);
+    ctx.report_fd = -1;
+    drop(w);
+    let pid = pid.map_err(|e| (Stage::Fork, e))?;
+    // Read the report: EOF (0 bytes) means the exec succeeded.
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < buf.len() {
+        match super::read(r.as_fd(), &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) => break,
+        }
+    }
+    if got == 0 {
+        let pidfd = if probe::pidfd_open() {
+            super::pidfd_open(pid).ok()
+        } else {
+            None
+        };
+        return Ok((pid, pidfd));
+    }
+    let _ = super::wait4(pid, 0);
+    Err(Report::decode(&buf[..got]).unwrap_or((Stage::Exec, libc::EIO)))
+}
+
+/// What `posix_spawn` is asked to do besides the fds.
+pub(crate) struct PosixSpawnReq<'a> {
+    pub path: &'a CStr,
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+    pub ops: &'a [FdOp],
+    pub close_from: c_int,
+    pub cwd: Option<&'a CStr>,
+    pub setsid: bool,
+    pub pgid: pid_t,
+    pub sigmask: &'a libc::sigset_t,
+}
+
+struct FileActions(MaybeUninit<libc::posix_spawn_file_actions_t>);
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `posix_spawn` before the guard was created.
+        unsafe { libc::posix_spawn_file_actions_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+struct Attr(MaybeUninit<libc::posix_spawnattr_t>);
+
+impl Drop for Attr {
+    fn drop(&mut self) {
+        // SAFETY: initialised before the guard was created.
+        unsafe { libc::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+fn rc(r: c_int) -> Result<(), Failure> {
+    if r == 0 {
+        Ok(())
+    } else {
+        Err((Stage::Spawn, r))
+    }
+}
+
+/// Whether this C library can express the request through `posix_spawn`.
+pub(crate) fn posix_spawn_can(cwd: bool, close_from: bool) -> bool {
+    (!cwd || probe::addchdir_np().is_some()) && (!close_from || probe::addclosefrom_np().is_some())
+}
+
+/// Spawns through the C library's `posix_spawn`. Its return value carries the errno of a
+/// failed exec; the stage is [`Stage::Exec`] (the caller refines it).
+pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
+    let mut fa = FileActions(MaybeUninit::uninit());
+    // SAFETY: initialising a file-actions object in place.
+    rc(unsafe { libc::posix_spawn_file_actions_init(fa.0.as_mut_ptr()) })?;
+    let fap = fa.0.as_mut_ptr();
+    if let Some(cwd) = req.cwd {
+        let f = probe::addchdir_np().ok_or((Stage::Spawn, libc::ENOSYS))?;
+        // SAFETY: `fap` is initialised; `cwd` is NUL-terminated and outlives the spawn.
+        rc(unsafe { f(fap, cwd.as_ptr()) })?;
+    }
+    for op in req.ops {
+        // SAFETY: `fap` is initialised; fds are plain integers.
+        rc(unsafe {
+            match op.kind {
+                FdOpKind::Dup | FdOpKind::DupCloexec => {
+                    libc::posix_spawn_file_actions_adddup2(fap, op.src, op.dst)
+                }
+                FdOpKind::Close => libc::posix_spawn_file_actions_addclose(fap, op.src),
+            }
+        })?;
+    }
+    if req.close_from >= 0 {
+        let f = probe::addclosefrom_np().ok_or((Stage::Spawn, libc::ENOSYS))?;
+        // SAFETY: `fap` is initialised.
+        rc(unsafe { f(fap, req.close_from) })?;
+    }
+
+    let mut at = Attr(MaybeUninit::uninit());
+    // SAFETY: initialising an attribute object in place.
+    rc(unsafe { libc::posix_spawnattr_init(at.0.as_mut_ptr()) })?;
+    let atp = at.0.as_mut_ptr();
+    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+    if req.setsid {
+        flags |= libc::POSIX_SPAWN_SETSID as libc::c_short;
+    }
+    if req.pgid >= 0 {
+        flags |= libc::POSIX_SPAWN_SETPGROUP as libc::c_short;
+        // SAFETY: `atp` is initialised.
+        rc(unsafe { libc::posix_spawnattr_setpgroup(atp, req.pgid) })?;
+    }
+    let all = super::sigset_full();
+    // SAFETY: `atp` is initialised; the sets are valid.
+    unsafe {
+        rc(libc::posix_spawnattr_setsigmask(atp, req.sigmask))?;
+        rc(libc::posix_spawnattr_setsigdefault(atp, &all))?;
+        rc(libc::posix_spawnattr_setflags(atp, flags))?;
+    }
+
+    let mut pid: pid_t = 0;
+    // SAFETY: all pointers are valid; argv/envp are NULL-terminated arrays prepared by the
+    // caller.
+    let r = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            req.path.as_ptr(),
+            fap,
+            atp,
+            req.argv.cast::<*mut libc::c_char>(),
+            req.envp.cast::<*mut libc::c_char>(),
+        )
+    };
+    if r != 0 {
+        return Err((Stage::Exec, r));
+    }
+    Ok(pid)
+}
+
+/// `waitpid(pid, 0)` with EINTR retry, discarding the status (used to reap a child whose
+/// spawn failed after it was created).
+pub(crate) fn reap(pid: pid_t) {
+    let _ = retry(|| super::wait4(pid, 0).map(drop));
+}
