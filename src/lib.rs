@@ -31,6 +31,7 @@ compile_error!("forkexec supports Linux only (for now)");
 
 mod cstr;
 mod error;
+mod lookpath;
 pub mod plan;
 pub mod raw;
 mod signal;

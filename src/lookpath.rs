@@ -1,0 +1,1 @@
+//! `look_path`: Go's `exec.LookPath` rules for finding a program on `PATH`.

@@ -1,0 +1,123 @@
+//! Shared test support: a watchdog so a hang fails instead of stalling CI, a lock that
+//! serialises the tests of one binary (so fd and child snapshots are exact), and checks
+//! that no fd leaked and no child (zombie or not) remains.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use forkexec::raw::{ChildFd, ExecPlan, Strategy, WaitOptions, WaitStatus};
+
+/// Every explicit strategy (`Auto` resolves to one of them).
+pub const STRATEGIES: [Strategy; 4] =
+    [Strategy::Vfork, Strategy::PosixSpawn, Strategy::Fork, Strategy::Auto];
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A running test's guard: holds the serial lock, arms a watchdog, and on drop checks that
+/// the fds and children of the process are what they were at the start.
+pub struct Guard {
+    fds: BTreeSet<i32>,
+    name: &'static str,
+    disarm: Option<std::sync::mpsc::Sender<()>>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+/// Starts a test: serialises it, arms a watchdog of `secs` seconds that aborts the whole
+/// test binary (with a message) if the test hangs, and snapshots fds and children.
+pub fn start(name: &'static str, secs: u64) -> Guard {
+    let lock = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(secs))
+        {
+            eprintln!("watchdog: test {name} hung for {secs}s; aborting");
+            std::process::abort();
+        }
+    });
+    assert_eq!(children(), BTreeSet::new(), "{name}: children left by an earlier test");
+    Guard { fds: open_fds(), name, disarm: Some(tx), _lock: lock }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.disarm.take() {
+            let _ = tx.send(());
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        // The watchdog thread may still be winding down its channel; fds are what count.
+        let now = open_fds();
+        assert_eq!(now, self.fds, "{}: fd leak (before vs after)", self.name);
+        let kids = children();
+        assert!(kids.is_empty(), "{}: children remain (zombies?): {kids:?}", self.name);
+    }
+}
+
+/// The fds open in this process.
+pub fn open_fds() -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    let dir = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
+    for e in dir {
+        let e = e.expect("dir entry");
+        if let Ok(n) = e.file_name().to_string_lossy().parse::<i32>() {
+            out.insert(n);
+        }
+    }
+    // The directory fd itself was open while listing: drop whatever is no longer open.
+    out.retain(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1);
+    out
+}
+
+/// The pids of this process's children, running or zombie (from every thread's
+/// `/proc/self/task/*/children`).
+pub fn children() -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    for t in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+        let p = t.path().join("children");
+        if let Ok(s) = std::fs::read_to_string(p) {
+            out.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// Runs `plan` by `strategy` with `fds` extra (index = child fd, 0 and 2 default), stdout
+/// captured through a pipe; returns (stdout, status).
+pub fn run_capture(
+    plan: &ExecPlan,
+    strategy: Strategy,
+    extra: &[ChildFd<'_>],
+) -> (String, WaitStatus) {
+    let (r, w) = forkexec::raw::pipe().expect("pipe");
+    let mut fds: Vec<ChildFd<'_>> = vec![ChildFd::Inherit, ChildFd::Fd(w.as_fd()), ChildFd::Inherit];
+    for (i, f) in extra.iter().enumerate() {
+        if i < 3 {
+            if !matches!(f, ChildFd::Inherit) {
+                fds[i] = *f;
+            }
+        } else {
+            fds.push(*f);
+        }
+    }
+    let child = forkexec::raw::fork_exec(plan, &fds, strategy)
+        .unwrap_or_else(|e| panic!("{strategy:?}: spawn failed: {e}"));
+    drop(fds);
+    drop(w);
+    let mut out = String::new();
+    std::fs::File::from(r).read_to_string(&mut out).expect("read stdout");
+    let (_, status) = forkexec::raw::waitpid(child.pid, WaitOptions::empty())
+        .expect("waitpid")
+        .expect("status");
+    (out, status)
+}
+
+/// `sh -c script` as a plan (argv[0] = "sh").
+pub fn sh(script: &str) -> ExecPlan {
+    ExecPlan::new("/bin/sh", ["sh", "-c", script]).expect("plan")
+}
