@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 /// # Ok::<(), forkexec::Error>(())
 /// ```
 pub struct CStringArray {
-    bytes: Vec<u8>,
+    /// Owns the storage every pointer points into.
+    _storage: Vec<u8>,
     ptrs: Vec<*const c_char>,
 }
 
@@ -165,7 +166,10 @@ impl Builder {
                 .map(|&s| unsafe { base.add(s) }.cast::<c_char>()),
         );
         ptrs.push(std::ptr::null());
-        CStringArray { bytes, ptrs }
+        CStringArray {
+            _storage: bytes,
+            ptrs,
+        }
     }
 }
 
@@ -210,7 +214,7 @@ where
     V: AsRef<OsStr>,
 {
     let mut out: Vec<(OsString, OsString)> = Vec::new();
-    let mut set = |out: &mut Vec<(OsString, OsString)>, k: &OsStr, v: Option<&OsStr>| match (
+    let set = |out: &mut Vec<(OsString, OsString)>, k: &OsStr, v: Option<&OsStr>| match (
         out.iter().position(|(ek, _)| ek == k),
         v,
     ) {

@@ -175,6 +175,7 @@ struct Inner {
     path: Option<PathBuf>,
     message: Option<String>,
     stderr: Vec<u8>,
+    state: Option<crate::process::ProcessState>,
 }
 
 /// `Result<T, forkexec::Error>`.
@@ -215,6 +216,7 @@ impl Error {
             path: None,
             message: None,
             stderr: Vec::new(),
+            state: None,
         }))
     }
 
@@ -243,11 +245,6 @@ impl Error {
     /// ```
     pub fn from_errno(stage: Stage, errno: i32) -> Error {
         Error::with_inner(kind_of_errno(errno, Some(stage)), Some(stage), Some(errno))
-    }
-
-    /// The last OS error (`errno`) as an [`ErrorKind::Io`]-style error with no stage.
-    pub(crate) fn last_os_error() -> Error {
-        Error::from_io(io::Error::last_os_error())
     }
 
     /// An error from a plain `errno` with no stage.
@@ -322,6 +319,23 @@ impl Error {
     pub fn stderr(&self) -> &[u8] {
         &self.0.stderr
     }
+
+    pub(crate) fn with_state(mut self, state: crate::process::ProcessState) -> Error {
+        self.0.state = Some(state);
+        self
+    }
+
+    /// An [`ErrorKind::ExitStatus`] error for a child that exited unsuccessfully; its
+    /// `Display` is the state's (`"exit status 1"`, `"signal: killed"`), as Go's `ExitError`.
+    pub(crate) fn exit_status(state: crate::process::ProcessState) -> Error {
+        Error::new(ErrorKind::ExitStatus, state.to_string()).with_state(state)
+    }
+
+    /// The process state, for errors about a child that ran: [`ErrorKind::ExitStatus`],
+    /// [`ErrorKind::Timeout`], [`ErrorKind::WaitDelay`].
+    pub fn state(&self) -> Option<&crate::process::ProcessState> {
+        self.0.state.as_ref()
+    }
 }
 
 impl fmt::Display for Error {
@@ -358,6 +372,9 @@ impl fmt::Debug for Error {
         d.field("message", &self.to_string());
         if !i.stderr.is_empty() {
             d.field("stderr", &String::from_utf8_lossy(&i.stderr));
+        }
+        if let Some(st) = &i.state {
+            d.field("state", st);
         }
         d.finish()
     }

@@ -29,14 +29,21 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("forkexec supports Linux only (for now)");
 
+mod cmd;
 mod cstr;
 mod error;
 mod lookpath;
 pub mod plan;
+mod process;
 pub mod raw;
 mod signal;
 mod spawn;
 mod sys;
 
+pub use cmd::{Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Stdio};
 pub use error::{Error, ErrorKind, Result, Stage};
+pub use lookpath::{look_path, look_path_in, path_candidates};
+pub use process::{
+    Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
+};
 pub use signal::Signal;

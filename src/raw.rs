@@ -280,6 +280,10 @@ impl fmt::Debug for Rusage {
     }
 }
 
+pub(crate) fn rusage_from(ru: libc::rusage) -> Rusage {
+    Rusage(ru)
+}
+
 fn wait_err(e: i32) -> Error {
     Error::os(e).with_stage(Stage::Wait)
 }

@@ -255,10 +255,6 @@ impl ExecPlan {
         &mut self.attrs
     }
 
-    pub(crate) fn attrs(&self) -> &Attrs {
-        &self.attrs
-    }
-
     fn fits_posix_spawn(&self) -> bool {
         let a = &self.attrs;
         a.pdeathsig.is_none()

@@ -193,21 +193,6 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     if ctx.pgid >= 0 {
         sys3(libc::SYS_setpgid, 0, ctx.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
     }
-    if ctx.ctty >= 0 {
-        // SAFETY: TIOCSCTTY with argument 0 (do not steal).
-        check(unsafe { libc::ioctl(ctx.ctty, libc::TIOCSCTTY, 0) } as c_long)
-            .map_err(|e| (Stage::Ctty, e))?;
-    }
-    if ctx.foreground {
-        // SAFETY: getpgrp has no argument.
-        let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
-        let tty = if ctx.ctty >= 0 { ctx.ctty } else { 0 };
-        let pgrp = pgrp as pid_t;
-        // SAFETY: TIOCSPGRP reads a pid_t from a valid pointer.
-        check(unsafe { libc::ioctl(tty, libc::TIOCSPGRP, &pgrp as *const pid_t) } as c_long)
-            .map_err(|e| (Stage::Ctty, e))?;
-    }
-
     // 3. Namespaces, root, credentials (raw syscalls: only this thread, only this child).
     if ctx.unshare != 0 {
         sys3(libc::SYS_unshare, ctx.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
@@ -293,6 +278,22 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
                 let _ = sys3(libc::SYS_close, op.src as c_long, 0, 0);
             }
         }
+    }
+
+    // Controlling terminal and foreground group: `ctty` is a child fd number.
+    if ctx.ctty >= 0 {
+        // SAFETY: TIOCSCTTY with argument 0 (do not steal).
+        check(unsafe { libc::ioctl(ctx.ctty, libc::TIOCSCTTY, 0) } as c_long)
+            .map_err(|e| (Stage::Ctty, e))?;
+    }
+    if ctx.foreground {
+        // SAFETY: getpgrp has no argument.
+        let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
+        let tty = if ctx.ctty >= 0 { ctx.ctty } else { 0 };
+        let pgrp = pgrp as pid_t;
+        // SAFETY: TIOCSPGRP reads a pid_t from a valid pointer.
+        check(unsafe { libc::ioctl(tty, libc::TIOCSPGRP, &pgrp as *const pid_t) } as c_long)
+            .map_err(|e| (Stage::Ctty, e))?;
     }
 
     // 7. Nothing else crosses exec: mark every other fd close-on-exec.

@@ -105,12 +105,6 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, i32> {
     })
 }
 
-/// `access(path, mode)` (real ids, as `exec` checks effective ids; good enough as a pre-check).
-pub(crate) fn faccessat_eaccess(path: &CStr, mode: c_int) -> Result<(), i32> {
-    // SAFETY: `path` is NUL-terminated.
-    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_EACCESS) }).map(drop)
-}
-
 /// `stat(path)`.
 pub(crate) fn stat(path: &CStr) -> Result<libc::stat, i32> {
     let mut st = MaybeUninit::<libc::stat>::uninit();

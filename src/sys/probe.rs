@@ -26,8 +26,6 @@ fn cached(cell: &AtomicU8, probe: impl FnOnce() -> bool) -> bool {
 
 static PIDFD_OPEN: AtomicU8 = AtomicU8::new(UNKNOWN);
 static CLONE_PIDFD: AtomicU8 = AtomicU8::new(UNKNOWN);
-static CLOSE_RANGE_CLOEXEC: AtomicU8 = AtomicU8::new(UNKNOWN);
-static CLONE_VM: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// Whether `pidfd_open(2)` works here (Linux 5.3+, not filtered by seccomp).
 pub(crate) fn pidfd_open() -> bool {
@@ -46,35 +44,6 @@ pub(crate) fn clone_pidfd() -> bool {
 /// Records that the kernel refused `CLONE_PIDFD`.
 pub(crate) fn clone_pidfd_failed() {
     CLONE_PIDFD.store(NO, Ordering::Relaxed);
-}
-
-/// Whether `clone(CLONE_VM|CLONE_VFORK)` is known to work (it does not under valgrind,
-/// or under some seccomp profiles). Starts optimistic.
-pub(crate) fn clone_vm() -> bool {
-    CLONE_VM.load(Ordering::Relaxed) != NO
-}
-
-/// Records that the kernel (or an emulator) refused `CLONE_VM`.
-pub(crate) fn clone_vm_failed() {
-    CLONE_VM.store(NO, Ordering::Relaxed);
-}
-
-/// Whether `close_range(first, last, CLOSE_RANGE_CLOEXEC)` works (Linux 5.11+).
-pub(crate) fn close_range_cloexec() -> bool {
-    cached(&CLOSE_RANGE_CLOEXEC, || {
-        // An empty range at the very top: touches no fd, tells whether the call and the
-        // flag are known.
-        // SAFETY: plain syscall with integer arguments.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                c_int::MAX as libc::c_uint,
-                c_int::MAX as libc::c_uint,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        r == 0
-    })
 }
 
 /// A symbol of the C library looked up once with `dlsym`; 0 when absent.

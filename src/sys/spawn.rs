@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use libc::{c_int, pid_t};
 
 use super::child::{self, ChildCtx, Report};
-use super::{probe, retry};
+use super::probe;
 use crate::error::Stage;
 use crate::plan::{FdOp, FdOpKind};
 
@@ -108,9 +108,6 @@ pub(crate) fn clone_vm_works() -> bool {
         }
         Err(_) => false,
     };
-    if !ok {
-        probe::clone_vm_failed();
-    }
     CLONE_VM_SHARED.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
     ok
 }
@@ -271,10 +268,4 @@ pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
         return Err((Stage::Exec, r));
     }
     Ok(pid)
-}
-
-/// `waitpid(pid, 0)` with EINTR retry, discarding the status (used to reap a child whose
-/// spawn failed after it was created).
-pub(crate) fn reap(pid: pid_t) {
-    let _ = retry(|| super::wait4(pid, 0).map(drop));
 }

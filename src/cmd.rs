@@ -1,0 +1,1204 @@
+//! Go's `exec.Cmd` in blocking Rust: [`Cmd`], [`Stdio`], [`Child`].
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cstr::{CStringArray, merge_env};
+use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::lookpath::look_path_in;
+use crate::process::{Credential, Process, ProcessState, SysProcAttr};
+use crate::raw::{ChildFd, ExecPlan, Strategy};
+use crate::signal::Signal;
+use crate::spawn::{self, Scratch, path_cstring};
+use crate::sys;
+
+/// Where a child's stdin, stdout or stderr goes.
+///
+/// **The default for every stream of a [`Cmd`] is [`Stdio::null()`]**, as in Go's
+/// `exec.Cmd` (whose nil `Stdin`/`Stdout`/`Stderr` mean the null device) — unlike
+/// `std::process::Command`, which inherits. Say [`Stdio::inherit()`] to share the parent's.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Cmd, Stdio};
+/// let out = Cmd::new("echo").arg("hi").stdout(Stdio::piped()).output()?;
+/// assert_eq!(out, b"hi\n");
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Stdio(StdioKind);
+
+#[derive(Clone)]
+enum StdioKind {
+    Null,
+    Inherit,
+    Piped,
+    Fd(Arc<OwnedFd>),
+    Reader(Arc<Mutex<dyn Read + Send>>),
+    Writer(Arc<Mutex<dyn Write + Send>>),
+}
+
+impl Stdio {
+    /// The null device (`/dev/null`): the default.
+    pub fn null() -> Stdio {
+        Stdio(StdioKind::Null)
+    }
+
+    /// The parent's stream of the same number.
+    pub fn inherit() -> Stdio {
+        Stdio(StdioKind::Inherit)
+    }
+
+    /// A new pipe; the parent's end is in [`Child::stdin`] / [`Child::stdout`] /
+    /// [`Child::stderr`] (Go's `StdinPipe`, `StdoutPipe`, `StderrPipe`).
+    pub fn piped() -> Stdio {
+        Stdio(StdioKind::Piped)
+    }
+
+    /// Feeds the child's stdin from any reader, copied by a thread of the crate while the
+    /// child runs (Go's `Stdin = io.Reader`). The reader is shared by every start of the
+    /// command.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// let out = Cmd::new("cat").stdin(Stdio::from_reader(&b"abc"[..])).output()?;
+    /// assert_eq!(out, b"abc");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn from_reader(r: impl Read + Send + 'static) -> Stdio {
+        Stdio(StdioKind::Reader(Arc::new(Mutex::new(r))))
+    }
+
+    /// Sends the child's output to any writer, copied by a thread of the crate while the
+    /// child runs (Go's `Stdout = io.Writer`). Keep a clone of the `Arc` to read it after.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use forkexec::{Cmd, Stdio};
+    /// let sink = Arc::new(Mutex::new(Vec::new()));
+    /// Cmd::new("echo").arg("x").stdout(Stdio::from_writer(SharedVec(sink.clone()))).run()?;
+    /// assert_eq!(*sink.lock().unwrap(), b"x\n");
+    /// # struct SharedVec(Arc<Mutex<Vec<u8>>>);
+    /// # impl std::io::Write for SharedVec {
+    /// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    /// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// # }
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn from_writer(w: impl Write + Send + 'static) -> Stdio {
+        Stdio(StdioKind::Writer(Arc::new(Mutex::new(w))))
+    }
+}
+
+impl fmt::Debug for Stdio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            StdioKind::Null => f.write_str("Stdio::null()"),
+            StdioKind::Inherit => f.write_str("Stdio::inherit()"),
+            StdioKind::Piped => f.write_str("Stdio::piped()"),
+            StdioKind::Fd(fd) => write!(f, "Stdio::Fd({})", fd.as_raw_fd()),
+            StdioKind::Reader(_) => f.write_str("Stdio::from_reader(..)"),
+            StdioKind::Writer(_) => f.write_str("Stdio::from_writer(..)"),
+        }
+    }
+}
+
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio(StdioKind::Fd(Arc::new(fd)))
+    }
+}
+
+impl From<File> for Stdio {
+    fn from(f: File) -> Stdio {
+        Stdio::from(OwnedFd::from(f))
+    }
+}
+
+macro_rules! pipe_end {
+    ($name:ident, $doc:expr) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name(File);
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.as_fd()
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.0.as_raw_fd()
+            }
+        }
+
+        impl From<$name> for OwnedFd {
+            fn from(p: $name) -> OwnedFd {
+                p.0.into()
+            }
+        }
+
+        impl From<$name> for Stdio {
+            fn from(p: $name) -> Stdio {
+                Stdio::from(OwnedFd::from(p))
+            }
+        }
+    };
+}
+
+pipe_end!(
+    ChildStdin,
+    "The parent's end of a child's stdin pipe (Go's `StdinPipe`). Close it (drop) to send EOF."
+);
+pipe_end!(
+    ChildStdout,
+    "The parent's end of a child's stdout pipe (Go's `StdoutPipe`)."
+);
+pipe_end!(
+    ChildStderr,
+    "The parent's end of a child's stderr pipe (Go's `StderrPipe`)."
+);
+
+impl Write for ChildStdin {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for ChildStdout {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+impl Read for ChildStderr {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        self.0.read(b)
+    }
+}
+
+/// The null device, opened once per process (close-on-exec) and shared by every child.
+fn dev_null() -> Result<BorrowedFd<'static>> {
+    static NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_fd());
+    }
+    let fd = sys::open(c"/dev/null", libc::O_RDWR)
+        .map_err(|e| Error::from_errno(Stage::Pipe, e).with_path("/dev/null"))?;
+    Ok(NULL.get_or_init(|| fd).as_fd())
+}
+
+/// The parts of a `Cmd` prepared at the first start and reused by the next ones.
+struct Prepared {
+    plan: ExecPlan,
+    path: PathBuf,
+}
+
+/// A command to run (Go's `exec.Cmd`): program, arguments, environment, directory, stdio,
+/// extra files, timeouts, Linux attributes and the spawn strategy.
+///
+/// The program is looked up on the `PATH` the child will see when it has no `/` (see
+/// [`look_path`](crate::look_path)); a result relative to the current directory is refused
+/// ([`ErrorKind::Dot`]) unless [`allow_dot`](Cmd::allow_dot) is set.
+///
+/// A `Cmd` can be started any number of times. The first start prepares argv, envp and the
+/// resolved path as C arrays; later starts reuse them, until a builder method changes the
+/// command. The inherited environment is captured at that preparation.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Cmd, Stdio};
+/// let mut cmd = Cmd::new("sh");
+/// cmd.args(["-c", "echo $GREETING from $(pwd)"]).env("GREETING", "hello").dir("/");
+/// assert_eq!(cmd.output()?, b"hello from /\n");
+/// assert_eq!(cmd.output()?, b"hello from /\n"); // started again, nothing rebuilt
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[doc(alias = "exec.Cmd")]
+#[doc(alias = "Command")]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    arg0: Option<OsString>,
+    env_clear: bool,
+    env_changes: Vec<(OsString, Option<OsString>)>,
+    dir: Option<PathBuf>,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    extra_files: Vec<Arc<OwnedFd>>,
+    strategy: Strategy,
+    timeout: Option<Duration>,
+    wait_delay: Option<Duration>,
+    cancel_signal: Signal,
+    allow_dot: bool,
+    sys: SysProcAttr,
+    prepared: Option<Prepared>,
+}
+
+impl fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cmd")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("dir", &self.dir)
+            .field("env_clear", &self.env_clear)
+            .field("env_changes", &self.env_changes)
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! setter {
+    ($self:ident) => {{
+        $self.prepared = None;
+        $self
+    }};
+}
+
+impl Cmd {
+    /// A command running `program` (Go's `exec.Command(name)`), with no arguments, the
+    /// parent's environment, stdio on the null device, and [`Strategy::Auto`].
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(forkexec::Cmd::new("true").status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn new(program: impl AsRef<OsStr>) -> Cmd {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            arg0: None,
+            env_clear: false,
+            env_changes: Vec::new(),
+            dir: None,
+            stdin: Stdio::null(),
+            stdout: Stdio::null(),
+            stderr: Stdio::null(),
+            extra_files: Vec::new(),
+            strategy: Strategy::Auto,
+            timeout: None,
+            wait_delay: None,
+            cancel_signal: Signal::KILL,
+            allow_dot: false,
+            sys: SysProcAttr::default(),
+            prepared: None,
+        }
+    }
+
+    /// Appends an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        setter!(self)
+    }
+
+    /// Appends arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        setter!(self)
+    }
+
+    /// Sets `argv[0]` (default: the program as given, as Go's `Args[0]`).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Cmd {
+        self.arg0 = Some(arg0.as_ref().to_owned());
+        setter!(self)
+    }
+
+    /// Sets an environment variable (a later setting of the same key wins).
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Cmd {
+        self.env_changes
+            .push((key.as_ref().to_owned(), Some(val.as_ref().to_owned())));
+        setter!(self)
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Cmd
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env_changes
+                .push((k.as_ref().to_owned(), Some(v.as_ref().to_owned())));
+        }
+        setter!(self)
+    }
+
+    /// Removes an environment variable from the child's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Cmd {
+        self.env_changes.push((key.as_ref().to_owned(), None));
+        setter!(self)
+    }
+
+    /// Starts from an empty environment instead of the parent's (the changes made so far
+    /// are dropped too).
+    pub fn env_clear(&mut self) -> &mut Cmd {
+        self.env_clear = true;
+        self.env_changes.clear();
+        setter!(self)
+    }
+
+    /// Runs the child in `dir`. With an inherited environment, `PWD` follows (as Go).
+    pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
+        self.dir = Some(dir.as_ref().to_owned());
+        setter!(self)
+    }
+
+    /// The child's stdin (default [`Stdio::null()`]).
+    pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
+        self.stdin = s.into();
+        self
+    }
+
+    /// The child's stdout (default [`Stdio::null()`]).
+    pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
+        self.stdout = s.into();
+        self
+    }
+
+    /// The child's stderr (default [`Stdio::null()`]).
+    pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
+        self.stderr = s.into();
+        self
+    }
+
+    /// Passes `fd` as the child's next extra file: the first is fd 3, then 4, ... (Go's
+    /// `ExtraFiles`). Nothing else of the parent's is visible to the child.
+    pub fn extra_file(&mut self, fd: impl Into<OwnedFd>) -> &mut Cmd {
+        self.extra_files.push(Arc::new(fd.into()));
+        self
+    }
+
+    /// The spawn strategy (default [`Strategy::Auto`]).
+    pub fn strategy(&mut self, s: Strategy) -> &mut Cmd {
+        self.strategy = s;
+        self
+    }
+
+    /// Cancels the child with [`cancel_signal`](Cmd::cancel_signal) when it runs longer
+    /// than `d` (Go's `CommandContext` with a deadline); waiting then returns
+    /// [`ErrorKind::Timeout`].
+    pub fn timeout(&mut self, d: Duration) -> &mut Cmd {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// After the child exits (or after it is cancelled), waits at most `d` for its stdio
+    /// copies to finish — a grandchild may hold a pipe open — then closes them and reports
+    /// [`ErrorKind::WaitDelay`] if the run was otherwise successful. A cancelled child still
+    /// running after `d` gets `SIGKILL`. Go's `WaitDelay`.
+    pub fn wait_delay(&mut self, d: Duration) -> &mut Cmd {
+        self.wait_delay = Some(d);
+        self
+    }
+
+    /// The signal sent when the timeout passes (default `SIGKILL`; Go's `Cancel`).
+    pub fn cancel_signal(&mut self, sig: Signal) -> &mut Cmd {
+        self.cancel_signal = sig;
+        self
+    }
+
+    /// Accepts a program found through a relative `PATH` entry (Go: clearing `ErrDot`).
+    pub fn allow_dot(&mut self, on: bool) -> &mut Cmd {
+        self.allow_dot = on;
+        setter!(self)
+    }
+
+    /// All Linux attributes at once (Go's `SysProcAttr`).
+    pub fn sys(&mut self, sys: SysProcAttr) -> &mut Cmd {
+        self.sys = sys;
+        setter!(self)
+    }
+
+    /// Starts the child in a new session (`setsid`).
+    pub fn setsid(&mut self) -> &mut Cmd {
+        self.sys.setsid = true;
+        setter!(self)
+    }
+
+    /// Puts the child in process group `pgid` (0: a new group it leads).
+    pub fn process_group(&mut self, pgid: i32) -> &mut Cmd {
+        self.sys.process_group = Some(pgid);
+        setter!(self)
+    }
+
+    /// The signal the child gets when the parent thread that started it dies.
+    pub fn pdeathsig(&mut self, sig: Signal) -> &mut Cmd {
+        self.sys.pdeathsig = Some(sig);
+        setter!(self)
+    }
+
+    /// Runs the child as `uid`/`gid` with supplementary `groups` (`None`: unchanged).
+    pub fn credential(&mut self, uid: u32, gid: u32, groups: Option<Vec<u32>>) -> &mut Cmd {
+        self.sys.credential = Some(Credential { uid, gid, groups });
+        setter!(self)
+    }
+
+    /// `chroot` the child to `dir` (before `chdir`).
+    pub fn chroot(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
+        self.sys.chroot = Some(dir.as_ref().to_owned());
+        setter!(self)
+    }
+
+    /// `unshare(flags)` in the child (`libc::CLONE_NEWNS | ...`).
+    pub fn unshare(&mut self, flags: i32) -> &mut Cmd {
+        self.sys.unshare = flags;
+        setter!(self)
+    }
+
+    /// Lets the child see fds of the parent that are not close-on-exec (off by default:
+    /// the child sees 0-2 and the extra files only).
+    pub fn keep_other_fds(&mut self, on: bool) -> &mut Cmd {
+        self.sys.keep_other_fds = on;
+        setter!(self)
+    }
+
+    /// The program as given.
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The full argv (argv[0] first), as Go's `Args`.
+    pub fn get_args(&self) -> Vec<&OsStr> {
+        let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
+        std::iter::once(arg0)
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .collect()
+    }
+
+    /// The working directory, if set.
+    pub fn get_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The environment the child would get, as `KEY=VALUE` entries (Go's `Environ`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a bad key or value.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("env");
+    /// cmd.env_clear().env("A", "1").env("A", "2").env("B", "3");
+    /// assert_eq!(cmd.environ()?, ["A=2", "B=3"]);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn environ(&self) -> Result<Vec<OsString>> {
+        let pairs = match self.child_env()? {
+            Some(p) => p,
+            None => merge_env(parent_env(), std::iter::empty::<(&OsStr, Option<&OsStr>)>())?,
+        };
+        Ok(pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let mut e = k;
+                e.push("=");
+                e.push(v);
+                e
+            })
+            .collect())
+    }
+
+    /// The child's environment when it differs from the parent's; `None` to inherit as is.
+    fn child_env(&self) -> Result<Option<Vec<(OsString, OsString)>>> {
+        let pwd = match &self.dir {
+            Some(d) if !self.env_clear => {
+                let abs = if d.is_absolute() {
+                    d.clone()
+                } else {
+                    std::env::current_dir().map_err(Error::from_io)?.join(d)
+                };
+                Some(abs.into_os_string())
+            }
+            _ => None,
+        };
+        if !self.env_clear && self.env_changes.is_empty() && pwd.is_none() {
+            return Ok(None);
+        }
+        let base = if self.env_clear {
+            Vec::new()
+        } else {
+            parent_env()
+        };
+        let pwd_set = self.env_changes.iter().any(|(k, _)| k == "PWD");
+        let pwd = pwd
+            .filter(|_| !pwd_set)
+            .map(|p| (OsString::from("PWD"), Some(p)));
+        let changes = pwd.into_iter().chain(self.env_changes.iter().cloned());
+        merge_env(base, changes).map(Some)
+    }
+
+    fn prepare(&mut self) -> Result<&Prepared> {
+        if self.prepared.is_none() {
+            let p = self.build()?;
+            self.prepared = Some(p);
+        }
+        Ok(self.prepared.as_ref().expect("prepared above"))
+    }
+
+    fn build(&self) -> Result<Prepared> {
+        if self.program.is_empty() {
+            return Err(Error::invalid("empty program name"));
+        }
+        let env = self.child_env()?;
+        let path = if self.program.as_bytes().contains(&b'/') {
+            PathBuf::from(&self.program)
+        } else {
+            let path_var = match &env {
+                Some(pairs) => pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == "PATH")
+                    .map(|(_, v)| v.clone()),
+                None => std::env::var_os("PATH"),
+            };
+            match look_path_in(&self.program, path_var.as_deref()) {
+                Ok(p) => p,
+                Err(e) if e.kind() == ErrorKind::Dot && self.allow_dot => {
+                    e.path().map(Path::to_owned).ok_or(e)?
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let argv = CStringArray::new(self.get_args())?;
+        let mut plan = ExecPlan::from_parts(path_cstring(&path, "program path")?, argv);
+        if let Some(pairs) = env {
+            plan.set_env(Some(CStringArray::from_env(pairs)?));
+        }
+        if let Some(dir) = &self.dir {
+            let c = path_cstring(dir, "working directory")?;
+            match sys::stat(&c) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
+                Ok(_) => {
+                    return Err(Error::from_errno(Stage::Chdir, libc::ENOTDIR).with_path(dir));
+                }
+                Err(e) => return Err(Error::from_errno(Stage::Chdir, e).with_path(dir)),
+            }
+            plan.set_cwd(Some(c));
+        }
+        self.sys.apply(&mut plan)?;
+        Ok(Prepared { plan, path })
+    }
+
+    /// The resolved program path (after the `PATH` lookup), preparing the command if needed.
+    ///
+    /// # Errors
+    /// As [`start`](Cmd::start) before the spawn: lookup and input errors.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("sh");
+    /// assert!(cmd.resolved_path()?.is_absolute());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn resolved_path(&mut self) -> Result<&Path> {
+        Ok(&self.prepare()?.path)
+    }
+
+    /// Starts the child (Go's `Start`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] (NUL bytes, `=` in a key, empty program),
+    /// [`ErrorKind::NotFound`] / [`ErrorKind::Dot`] from the `PATH` lookup or a missing
+    /// directory, [`ErrorKind::PermissionDenied`] / [`ErrorKind::Exec`] from the child's
+    /// failing step, [`ErrorKind::Unsupported`] when the strategy cannot express the
+    /// attributes, [`ErrorKind::Io`] when pipes or processes cannot be created. Nothing is
+    /// left behind on error: no child, no fd.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use forkexec::{Cmd, Stdio};
+    /// let mut child = Cmd::new("tr").arg("a-z").arg("A-Z")
+    ///     .stdin(Stdio::piped()).stdout(Stdio::piped()).start()?;
+    /// child.stdin.take().unwrap().write_all(b"shout")?;
+    /// let mut out = String::new();
+    /// child.stdout.take().unwrap().read_to_string(&mut out)?;
+    /// assert_eq!(out, "SHOUT");
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(&mut self) -> Result<Child> {
+        let (stdin, stdout, stderr) =
+            (self.stdin.clone(), self.stdout.clone(), self.stderr.clone());
+        self.start_with(&stdin, &stdout, &stderr)
+    }
+
+    fn start_with(&mut self, stdin: &Stdio, stdout: &Stdio, stderr: &Stdio) -> Result<Child> {
+        let strategy = self.strategy;
+        let (timeout, wait_delay, cancel) = (self.timeout, self.wait_delay, self.cancel_signal);
+        let extra = self.extra_files.clone();
+        let prepared = self.prepare()?;
+
+        let null = dev_null()?;
+        let mut ends: [Option<OwnedFd>; 3] = [None, None, None];
+        let mut child_ends: [Option<OwnedFd>; 3] = [None, None, None];
+        let mut copies: Vec<Copy> = Vec::new();
+        for (i, s) in [stdin, stdout, stderr].into_iter().enumerate() {
+            match &s.0 {
+                StdioKind::Piped | StdioKind::Reader(_) | StdioKind::Writer(_) => {
+                    let (r, w) = crate::raw::pipe()?;
+                    let (mine, theirs) = if i == 0 { (w, r) } else { (r, w) };
+                    child_ends[i] = Some(theirs);
+                    match &s.0 {
+                        StdioKind::Reader(rd) => copies.push(Copy::In(rd.clone(), mine)),
+                        StdioKind::Writer(wr) => copies.push(Copy::Out(wr.clone(), mine)),
+                        _ => ends[i] = Some(mine),
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut inline = [ChildFd::Inherit; 16];
+        let mut heap = Vec::new();
+        let n = 3 + extra.len();
+        let fds: &mut [ChildFd<'_>] = if n <= inline.len() {
+            &mut inline[..n]
+        } else {
+            heap.resize(n, ChildFd::Inherit);
+            &mut heap
+        };
+        for (i, s) in [stdin, stdout, stderr].into_iter().enumerate() {
+            fds[i] = match (&s.0, &child_ends[i]) {
+                (_, Some(fd)) => ChildFd::Fd(fd.as_fd()),
+                (StdioKind::Null, _) => ChildFd::Fd(null),
+                (StdioKind::Inherit, _) => ChildFd::Inherit,
+                (StdioKind::Fd(fd), _) => ChildFd::Fd(fd.as_fd()),
+                _ => unreachable!("pipes have a child end"),
+            };
+        }
+        for (i, f) in extra.iter().enumerate() {
+            fds[3 + i] = ChildFd::Fd(f.as_fd());
+        }
+        let mut scratch = Scratch::new();
+        let spawned = spawn::spawn_with(&prepared.plan, fds, strategy, &mut scratch)?;
+        drop(child_ends);
+        let process = Process::from_spawned(spawned);
+        let [i, o, e] = ends;
+        let copiers = if copies.is_empty() {
+            None
+        } else {
+            Some(Copiers::start(copies)?)
+        };
+        Ok(Child {
+            process,
+            stdin: i.map(|f| ChildStdin(File::from(f))),
+            stdout: o.map(|f| ChildStdout(File::from(f))),
+            stderr: e.map(|f| ChildStderr(File::from(f))),
+            copiers,
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            wait_delay,
+            cancel,
+            timed_out: false,
+        })
+    }
+
+    /// Starts the child and waits for it; `Ok` whatever its exit status (std's `status`).
+    ///
+    /// # Errors
+    /// As [`start`](Cmd::start) and [`Child::wait`] (timeouts, wait delay).
+    ///
+    /// # Examples
+    /// ```
+    /// let st = forkexec::Cmd::new("sh").args(["-c", "exit 4"]).status()?;
+    /// assert_eq!(st.exit_code(), 4);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn status(&mut self) -> Result<ProcessState> {
+        self.start()?.wait()
+    }
+
+    /// Starts the child and waits for it; an unsuccessful exit is an
+    /// [`ErrorKind::ExitStatus`] error carrying the state (Go's `Run`).
+    ///
+    /// # Errors
+    /// As [`status`](Cmd::status), plus [`ErrorKind::ExitStatus`].
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("false").run().unwrap_err();
+    /// assert_eq!(err.to_string(), "exit status 1");
+    /// assert_eq!(err.state().unwrap().exit_code(), 1);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn run(&mut self) -> Result<()> {
+        let st = self.status()?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(Error::exit_status(st))
+        }
+    }
+
+    /// Runs the child with stdout captured and returns it (Go's `Output`). When stderr is
+    /// left at its default, it is captured too and carried by the error of an unsuccessful
+    /// exit ([`Error::stderr`]).
+    ///
+    /// Both pipes are read with `poll` in this thread: any amount of output on both at once
+    /// cannot deadlock.
+    ///
+    /// # Errors
+    /// As [`run`](Cmd::run), with the captured stderr on [`ErrorKind::ExitStatus`].
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("sh").args(["-c", "echo oops >&2; exit 2"]).output().unwrap_err();
+    /// assert_eq!(err.stderr(), b"oops\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn output(&mut self) -> Result<Vec<u8>> {
+        let capture_err = matches!(self.stderr.0, StdioKind::Null);
+        let stderr = if capture_err {
+            Stdio::piped()
+        } else {
+            self.stderr.clone()
+        };
+        let stdin = self.stdin.clone();
+        let mut child = self.start_with(&stdin, &Stdio::piped(), &stderr)?;
+        let out = child.stdout.take().map(OwnedFd::from);
+        let err = child.stderr.take().map(OwnedFd::from);
+        let (stdout, stderr_bytes, delay_hit) = child.drain(out, err)?;
+        let st = child.finish(delay_hit)?;
+        if !st.success() {
+            return Err(Error::exit_status(st).with_stderr(stderr_bytes));
+        }
+        Ok(stdout)
+    }
+
+    /// Runs the child with stdout and stderr on one pipe and returns what it wrote, in
+    /// write order (Go's `CombinedOutput`).
+    ///
+    /// # Errors
+    /// As [`run`](Cmd::run).
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "echo 1; echo 2 >&2; echo 3"]).combined_output()?;
+    /// assert_eq!(out, b"1\n2\n3\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn combined_output(&mut self) -> Result<Vec<u8>> {
+        let (r, w) = crate::raw::pipe()?;
+        let w = Stdio::from(w);
+        let stdin = self.stdin.clone();
+        let mut child = self.start_with(&stdin, &w, &w)?;
+        drop(w);
+        let (out, _, delay_hit) = child.drain(Some(r), None)?;
+        let st = child.finish(delay_hit)?;
+        if !st.success() {
+            return Err(Error::exit_status(st));
+        }
+        Ok(out)
+    }
+}
+
+fn parent_env() -> Vec<OsString> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k;
+            e.push("=");
+            e.push(v);
+            e
+        })
+        .collect()
+}
+
+/// A running child started by [`Cmd::start`].
+///
+/// Dropping a `Child` does not wait for it (as `std`); call [`wait`](Child::wait).
+#[derive(Debug)]
+pub struct Child {
+    process: Process,
+    /// The parent's end of the child's stdin, when it was [`Stdio::piped()`].
+    pub stdin: Option<ChildStdin>,
+    /// The parent's end of the child's stdout, when it was [`Stdio::piped()`].
+    pub stdout: Option<ChildStdout>,
+    /// The parent's end of the child's stderr, when it was [`Stdio::piped()`].
+    pub stderr: Option<ChildStderr>,
+    copiers: Option<Copiers>,
+    deadline: Option<Instant>,
+    wait_delay: Option<Duration>,
+    cancel: Signal,
+    timed_out: bool,
+}
+
+impl Child {
+    /// The child's pid.
+    pub fn pid(&self) -> i32 {
+        self.process.pid()
+    }
+
+    /// The child as a [`Process`] (signal it, poll it).
+    pub fn process(&self) -> &Process {
+        &self.process
+    }
+
+    /// Sends `SIGKILL`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ProcessDone`] when it has exited already.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut child = forkexec::Cmd::new("sleep").arg("30").start()?;
+    /// child.kill()?;
+    /// assert_eq!(child.wait()?.to_string(), "signal: killed");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.process.kill()
+    }
+
+    /// Waits for the process itself, applying the timeout and the cancel signal.
+    fn wait_process(&mut self) -> Result<ProcessState> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(st) = self.process.wait_timeout(left)? {
+                return Ok(st);
+            }
+            self.cancel_now();
+            if let Some(d) = self.wait_delay {
+                if let Some(st) = self.process.wait_timeout(d)? {
+                    return Ok(st);
+                }
+                let _ = self.process.kill();
+            }
+        }
+        self.process.wait()
+    }
+
+    fn cancel_now(&mut self) {
+        self.timed_out = true;
+        match self.process.signal(self.cancel) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::ProcessDone => {}
+            Err(_) => {
+                let _ = self.process.kill();
+            }
+        }
+    }
+
+    /// Waits for the child to exit and for its stdio copies to finish, then returns its
+    /// state (Go's `Wait`). Closes the child's stdin pipe first, so a child reading it sees
+    /// EOF.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Timeout`] (with the state) when the timeout cancelled it;
+    /// [`ErrorKind::WaitDelay`] when stdio copies outlived the wait delay of a successful
+    /// run; [`ErrorKind::ProcessDone`] when it was waited for already;
+    /// [`ErrorKind::Io`] when a copy failed.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, ErrorKind};
+    /// let err = Cmd::new("sleep").arg("30").timeout(Duration::from_millis(50)).status().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// assert_eq!(err.state().unwrap().to_string(), "signal: killed");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn wait(&mut self) -> Result<ProcessState> {
+        drop(self.stdin.take());
+        self.finish(false)
+    }
+
+    fn finish(&mut self, delay_hit: bool) -> Result<ProcessState> {
+        let st = self.wait_process()?;
+        let mut delay_hit = delay_hit;
+        if let Some(c) = self.copiers.take() {
+            match c.finish(self.wait_delay)? {
+                CopyEnd::Done => {}
+                CopyEnd::DelayExpired => delay_hit = true,
+            }
+        }
+        if self.timed_out {
+            return Err(Error::new(ErrorKind::Timeout, format!("timed out: {st}")).with_state(st));
+        }
+        if delay_hit && st.success() {
+            return Err(Error::new(
+                ErrorKind::WaitDelay,
+                "exec: WaitDelay expired before I/O complete",
+            )
+            .with_state(st));
+        }
+        Ok(st)
+    }
+
+    /// Reads `out` and `err` to EOF with poll in this thread, cancelling at the deadline
+    /// and giving up `wait_delay` after the child exited. Returns (out, err, delay expired).
+    fn drain(
+        &mut self,
+        out: Option<OwnedFd>,
+        err: Option<OwnedFd>,
+    ) -> Result<(Vec<u8>, Vec<u8>, bool)> {
+        let mut bufs = [Vec::new(), Vec::new()];
+        let mut fds = [out, err];
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            if fds.iter().all(Option::is_none) {
+                return Ok((
+                    std::mem::take(&mut bufs[0]),
+                    std::mem::take(&mut bufs[1]),
+                    false,
+                ));
+            }
+            let now = Instant::now();
+            let mut limit: Option<Instant> = None;
+            if !self.timed_out {
+                limit = self.deadline;
+            }
+            if let (Some(t), Some(d)) = (exited_at, self.wait_delay) {
+                let l = t.checked_add(d);
+                limit = match (limit, l) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let ms = match limit {
+                Some(l) => l
+                    .saturating_duration_since(now)
+                    .as_micros()
+                    .div_ceil(1000)
+                    .min(i32::MAX as u128) as i32,
+                None => -1,
+            };
+            let mut pfds: [libc::pollfd; 3] = [libc::pollfd {
+                fd: -1,
+                events: 0,
+                revents: 0,
+            }; 3];
+            for (p, f) in pfds.iter_mut().zip(&fds) {
+                if let Some(f) = f {
+                    *p = libc::pollfd {
+                        fd: f.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                }
+            }
+            let watch_exit = exited_at.is_none() && self.wait_delay.is_some();
+            if let (true, Some(pfd)) = (watch_exit, self.process.pidfd()) {
+                pfds[2] = libc::pollfd {
+                    fd: pfd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+            }
+            match sys::poll(&mut pfds, ms) {
+                Err(libc::EINTR) => continue,
+                Err(e) => return Err(Error::os(e)),
+                Ok(_) => {}
+            }
+            if pfds[2].revents != 0 {
+                exited_at = Some(Instant::now());
+            }
+            for k in 0..2 {
+                if pfds[k].revents == 0 {
+                    continue;
+                }
+                let Some(f) = &fds[k] else { continue };
+                let b = &mut bufs[k];
+                let len = b.len();
+                b.resize(len + 64 * 1024, 0);
+                match sys::read(f.as_fd(), &mut b[len..]) {
+                    Ok(0) => {
+                        b.truncate(len);
+                        fds[k] = None;
+                    }
+                    Ok(n) => b.truncate(len + n),
+                    Err(e) => {
+                        b.truncate(len);
+                        return Err(Error::os(e));
+                    }
+                }
+            }
+            let now = Instant::now();
+            if let Some(d) = self.deadline {
+                if !self.timed_out && now >= d {
+                    self.cancel_now();
+                    if exited_at.is_none() && self.wait_delay.is_some() {
+                        // Go: WaitDelay also bounds the time after cancellation.
+                        exited_at = Some(now);
+                    }
+                }
+            }
+            if let (Some(t), Some(d)) = (exited_at, self.wait_delay) {
+                if now.saturating_duration_since(t) >= d {
+                    if self.timed_out {
+                        let _ = self.process.kill();
+                    }
+                    return Ok((
+                        std::mem::take(&mut bufs[0]),
+                        std::mem::take(&mut bufs[1]),
+                        true,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+enum Copy {
+    In(Arc<Mutex<dyn Read + Send>>, OwnedFd),
+    Out(Arc<Mutex<dyn Write + Send>>, OwnedFd),
+}
+
+enum CopyEnd {
+    Done,
+    DelayExpired,
+}
+
+/// Threads copying between a child's pipes and user readers/writers. Each polls its pipe
+/// together with a cancel pipe, so the wait delay can stop it.
+#[derive(Debug)]
+struct Copiers {
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    done: mpsc::Receiver<()>,
+    cancel: Option<OwnedFd>,
+}
+
+impl Copiers {
+    fn start(copies: Vec<Copy>) -> Result<Copiers> {
+        let (cancel_r, cancel_w) = crate::raw::pipe()?;
+        let cancel_r = Arc::new(cancel_r);
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for c in copies {
+            let (tx, cancel_r) = (tx.clone(), cancel_r.clone());
+            let h = std::thread::Builder::new()
+                .name("forkexec-copy".into())
+                .spawn(move || {
+                    let r = copy_loop(c, cancel_r.as_fd());
+                    let _ = tx.send(());
+                    r
+                })
+                .map_err(Error::from_io)?;
+            threads.push(h);
+        }
+        Ok(Copiers {
+            threads,
+            done: rx,
+            cancel: Some(cancel_w),
+        })
+    }
+
+    fn finish(mut self, wait_delay: Option<Duration>) -> Result<CopyEnd> {
+        let mut end = CopyEnd::Done;
+        if let Some(d) = wait_delay {
+            let deadline = Instant::now().checked_add(d);
+            for _ in 0..self.threads.len() {
+                let left = deadline.map_or(Duration::MAX, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
+                if self.done.recv_timeout(left).is_err() {
+                    end = CopyEnd::DelayExpired;
+                    break;
+                }
+            }
+        }
+        drop(self.cancel.take());
+        let mut first_err = None;
+        for t in self.threads.drain(..) {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(io::Error::other("stdio copy thread panicked"));
+                }
+            }
+        }
+        match (end, first_err) {
+            (CopyEnd::DelayExpired, _) => Ok(CopyEnd::DelayExpired),
+            (_, Some(e)) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::from_io(e)),
+            _ => Ok(CopyEnd::Done),
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `events` or the cancel pipe closes; `false` on cancel.
+fn wait_ready(fd: BorrowedFd<'_>, events: i16, cancel: BorrowedFd<'_>) -> io::Result<bool> {
+    loop {
+        let mut p = [
+            libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: cancel.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        match sys::poll(&mut p, -1) {
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(io::Error::from_raw_os_error(e)),
+            Ok(_) => {}
+        }
+        if p[1].revents != 0 {
+            return Ok(false);
+        }
+        if p[0].revents != 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn copy_loop(c: Copy, cancel: BorrowedFd<'_>) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    match c {
+        Copy::Out(w, fd) => {
+            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if !wait_ready(fd.as_fd(), libc::POLLIN, cancel)? {
+                    return Ok(());
+                }
+                let n = sys::read(fd.as_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
+                if n == 0 {
+                    return w.flush();
+                }
+                w.write_all(&buf[..n])?;
+            }
+        }
+        Copy::In(r, fd) => {
+            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            let mut file = File::from(fd);
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if !wait_ready(file.as_fd(), libc::POLLOUT, cancel)? {
+                    return Ok(());
+                }
+                file.write_all(&buf[..n])?;
+            }
+        }
+    }
+}

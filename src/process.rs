@@ -1,0 +1,668 @@
+//! Go's `os.Process`, `os.ProcessState`, `os.StartProcess` and `os.FindProcess`.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use crate::cstr::CStringArray;
+use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::raw::{ChildFd, ExecPlan, Rusage, Strategy, WaitStatus};
+use crate::signal::Signal;
+use crate::spawn::{self, Spawned, path_cstring};
+use crate::sys;
+
+/// How a process ended: its status and resource usage (Go's `os.ProcessState`).
+///
+/// # Examples
+/// ```
+/// use forkexec::{start_process, ProcAttr};
+/// let p = start_process("/bin/sh", ["sh", "-c", "exit 3"], &ProcAttr::default())?;
+/// let st = p.wait()?;
+/// assert_eq!((st.exit_code(), st.success(), st.exited()), (3, false, true));
+/// assert_eq!(st.to_string(), "exit status 3");
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+#[doc(alias = "os.ProcessState")]
+pub struct ProcessState {
+    pid: i32,
+    status: WaitStatus,
+    rusage: Rusage,
+}
+
+impl ProcessState {
+    pub(crate) fn new(pid: i32, status: WaitStatus, rusage: Rusage) -> ProcessState {
+        ProcessState {
+            pid,
+            status,
+            rusage,
+        }
+    }
+
+    /// The pid of the process that ended.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The exit code, or -1 when the process was killed by a signal (Go's `ExitCode`).
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            WaitStatus::Exited(c) => c,
+            _ => -1,
+        }
+    }
+
+    /// Whether the process exited with code 0.
+    pub fn success(&self) -> bool {
+        self.status == WaitStatus::Exited(0)
+    }
+
+    /// Whether the process exited (rather than being killed by a signal).
+    pub fn exited(&self) -> bool {
+        matches!(self.status, WaitStatus::Exited(_))
+    }
+
+    /// The signal that killed the process, if one did.
+    pub fn signal(&self) -> Option<Signal> {
+        match self.status {
+            WaitStatus::Signaled { signal, .. } => Some(signal),
+            _ => None,
+        }
+    }
+
+    /// Whether the process dumped core.
+    pub fn core_dumped(&self) -> bool {
+        matches!(
+            self.status,
+            WaitStatus::Signaled {
+                core_dumped: true,
+                ..
+            }
+        )
+    }
+
+    /// The decoded wait status (Go's `Sys()`).
+    pub fn wait_status(&self) -> WaitStatus {
+        self.status
+    }
+
+    /// The resource usage (Go's `SysUsage()`).
+    pub fn rusage(&self) -> &Rusage {
+        &self.rusage
+    }
+
+    /// User CPU time of the process.
+    pub fn user_time(&self) -> Duration {
+        self.rusage.user_time()
+    }
+
+    /// System CPU time of the process.
+    pub fn system_time(&self) -> Duration {
+        self.rusage.system_time()
+    }
+}
+
+impl fmt::Display for ProcessState {
+    /// As Go prints it: `exit status 1`, `signal: killed`, `signal: segmentation fault
+    /// (core dumped)`, `stop signal: stopped`, `continued`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            WaitStatus::Exited(c) => write!(f, "exit status {c}"),
+            WaitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                write!(f, "signal: {signal}")?;
+                if core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+            WaitStatus::Stopped(sig) => write!(f, "stop signal: {sig}"),
+            WaitStatus::Continued => f.write_str("continued"),
+        }
+    }
+}
+
+impl fmt::Debug for ProcessState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessState")
+            .field("pid", &self.pid)
+            .field("status", &self.status)
+            .field("user_time", &self.user_time())
+            .field("system_time", &self.system_time())
+            .finish()
+    }
+}
+
+impl From<ProcessState> for std::process::ExitStatus {
+    fn from(s: ProcessState) -> std::process::ExitStatus {
+        std::process::ExitStatus::from_raw(s.status.to_raw())
+    }
+}
+
+impl From<&ProcessState> for std::process::ExitStatus {
+    fn from(s: &ProcessState) -> std::process::ExitStatus {
+        std::process::ExitStatus::from_raw(s.status.to_raw())
+    }
+}
+
+/// A process (Go's `os.Process`): its pid and, on Linux 5.3+, a pidfd, so that signals and
+/// waits can never reach a different process that reused the pid.
+///
+/// Waiting reaps exactly once: a second `wait` (or one racing in another thread) returns
+/// [`ErrorKind::ProcessDone`]; signalling a reaped process does too, without touching the
+/// pid. Dropping a `Process` does not wait for it.
+///
+/// # Examples
+/// ```
+/// use forkexec::{start_process, ProcAttr, ErrorKind, Signal};
+/// let p = start_process("/bin/sleep", ["sleep", "30"], &ProcAttr::default())?;
+/// p.signal(Signal::TERM)?;
+/// assert_eq!(p.wait()?.signal(), Some(Signal::TERM));
+/// assert_eq!(p.signal(Signal::TERM).unwrap_err().kind(), ErrorKind::ProcessDone);
+/// assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::ProcessDone);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[doc(alias = "os.Process")]
+pub struct Process {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    /// `true` once reaped (or released). Write-locked only for the instant of the
+    /// non-blocking reap, so a signal holding the read lock can never hit a recycled pid.
+    reaped: RwLock<bool>,
+}
+
+fn process_done() -> Error {
+    Error::new(ErrorKind::ProcessDone, "os: process already finished")
+}
+
+impl Process {
+    pub(crate) fn from_spawned(s: Spawned) -> Process {
+        Process {
+            pid: s.pid,
+            pidfd: s.pidfd.map(OwnedFd::from),
+            reaped: RwLock::new(false),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The pidfd, where the kernel supports them.
+    pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|f| f.as_fd())
+    }
+
+    fn is_reaped(&self) -> bool {
+        *self.reaped.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `sig` to the process.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ProcessDone`] when the process has exited (reaped or not);
+    /// [`ErrorKind::PermissionDenied`] when not allowed.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr, Signal};
+    /// let p = start_process("/bin/sleep", ["sleep", "30"], &ProcAttr::default())?;
+    /// p.signal(Signal::KILL)?;
+    /// assert_eq!(p.wait()?.to_string(), "signal: killed");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`, `kill(2)`.
+    #[doc(alias = "Signal")]
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        let reaped = self.reaped.read().unwrap_or_else(|p| p.into_inner());
+        if *reaped {
+            return Err(process_done());
+        }
+        let r = match &self.pidfd {
+            Some(fd) => sys::pidfd_send_signal(fd.as_fd(), sig.as_raw()),
+            None => sys::kill(self.pid, sig.as_raw()),
+        };
+        drop(reaped);
+        match r {
+            Ok(()) => Ok(()),
+            Err(libc::ESRCH) => Err(process_done()),
+            Err(e) => Err(Error::os(e)),
+        }
+    }
+
+    /// Sends `SIGKILL` (Go's `Kill`).
+    ///
+    /// # Errors
+    /// As [`signal`](Self::signal).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr, Signal};
+    /// let p = start_process("/bin/sleep", ["sleep", "30"], &ProcAttr::default())?;
+    /// p.kill()?;
+    /// assert_eq!(p.wait()?.signal(), Some(Signal::KILL));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.signal(Signal::KILL)
+    }
+
+    /// Blocks until the process has exited (without reaping it).
+    fn wait_exit(&self) -> Result<()> {
+        let (idtype, id) = match &self.pidfd {
+            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
+            None => (libc::P_PID, self.pid as libc::id_t),
+        };
+        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT) {
+            Ok(_) => Ok(()),
+            Err(libc::ECHILD) if self.is_reaped() => Err(process_done()),
+            Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+        }
+    }
+
+    /// Reaps the process if it has exited; `None` if it is still running.
+    fn reap_now(&self) -> Result<Option<ProcessState>> {
+        let mut reaped = self.reaped.write().unwrap_or_else(|p| p.into_inner());
+        if *reaped {
+            return Err(process_done());
+        }
+        let (idtype, id) = match &self.pidfd {
+            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
+            None => (libc::P_PID, self.pid as libc::id_t),
+        };
+        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOHANG) {
+            Ok(None) => Ok(None),
+            Ok(Some((info, ru))) => {
+                *reaped = true;
+                // SAFETY: the kernel filled a SIGCHLD siginfo for an exited child.
+                let status = unsafe { info.si_status() };
+                let status = WaitStatus::from_siginfo(info.si_code, status)
+                    .unwrap_or(WaitStatus::Exited(status));
+                Ok(Some(ProcessState::new(
+                    self.pid,
+                    status,
+                    crate::raw::rusage_from(ru),
+                )))
+            }
+            Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+        }
+    }
+
+    /// Waits for the process to exit, reaps it and returns its state (Go's `Wait`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::ProcessDone`] when it was already reaped (by an earlier call, or by a
+    /// call racing in another thread); [`ErrorKind::Io`] with `ECHILD` when the process is
+    /// not a child of this one.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr};
+    /// let p = start_process("/bin/true", ["true"], &ProcAttr::default())?;
+    /// assert!(p.wait()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `waitid(2)`.
+    pub fn wait(&self) -> Result<ProcessState> {
+        loop {
+            if self.is_reaped() {
+                return Err(process_done());
+            }
+            self.wait_exit()?;
+            if let Some(st) = self.reap_now()? {
+                return Ok(st);
+            }
+        }
+    }
+
+    /// Reaps the process if it has exited, without blocking.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr};
+    /// let p = start_process("/bin/sleep", ["sleep", "30"], &ProcAttr::default())?;
+    /// assert!(p.try_wait()?.is_none());
+    /// p.kill()?;
+    /// p.wait()?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn try_wait(&self) -> Result<Option<ProcessState>> {
+        self.reap_now()
+    }
+
+    /// Waits at most `timeout` for the process to exit; `None` if it is still running then.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{start_process, ProcAttr};
+    /// let p = start_process("/bin/sleep", ["sleep", "30"], &ProcAttr::default())?;
+    /// assert!(p.wait_timeout(Duration::from_millis(20))?.is_none());
+    /// p.kill()?;
+    /// assert!(p.wait_timeout(Duration::from_secs(10))?.is_some());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<ProcessState>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(st) = self.reap_now()? {
+                return Ok(Some(st));
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => return self.wait().map(Some),
+            };
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match &self.pidfd {
+                Some(fd) => {
+                    crate::raw::poll_readable(fd.as_fd(), Some(left))?;
+                }
+                // Without a pidfd there is nothing to poll: sleep in short steps.
+                None => std::thread::sleep(left.min(Duration::from_millis(5))),
+            }
+        }
+    }
+
+    /// Gives up the handle without waiting (Go's `Release`): the pidfd is closed and the
+    /// process is no longer signalled or waited through this value.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr};
+    /// let p = start_process("/bin/true", ["true"], &ProcAttr::default())?;
+    /// let pid = p.pid();
+    /// p.release();
+    /// forkexec::raw::waitpid(pid, forkexec::raw::WaitOptions::empty())?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn release(self) {}
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("pidfd", &self.pidfd.as_ref().map(|f| f.as_raw_fd()))
+            .field("reaped", &self.is_reaped())
+            .finish()
+    }
+}
+
+/// Finds a running process by pid (Go's `os.FindProcess`), holding a pidfd to it where the
+/// kernel allows, so later signals cannot reach a process that reused the pid. Only a child
+/// of this process can be waited for.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for `pid <= 0`; [`ErrorKind::ProcessDone`] when no such
+/// process exists (Go returns a handle whose every call fails that way).
+///
+/// # Examples
+/// ```
+/// let me = forkexec::find_process(std::process::id() as i32)?;
+/// me.signal(forkexec::Signal::new(libc::SIGWINCH)?)?;
+/// assert_eq!(forkexec::find_process(0).unwrap_err().kind(), forkexec::ErrorKind::InvalidInput);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[doc(alias = "FindProcess")]
+pub fn find_process(pid: i32) -> Result<Process> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("find_process: invalid pid {pid}")));
+    }
+    let pidfd = if sys::probe::pidfd_open() {
+        match sys::pidfd_open(pid) {
+            Ok(fd) => Some(fd),
+            Err(libc::ESRCH) => return Err(process_done()),
+            Err(e) => return Err(Error::os(e)),
+        }
+    } else {
+        match sys::kill(pid, 0) {
+            Ok(()) | Err(libc::EPERM) => None,
+            Err(_) => return Err(process_done()),
+        }
+    };
+    Ok(Process {
+        pid,
+        pidfd,
+        reaped: RwLock::new(false),
+    })
+}
+
+/// Linux process attributes (Go's `syscall.SysProcAttr`), applied by the child before exec.
+///
+/// # Examples
+/// ```
+/// use forkexec::{start_process, ProcAttr, SysProcAttr};
+/// let attr = ProcAttr { sys: SysProcAttr { setsid: true, ..Default::default() }, ..Default::default() };
+/// let p = start_process("/bin/true", ["true"], &attr)?;
+/// assert!(p.wait()?.success());
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[doc(alias = "syscall.SysProcAttr")]
+pub struct SysProcAttr {
+    /// Start a new session (`setsid`).
+    pub setsid: bool,
+    /// Put the child in a process group (`setpgid`): `Some(0)` makes a new group led by it.
+    pub process_group: Option<i32>,
+    /// Make the child's fd `ctty` (a child fd number, as in Go) its controlling terminal
+    /// (`TIOCSCTTY`); needs `setsid`.
+    pub ctty: Option<i32>,
+    /// Detach from the controlling terminal (`TIOCNOTTY` on fd 0).
+    pub noctty: bool,
+    /// Make the child's process group the terminal's foreground group (`tcsetpgrp`).
+    pub foreground: bool,
+    /// Signal the child gets when its parent thread dies (`PR_SET_PDEATHSIG`); if the
+    /// parent already died before it took effect, the child signals itself.
+    pub pdeathsig: Option<Signal>,
+    /// Credentials to switch to.
+    pub credential: Option<Credential>,
+    /// `chroot` to this directory before `chdir`.
+    pub chroot: Option<PathBuf>,
+    /// `unshare(2)` flags (`CLONE_NEWNS`, `CLONE_NEWUTS`, ...), applied in the child.
+    pub unshare: i32,
+    /// Mark every fd but those asked for close-on-exec in the child (default: on; see
+    /// [`ProcAttr::files`]).
+    pub keep_other_fds: bool,
+}
+
+/// A user, group and supplementary groups to run as (Go's `syscall.Credential`).
+///
+/// # Examples
+/// ```
+/// let c = forkexec::Credential { uid: 0, gid: 0, groups: Some(vec![]) };
+/// assert_eq!(c.uid, 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credential {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups; `None` leaves them unchanged (Go's `NoSetGroups`).
+    pub groups: Option<Vec<u32>>,
+}
+
+impl SysProcAttr {
+    pub(crate) fn apply(&self, plan: &mut ExecPlan) -> Result<()> {
+        let a = plan.attrs_mut();
+        a.setsid = self.setsid;
+        a.pgid = self.process_group;
+        if let Some(g) = self.process_group {
+            if g < 0 {
+                return Err(Error::invalid(format!("invalid process group {g}")));
+            }
+        }
+        a.ctty = self.ctty;
+        if let Some(c) = self.ctty {
+            if c < 0 {
+                return Err(Error::invalid(format!(
+                    "invalid controlling terminal fd {c}"
+                )));
+            }
+        }
+        a.noctty = self.noctty;
+        a.foreground = self.foreground;
+        a.pdeathsig = self.pdeathsig;
+        a.uid = self.credential.as_ref().map(|c| c.uid);
+        a.gid = self.credential.as_ref().map(|c| c.gid);
+        a.groups = self.credential.as_ref().and_then(|c| c.groups.clone());
+        a.chroot = match &self.chroot {
+            Some(p) => Some(path_cstring(p, "chroot directory")?),
+            None => None,
+        };
+        a.unshare = self.unshare;
+        a.close_other_fds = !self.keep_other_fds;
+        Ok(())
+    }
+}
+
+/// How [`start_process`] runs the program (Go's `os.ProcAttr`).
+///
+/// # Examples
+/// ```
+/// use std::os::fd::AsFd;
+/// use forkexec::{start_process, ProcAttr};
+/// let (r, w) = forkexec::raw::pipe()?;
+/// let attr = ProcAttr {
+///     dir: Some("/".into()),
+///     env: Some(vec!["GREETING=hi".into()]),
+///     files: vec![None, Some(w.as_fd()), None],
+///     ..Default::default()
+/// };
+/// let p = start_process("/bin/sh", ["sh", "-c", "echo $GREETING $(pwd)"], &attr)?;
+/// drop(attr);
+/// drop(w);
+/// let out = std::io::read_to_string(std::fs::File::from(r))?;
+/// assert_eq!(out, "hi /\n");
+/// p.wait()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+#[doc(alias = "os.ProcAttr")]
+pub struct ProcAttr<'a> {
+    /// Working directory of the child (`None`: the parent's).
+    pub dir: Option<PathBuf>,
+    /// The environment as `KEY=VALUE` entries (`None`: the parent's).
+    pub env: Option<Vec<OsString>>,
+    /// `files[i]` becomes the child's fd `i`; `None` leaves it closed. The child gets
+    /// exactly these fds: 0-2 beyond the list are closed too, and every other fd of the
+    /// parent is kept from it (unless `sys.keep_other_fds`).
+    pub files: Vec<Option<BorrowedFd<'a>>>,
+    /// Linux attributes.
+    pub sys: SysProcAttr,
+    /// The spawn strategy (default [`Strategy::Auto`]).
+    pub strategy: Strategy,
+}
+
+/// Starts `program` (a path; no `PATH` search — see [`look_path`](crate::look_path)) with
+/// `argv` (argv[0] included) and `attr` (Go's `os.StartProcess`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for an empty program, NUL bytes, a malformed env entry;
+/// [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`] / [`ErrorKind::Exec`] from the
+/// child's failing step (the child is reaped); [`ErrorKind::Unsupported`] when the strategy
+/// cannot express `attr.sys`.
+///
+/// # Examples
+/// ```
+/// use forkexec::{start_process, ProcAttr, ErrorKind};
+/// let err = start_process("/no/such", ["x"], &ProcAttr::default()).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[doc(alias = "StartProcess")]
+pub fn start_process<P, I, S>(program: P, argv: I, attr: &ProcAttr<'_>) -> Result<Process>
+where
+    P: AsRef<Path>,
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut plan = ExecPlan::new(program, argv)?;
+    if let Some(env) = &attr.env {
+        plan.set_env(Some(env_array(env)?));
+    }
+    if let Some(dir) = &attr.dir {
+        plan.set_cwd(Some(path_cstring(dir, "working directory")?));
+    }
+    attr.sys.apply(&mut plan)?;
+    let mut fds: Vec<ChildFd<'_>> = attr
+        .files
+        .iter()
+        .map(|f| f.map_or(ChildFd::Close, ChildFd::Fd))
+        .collect();
+    while fds.len() < 3 {
+        fds.push(ChildFd::Close);
+    }
+    let spawned = spawn::fork_exec(&plan, &fds, attr.strategy)?;
+    Ok(Process::from_spawned(spawned))
+}
+
+/// Builds an envp array from `KEY=VALUE` entries, checking each.
+pub(crate) fn env_array(env: &[OsString]) -> Result<CStringArray> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut pairs = Vec::with_capacity(env.len());
+    for e in env {
+        let b = e.as_bytes();
+        let eq = b
+            .iter()
+            .skip(1)
+            .position(|&c| c == b'=')
+            .map(|p| p + 1)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "environment entry {e:?} is not of the form KEY=VALUE"
+                ))
+            })?;
+        pairs.push((OsStr::from_bytes(&b[..eq]), OsStr::from_bytes(&b[eq + 1..])));
+    }
+    CStringArray::from_env(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_like_go() {
+        let ru = crate::raw::rusage_from(unsafe { std::mem::zeroed() });
+        let st = |s| ProcessState::new(1, s, ru).to_string();
+        assert_eq!(st(WaitStatus::Exited(1)), "exit status 1");
+        assert_eq!(
+            st(WaitStatus::Signaled {
+                signal: Signal::KILL,
+                core_dumped: false
+            }),
+            "signal: killed"
+        );
+        assert_eq!(
+            st(WaitStatus::Signaled {
+                signal: Signal::SEGV,
+                core_dumped: true
+            }),
+            "signal: segmentation fault (core dumped)"
+        );
+        assert_eq!(
+            st(WaitStatus::Stopped(Signal::TSTP)),
+            "stop signal: stopped"
+        );
+    }
+}
