@@ -470,6 +470,19 @@ impl Cmd {
         setter!(self)
     }
 
+    /// Creates the child in new namespaces (`clone` flags such as `libc::CLONE_NEWPID`;
+    /// Go's `Cloneflags`). Only the vfork strategy can express this.
+    pub fn clone_flags(&mut self, flags: i32) -> &mut Cmd {
+        self.sys.clone_flags = flags;
+        setter!(self)
+    }
+
+    /// Moves the child into the cgroup at `dir` before it execs.
+    pub fn cgroup(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
+        self.sys.cgroup = Some(dir.as_ref().to_owned());
+        setter!(self)
+    }
+
     /// Lets the child see fds of the parent that are not close-on-exec (off by default:
     /// the child sees 0-2 and the extra files only).
     pub fn keep_other_fds(&mut self, on: bool) -> &mut Cmd {

@@ -87,6 +87,8 @@ pub enum Stage {
     Exec = 15,
     /// Waiting for the child.
     Wait = 16,
+    /// Moving the child into its cgroup.
+    Cgroup = 17,
 }
 
 impl Stage {
@@ -115,6 +117,7 @@ impl Stage {
             14 => Stage::Unshare,
             15 => Stage::Exec,
             16 => Stage::Wait,
+            17 => Stage::Cgroup,
             _ => return None,
         })
     }
@@ -143,6 +146,7 @@ impl Stage {
             Stage::Unshare => "unshare",
             Stage::Exec => "exec",
             Stage::Wait => "wait",
+            Stage::Cgroup => "cgroup placement",
         }
     }
 }

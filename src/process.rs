@@ -479,6 +479,12 @@ pub struct SysProcAttr {
     pub chroot: Option<PathBuf>,
     /// `unshare(2)` flags (`CLONE_NEWNS`, `CLONE_NEWUTS`, ...), applied in the child.
     pub unshare: i32,
+    /// Namespace flags for the `clone` itself (`CLONE_NEWPID`, `CLONE_NEWUTS`, ...: Go's
+    /// `Cloneflags`); only [`Strategy::Vfork`] (and `Auto` resolving to it) can pass them.
+    pub clone_flags: i32,
+    /// Move the child into this cgroup (a directory of the cgroup filesystem) before exec,
+    /// by writing to its `cgroup.procs` (Go's `UseCgroupFD`).
+    pub cgroup: Option<PathBuf>,
     /// Mark every fd but those asked for close-on-exec in the child (default: on; see
     /// [`ProcAttr::files`]).
     pub keep_other_fds: bool,
@@ -530,6 +536,16 @@ impl SysProcAttr {
             None => None,
         };
         a.unshare = self.unshare;
+        a.clone_flags = self.clone_flags;
+        a.cgroup_procs = match &self.cgroup {
+            Some(dir) => {
+                let procs = path_cstring(&dir.join("cgroup.procs"), "cgroup directory")?;
+                let fd = sys::open(&procs, libc::O_WRONLY)
+                    .map_err(|e| Error::from_errno(Stage::Cgroup, e).with_path(dir))?;
+                Some(std::sync::Arc::new(fd))
+            }
+            None => None,
+        };
         a.close_other_fds = !self.keep_other_fds;
         Ok(())
     }
@@ -643,6 +659,7 @@ mod tests {
 
     #[test]
     fn display_like_go() {
+        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
         let ru = crate::raw::rusage_from(unsafe { std::mem::zeroed() });
         let st = |s| ProcessState::new(1, s, ru).to_string();
         assert_eq!(st(WaitStatus::Exited(1)), "exit status 1");

@@ -502,6 +502,7 @@ pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
             (&mut t as *mut Trampoline<'_, F>).cast(),
             stack,
             false,
+            0,
         )
     };
     sys::restore_signals(&old);

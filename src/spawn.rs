@@ -97,6 +97,10 @@ pub(crate) struct Attrs {
     pub groups: Option<Vec<libc::gid_t>>,
     pub chroot: Option<CString>,
     pub unshare: c_int,
+    /// Extra `clone` flags (namespaces); only the vfork strategy can pass them.
+    pub clone_flags: c_int,
+    /// An open `cgroup.procs` file of the cgroup the child moves into.
+    pub cgroup_procs: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub ctty: Option<c_int>,
     pub noctty: bool,
     pub foreground: bool,
@@ -263,6 +267,8 @@ impl ExecPlan {
             && a.groups.is_none()
             && a.chroot.is_none()
             && a.unshare == 0
+            && a.clone_flags == 0
+            && a.cgroup_procs.is_none()
             && a.ctty.is_none()
             && !a.noctty
             && !a.foreground
@@ -271,7 +277,7 @@ impl ExecPlan {
 
     fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
         let a = &self.attrs;
-        let checks: [(bool, &'static str); 8] = [
+        let checks: [(bool, &'static str); 10] = [
             (a.pdeathsig.is_some(), "pdeathsig"),
             (
                 a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
@@ -279,6 +285,8 @@ impl ExecPlan {
             ),
             (a.chroot.is_some(), "chroot"),
             (a.unshare != 0, "unshare"),
+            (a.clone_flags != 0, "clone flags"),
+            (a.cgroup_procs.is_some(), "cgroup placement"),
             (a.ctty.is_some() || a.foreground, "controlling terminal"),
             (a.noctty, "noctty"),
             (
@@ -440,6 +448,7 @@ pub(crate) fn spawn_with(
                     0
                 },
                 unshare: a.unshare,
+                cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
                 set_groups: a.groups.is_some(),
                 groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
                 n_groups: a.groups.as_ref().map_or(0, Vec::len),
@@ -457,7 +466,12 @@ pub(crate) fn spawn_with(
                          seccomp filter); use Strategy::Auto or Strategy::Fork",
                     ));
                 }
-                sys::spawn::vfork(&mut ctx)
+                sys::spawn::vfork(&mut ctx, a.clone_flags)
+            } else if a.clone_flags != 0 {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "clone flags are not supported by the fork strategy (use Vfork or Auto)",
+                ));
             } else {
                 let min_fd = ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
                 sys::spawn::fork(&mut ctx, min_fd)

@@ -73,6 +73,8 @@ pub(crate) struct ChildCtx {
     /// The parent's pid, to detect that it died before `PR_SET_PDEATHSIG` took effect.
     pub parent_pid: pid_t,
     pub unshare: c_int,
+    /// An fd open on a `cgroup.procs` file: the child writes "0" to it to move itself.
+    pub cgroup_procs: c_int,
     pub set_groups: bool,
     pub groups: *const libc::gid_t,
     pub n_groups: usize,
@@ -194,6 +196,13 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         sys3(libc::SYS_setpgid, 0, ctx.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
     }
     // 3. Namespaces, root, credentials (raw syscalls: only this thread, only this child).
+    if ctx.cgroup_procs >= 0 {
+        // SAFETY: writing one byte from a static buffer.
+        let n = unsafe { libc::write(ctx.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) };
+        if n < 0 {
+            return Err((Stage::Cgroup, err()));
+        }
+    }
     if ctx.unshare != 0 {
         sys3(libc::SYS_unshare, ctx.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
     }
@@ -218,10 +227,11 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
 
     // 4. Parent-death signal, and the check for a parent that already died.
     if ctx.pdeathsig != 0 {
-        // SAFETY: prctl with integer arguments.
-        check(
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, ctx.pdeathsig as libc::c_ulong) }
-                as c_long,
+        sys3(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG as c_long,
+            ctx.pdeathsig as c_long,
+            0,
         )
         .map_err(|e| (Stage::Pdeathsig, e))?;
         // SAFETY: getppid has no argument.

@@ -297,9 +297,10 @@ pub(crate) unsafe fn clone_vfork(
     arg: *mut libc::c_void,
     stack: &mut [MaybeUninit<u8>],
     want_pidfd: bool,
+    extra_flags: c_int,
 ) -> Result<(pid_t, Option<OwnedFd>), i32> {
     let mut pidfd: c_int = -1;
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | extra_flags;
     if want_pidfd {
         flags |= libc::CLONE_PIDFD;
     }

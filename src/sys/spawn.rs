@@ -25,7 +25,7 @@ pub(crate) type Failure = (Stage, i32);
 /// Spawns through `clone(CLONE_VM|CLONE_VFORK)`. The child reports failure through a slot
 /// in this frame (shared memory), so no pipe is needed.
 #[inline(never)]
-pub(crate) fn vfork(ctx: &mut ChildCtx) -> Result<Spawned, Failure> {
+pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, Failure> {
     let mut report = Report::default();
     ctx.report = &mut report;
     ctx.report_fd = -1;
@@ -43,6 +43,7 @@ pub(crate) fn vfork(ctx: &mut ChildCtx) -> Result<Spawned, Failure> {
                 (ctx as *const ChildCtx).cast_mut().cast(),
                 &mut stack,
                 want_pidfd,
+                extra_flags,
             )
         };
         match r {
@@ -97,6 +98,7 @@ pub(crate) fn clone_vm_works() -> bool {
             (&mut flag as *mut u8).cast(),
             &mut stack,
             false,
+            0,
         )
     };
     super::restore_signals(&old);

@@ -12,8 +12,12 @@ use std::time::Duration;
 use forkexec::raw::{ChildFd, ExecPlan, Strategy, WaitOptions, WaitStatus};
 
 /// Every explicit strategy (`Auto` resolves to one of them).
-pub const STRATEGIES: [Strategy; 4] =
-    [Strategy::Vfork, Strategy::PosixSpawn, Strategy::Fork, Strategy::Auto];
+pub const STRATEGIES: [Strategy; 4] = [
+    Strategy::Vfork,
+    Strategy::PosixSpawn,
+    Strategy::Fork,
+    Strategy::Auto,
+];
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -30,6 +34,14 @@ pub struct Guard {
 /// test binary (with a message) if the test hangs, and snapshots fds and children.
 pub fn start(name: &'static str, secs: u64) -> Guard {
     let lock = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // The crate opens /dev/null once per process, on first use, and keeps it: open it
+    // before the first snapshot so it does not count as a leak of whichever test came first.
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        forkexec::Cmd::new("/bin/true")
+            .status()
+            .expect("warm-up spawn");
+    });
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -39,8 +51,17 @@ pub fn start(name: &'static str, secs: u64) -> Guard {
             std::process::abort();
         }
     });
-    assert_eq!(children(), BTreeSet::new(), "{name}: children left by an earlier test");
-    Guard { fds: open_fds(), name, disarm: Some(tx), _lock: lock }
+    assert_eq!(
+        children(),
+        BTreeSet::new(),
+        "{name}: children left by an earlier test"
+    );
+    Guard {
+        fds: open_fds(),
+        name,
+        disarm: Some(tx),
+        _lock: lock,
+    }
 }
 
 impl Drop for Guard {
@@ -55,7 +76,11 @@ impl Drop for Guard {
         let now = open_fds();
         assert_eq!(now, self.fds, "{}: fd leak (before vs after)", self.name);
         let kids = children();
-        assert!(kids.is_empty(), "{}: children remain (zombies?): {kids:?}", self.name);
+        assert!(
+            kids.is_empty(),
+            "{}: children remain (zombies?): {kids:?}",
+            self.name
+        );
     }
 }
 
@@ -78,7 +103,10 @@ pub fn open_fds() -> BTreeSet<i32> {
 /// `/proc/self/task/*/children`).
 pub fn children() -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
-    for t in std::fs::read_dir("/proc/self/task").expect("tasks").flatten() {
+    for t in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
         let p = t.path().join("children");
         if let Ok(s) = std::fs::read_to_string(p) {
             out.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
@@ -95,7 +123,8 @@ pub fn run_capture(
     extra: &[ChildFd<'_>],
 ) -> (String, WaitStatus) {
     let (r, w) = forkexec::raw::pipe().expect("pipe");
-    let mut fds: Vec<ChildFd<'_>> = vec![ChildFd::Inherit, ChildFd::Fd(w.as_fd()), ChildFd::Inherit];
+    let mut fds: Vec<ChildFd<'_>> =
+        vec![ChildFd::Inherit, ChildFd::Fd(w.as_fd()), ChildFd::Inherit];
     for (i, f) in extra.iter().enumerate() {
         if i < 3 {
             if !matches!(f, ChildFd::Inherit) {
@@ -110,7 +139,9 @@ pub fn run_capture(
     drop(fds);
     drop(w);
     let mut out = String::new();
-    std::fs::File::from(r).read_to_string(&mut out).expect("read stdout");
+    std::fs::File::from(r)
+        .read_to_string(&mut out)
+        .expect("read stdout");
     let (_, status) = forkexec::raw::waitpid(child.pid, WaitOptions::empty())
         .expect("waitpid")
         .expect("status");
