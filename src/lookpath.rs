@@ -299,9 +299,8 @@ fn clean(path: &[u8]) -> Vec<u8> {
     let at = |i: usize| path.get(i).copied();
     let ends_element = |i: usize| matches!(at(i), None | Some(b'/'));
     while r < n {
-        if at(r) == Some(b'/') {
-            r += 1;
-        } else if at(r) == Some(b'.') && ends_element(r + 1) {
+        if at(r) == Some(b'/') || (at(r) == Some(b'.') && ends_element(r + 1)) {
+            // A slash, or a `.` element: skip it.
             r += 1;
         } else if at(r) == Some(b'.') && at(r + 1) == Some(b'.') && ends_element(r + 2) {
             r += 2;
