@@ -113,7 +113,10 @@ fn absolute_path_found() {
     // A name with a slash ignores PATH entirely, whatever its value.
     for path in [None, Some(os("")), Some(os("/nonexistent"))] {
         assert_eq!(look_path_in(prog.as_os_str(), path).unwrap(), prog);
-        assert_eq!(path_candidates(prog.as_os_str(), path), std::slice::from_ref(&prog));
+        assert_eq!(
+            path_candidates(prog.as_os_str(), path),
+            std::slice::from_ref(&prog)
+        );
     }
     // The same file found through an absolute PATH element.
     let found = look_path_in(os("prog"), Some(fx.dir.as_os_str())).unwrap();
