@@ -172,12 +172,16 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     while sig <= 64 {
         if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
             // Errors (signals the kernel reserves) are irrelevant here.
-            let _ = sys3(
-                libc::SYS_rt_sigaction,
-                sig,
-                &dfl as *const KernelSigaction as c_long,
-                0,
-            );
+            // SAFETY: rt_sigaction(sig, &dfl, NULL, sizeof(kernel sigset)).
+            let _ = check(unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            });
         }
         sig += 1;
     }

@@ -225,6 +225,16 @@ pub(crate) fn sigset_full() -> libc::sigset_t {
     }
 }
 
+/// A signal set with every bit set, the C library's reserved signals included.
+pub(crate) fn sigset_all_bits() -> libc::sigset_t {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigset_t is plain bits; every byte is written before it is read.
+    unsafe {
+        std::ptr::write_bytes(set.as_mut_ptr(), 0xff, 1);
+        set.assume_init()
+    }
+}
+
 /// An empty signal set.
 pub(crate) fn sigset_empty() -> libc::sigset_t {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();

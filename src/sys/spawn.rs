@@ -118,8 +118,13 @@ pub(crate) fn clone_vm_works() -> bool {
 /// is placed at or above `min_fd`, out of the fd plan's way.
 pub(crate) fn fork(ctx: &mut ChildCtx, min_fd: c_int) -> Result<Spawned, Failure> {
     let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
+    // Move the write end above every fd the plan touches. The original must be closed
+    // here: a second write end open in the parent would keep the report read from ever
+    // seeing EOF.
     let w = if w.as_raw_fd() < min_fd {
-        super::dup_cloexec_min(w.as_fd(), min_fd).map_err(|e| (Stage::Pipe, e))?
+        let moved = super::dup_cloexec_min(w.as_fd(), min_fd).map_err(|e| (Stage::Pipe, e))?;
+        drop(w);
+        moved
     } else {
         w
     };
@@ -245,7 +250,9 @@ pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
         // SAFETY: `atp` is initialised.
         rc(unsafe { libc::posix_spawnattr_setpgroup(atp, req.pgid) })?;
     }
-    let all = super::sigset_full();
+    // Every bit set: glibc's sigfillset leaves out its internal signals (32, 33), and its
+    // posix_spawn child would leave those SIG_IGN across exec.
+    let all = super::sigset_all_bits();
     // SAFETY: `atp` is initialised; the sets are valid.
     unsafe {
         rc(libc::posix_spawnattr_setsigmask(atp, req.sigmask))?;
