@@ -182,3 +182,80 @@ fn pdeathsig_is_delivered_when_the_parent_thread_dies() {
         assert_eq!(st.signal(), Some(forkexec::Signal::TERM), "{s:?}: {st}");
     }
 }
+
+/// Opens a pseudo-terminal pair (master, slave), both close-on-exec and not our ctty.
+fn open_pty() -> Option<(std::os::fd::OwnedFd, std::fs::File)> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls; every fd is checked and owned at once.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if m < 0 {
+            return None;
+        }
+        let master = std::os::fd::OwnedFd::from_raw_fd(m);
+        if libc::grantpt(m) != 0 || libc::unlockpt(m) != 0 {
+            return None;
+        }
+        let mut name = [0 as libc::c_char; 128];
+        if libc::ptsname_r(m, name.as_mut_ptr(), name.len()) != 0 {
+            return None;
+        }
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if s < 0 {
+            return None;
+        }
+        Some((master, std::fs::File::from_raw_fd(s)))
+    }
+}
+
+#[test]
+fn setsid_with_ctty_gives_the_child_a_controlling_terminal() {
+    let _g = common::start(
+        "setsid_with_ctty_gives_the_child_a_controlling_terminal",
+        60,
+    );
+    let Some((_master, slave)) = open_pty() else {
+        eprintln!("skipped: no pseudo-terminals here");
+        return;
+    };
+    // Field 7 of /proc/PID/stat is tty_nr: 0 without a controlling terminal.
+    let script = "cut -d' ' -f7 /proc/$$/stat";
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        let sys = forkexec::SysProcAttr {
+            setsid: true,
+            ctty: Some(0),
+            ..Default::default()
+        };
+        let out = Cmd::new("sh")
+            .args(["-c", script])
+            .stdin(slave.try_clone().unwrap())
+            .sys(sys)
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        let tty: i64 = String::from_utf8(out).unwrap().trim().parse().unwrap();
+        assert_ne!(tty, 0, "{s:?}: no controlling terminal");
+        // Without ctty, a new session has none.
+        let out = Cmd::new("sh")
+            .args(["-c", script])
+            .setsid()
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().trim(), "0", "{s:?}");
+    }
+    let sys = forkexec::SysProcAttr {
+        setsid: true,
+        ctty: Some(0),
+        ..Default::default()
+    };
+    let err = Cmd::new("true")
+        .sys(sys)
+        .strategy(Strategy::PosixSpawn)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
