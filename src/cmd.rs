@@ -495,7 +495,7 @@ impl Cmd {
         &self.program
     }
 
-    /// The full argv (argv[0] first), as Go's `Args`.
+    /// The full argv (`argv[0]` first), as Go's `Args`.
     pub fn get_args(&self) -> Vec<&OsStr> {
         let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
         std::iter::once(arg0)

@@ -590,7 +590,7 @@ pub struct ProcAttr<'a> {
 }
 
 /// Starts `program` (a path; no `PATH` search — see [`look_path`](crate::look_path)) with
-/// `argv` (argv[0] included) and `attr` (Go's `os.StartProcess`).
+/// `argv` (`argv[0]` included) and `attr` (Go's `os.StartProcess`).
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] for an empty program, NUL bytes, a malformed env entry;
