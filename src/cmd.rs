@@ -246,6 +246,7 @@ pub struct Cmd {
     wait_delay: Option<Duration>,
     cancel_signal: Signal,
     allow_dot: bool,
+    env_child_pid: Option<OsString>,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -299,6 +300,7 @@ impl Cmd {
             wait_delay: None,
             cancel_signal: Signal::KILL,
             allow_dot: false,
+            env_child_pid: None,
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -470,6 +472,21 @@ impl Cmd {
         setter!(self)
     }
 
+    /// Adds `key=<the child's own pid>` to its environment, written by the child itself
+    /// before `execve` (systemd's `LISTEN_PID`). Vfork and Fork strategies only.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "test $LISTEN_PID = $$ && echo ok"])
+    ///     .env_child_pid("LISTEN_PID").output()?;
+    /// assert_eq!(out, b"ok\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn env_child_pid(&mut self, key: impl AsRef<OsStr>) -> &mut Cmd {
+        self.env_child_pid = Some(key.as_ref().to_owned());
+        setter!(self)
+    }
+
     /// Creates the child in new namespaces (`clone` flags such as `libc::CLONE_NEWPID`;
     /// Go's `Cloneflags`). Only the vfork strategy can express this.
     pub fn clone_flags(&mut self, flags: i32) -> &mut Cmd {
@@ -614,6 +631,7 @@ impl Cmd {
             plan.set_cwd(Some(c));
         }
         self.sys.apply(&mut plan)?;
+        plan.set_env_child_pid(self.env_child_pid.as_deref())?;
         Ok(Prepared { plan, path })
     }
 

@@ -99,6 +99,8 @@ pub(crate) struct Attrs {
     pub unshare: c_int,
     /// Extra `clone` flags (namespaces); only the vfork strategy can pass them.
     pub clone_flags: c_int,
+    /// `KEY=` of an environment entry whose value is the child's own pid.
+    pub pid_env: Option<CString>,
     /// An open `cgroup.procs` file of the cgroup the child moves into.
     pub cgroup_procs: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     pub ctty: Option<c_int>,
@@ -224,6 +226,47 @@ impl ExecPlan {
         self.cwd = cwd;
     }
 
+    /// Adds `key=<the child's own pid>` to the child's environment, written by the child
+    /// itself just before `execve` (replacing any `key` entry). This is how systemd socket
+    /// activation's `LISTEN_PID` is passed on to a program started with inherited sockets;
+    /// only the `Vfork` and `Fork` strategies can do it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a key that is empty, holds `=` or NUL, or is longer
+    /// than 64 bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{ExecPlan, CStringArray, fork_exec, waitpid, WaitOptions, WaitStatus, Strategy};
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "test \"$MY_PID\" = $$"])?.env_child_pid("MY_PID")?;
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn env_child_pid(mut self, key: impl AsRef<OsStr>) -> Result<ExecPlan> {
+        self.set_env_child_pid(Some(key.as_ref()))?;
+        Ok(self)
+    }
+
+    pub(crate) fn set_env_child_pid(&mut self, key: Option<&OsStr>) -> Result<()> {
+        self.attrs.pid_env = match key {
+            None => None,
+            Some(k) => {
+                let k = k.as_bytes();
+                crate::cstr::check_env_key(k)?;
+                if k.len() > PID_SLOT - 22 {
+                    return Err(Error::invalid(
+                        "child-pid environment key longer than 64 bytes",
+                    ));
+                }
+                let mut v = k.to_vec();
+                v.push(b'=');
+                Some(CString::new(v).map_err(|_| Error::invalid("NUL in environment key"))?)
+            }
+        };
+        Ok(())
+    }
+
     /// Starts the child in a new session (`setsid`).
     pub fn setsid(mut self, on: bool) -> ExecPlan {
         self.attrs.setsid = on;
@@ -268,6 +311,7 @@ impl ExecPlan {
             && a.chroot.is_none()
             && a.unshare == 0
             && a.clone_flags == 0
+            && a.pid_env.is_none()
             && a.cgroup_procs.is_none()
             && a.ctty.is_none()
             && !a.noctty
@@ -320,6 +364,9 @@ impl ExecPlan {
         }
     }
 }
+
+/// Room for `KEY=` (up to 64 bytes + '='), 20 digits and a NUL.
+const PID_SLOT: usize = 64 + 1 + 20 + 1;
 
 /// Reusable per-spawn scratch: the planned fd ops (inline for few fds: no allocation).
 pub(crate) struct Scratch {
@@ -389,14 +436,43 @@ pub(crate) fn spawn_with(
     let n = fds.len().max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
 
-    let envp = match &plan.envp {
+    let mut envp = match &plan.envp {
         Some(e) => e.as_ptr(),
         None => sys::environ(),
     };
+    // A per-spawn envp copy with a slot the child fills with its own pid (only when asked:
+    // this allocates; the plan's own arrays are shared and never written).
+    let mut pid_buf = [0u8; PID_SLOT];
+    let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
+    let mut pid_slot: *mut u8 = std::ptr::null_mut();
+    if let Some(key) = &plan.attrs.pid_env {
+        let key = key.to_bytes();
+        pid_buf[..key.len()].copy_from_slice(key);
+        pid_slot = pid_buf[key.len()..].as_mut_ptr();
+        let mut p = envp;
+        // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
+        unsafe {
+            while !(*p).is_null() {
+                if !CStr::from_ptr(*p).to_bytes().starts_with(key) {
+                    pid_envp.push(*p);
+                }
+                p = p.add(1);
+            }
+        }
+        pid_envp.push(pid_buf.as_ptr().cast());
+        pid_envp.push(std::ptr::null());
+        envp = pid_envp.as_ptr();
+    }
 
     let strategy = plan.resolve(strategy);
     let result = match strategy {
         Strategy::PosixSpawn => {
+            if plan.attrs.pid_env.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "a child-pid environment entry is not supported by the posix_spawn strategy",
+                ));
+            }
             if let Some(what) = plan.unsupported_by_posix_spawn() {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
@@ -457,6 +533,7 @@ pub(crate) fn spawn_with(
                 sigmask: plan.sigmask,
                 report: std::ptr::null_mut(),
                 report_fd: -1,
+                pid_slot,
             };
             if strategy == Strategy::Vfork {
                 if !sys::spawn::clone_vm_works() {

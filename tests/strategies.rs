@@ -926,3 +926,29 @@ fn one_plan_spawns_many_children() {
         }
     }
 }
+
+#[test]
+fn env_child_pid_is_written_by_the_child() {
+    let _g = common::start("env_child_pid_is_written_by_the_child", 60);
+    // The entry replaces an inherited or explicit one of the same key.
+    let env = forkexec::raw::CStringArray::from_env([("LISTEN_PID", "1"), ("KEEP", "x")]).unwrap();
+    let plan = common::sh("echo $LISTEN_PID $$ $KEEP")
+        .env(env)
+        .env_child_pid("LISTEN_PID")
+        .unwrap();
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        let (out, status) = common::run_capture(&plan, s, &[]);
+        assert_eq!(status, forkexec::raw::WaitStatus::Exited(0), "{s:?}");
+        let v: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(v.len(), 3, "{s:?}: {out:?}");
+        assert_eq!(v[0], v[1], "{s:?}: LISTEN_PID must be the child's own pid");
+        assert_eq!(v[2], "x", "{s:?}");
+    }
+    let err = forkexec::raw::fork_exec(&plan, &[], Strategy::PosixSpawn).unwrap_err();
+    assert_eq!(err.kind(), forkexec::ErrorKind::Unsupported);
+    for bad in ["", "A=B", "A\0B"] {
+        let e = common::sh("true").env_child_pid(bad).unwrap_err();
+        assert_eq!(e.kind(), forkexec::ErrorKind::InvalidInput, "{bad:?}");
+    }
+    assert!(common::sh("true").env_child_pid("K".repeat(65)).is_err());
+}

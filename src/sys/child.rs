@@ -87,6 +87,9 @@ pub(crate) struct ChildCtx {
     pub report: *mut Report,
     /// Where a fork child reports (a close-on-exec pipe); -1 on the vfork strategy.
     pub report_fd: c_int,
+    /// Where to write the child's own pid in decimal, NUL-terminated (the value part of a
+    /// `KEY=` entry of a per-spawn envp copy, with at least 12 bytes of room); null: none.
+    pub pid_slot: *mut u8,
 }
 
 #[inline(always)]
@@ -330,7 +333,34 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     })
     .map_err(|e| (Stage::Signals, e))?;
 
-    // 9. Exec.
+    // 9. The child's own pid into its environment (`LISTEN_PID=` for socket activation):
+    //    a per-spawn buffer of the parent's frame, owned by this spawn alone.
+    if !ctx.pid_slot.is_null() {
+        // SAFETY: getpid has no argument.
+        let mut pid = unsafe { libc::syscall(libc::SYS_getpid) } as u64;
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            if let Some(d) = digits.get_mut(n) {
+                *d = b'0' + (pid % 10) as u8;
+            }
+            n += 1;
+            pid /= 10;
+            if pid == 0 || n >= digits.len() {
+                break;
+            }
+        }
+        let mut k = 0;
+        while k < n {
+            // SAFETY: the slot has room for 20 digits and the NUL (see `PID_SLOT`).
+            unsafe { *ctx.pid_slot.add(k) = digits.get(n - 1 - k).copied().unwrap_or(b'0') };
+            k += 1;
+        }
+        // SAFETY: as above.
+        unsafe { *ctx.pid_slot.add(n) = 0 };
+    }
+
+    // 10. Exec.
     // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
     unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
     Err((Stage::Exec, err()))
