@@ -1151,7 +1151,10 @@ impl Copiers {
                 }
             }
         }
-        drop(self.cancel.take());
+        // Stop the copies only when the delay ran out; otherwise they end at EOF.
+        if let CopyEnd::DelayExpired = end {
+            drop(self.cancel.take());
+        }
         let mut first_err = None;
         for t in self.threads.drain(..) {
             match t.join() {
