@@ -1053,18 +1053,15 @@ impl Child {
                 }
                 let Some(f) = &fds[k] else { continue };
                 let b = &mut bufs[k];
-                let len = b.len();
-                b.resize(len + 64 * 1024, 0);
-                match sys::read(f.as_fd(), &mut b[len..]) {
-                    Ok(0) => {
-                        b.truncate(len);
-                        fds[k] = None;
-                    }
-                    Ok(n) => b.truncate(len + n),
-                    Err(e) => {
-                        b.truncate(len);
-                        return Err(Error::os(e));
-                    }
+                // Read straight into the buffer's spare room; grow it only when it is
+                // nearly full, so a short output costs one allocation.
+                if b.capacity() - b.len() < 4096 {
+                    b.reserve(64 * 1024);
+                }
+                match rustix::io::read(f, rustix::buffer::spare_capacity(b)) {
+                    Ok(0) => fds[k] = None,
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(Error::os(e.raw_os_error())),
                 }
             }
             let now = Instant::now();
