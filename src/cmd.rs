@@ -919,7 +919,7 @@ impl Child {
                 let _ = self.process.kill();
             }
         }
-        self.process.wait()
+        self.process.wait_exclusive()
     }
 
     fn cancel_now(&mut self) {

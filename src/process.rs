@@ -177,6 +177,13 @@ pub struct Process {
     reaped: RwLock<bool>,
 }
 
+/// The wait status a `waitid` siginfo reports.
+fn siginfo_status(info: &libc::siginfo_t) -> WaitStatus {
+    // SAFETY: the kernel filled a SIGCHLD siginfo for a child that changed state.
+    let status = unsafe { info.si_status() };
+    WaitStatus::from_siginfo(info.si_code, status).unwrap_or(WaitStatus::Exited(status))
+}
+
 fn process_done() -> Error {
     Error::new(ErrorKind::ProcessDone, "os: process already finished")
 }
@@ -283,10 +290,7 @@ impl Process {
             Ok(None) => Ok(None),
             Ok(Some((info, ru))) => {
                 *reaped = true;
-                // SAFETY: the kernel filled a SIGCHLD siginfo for an exited child.
-                let status = unsafe { info.si_status() };
-                let status = WaitStatus::from_siginfo(info.si_code, status)
-                    .unwrap_or(WaitStatus::Exited(status));
+                let status = siginfo_status(&info);
                 Ok(Some(ProcessState::new(
                     self.pid,
                     status,
@@ -323,6 +327,33 @@ impl Process {
             if let Some(st) = self.reap_now()? {
                 return Ok(st);
             }
+        }
+    }
+
+    /// [`wait`](Self::wait) for a caller with exclusive access: nobody can signal or wait
+    /// through this handle meanwhile, so one blocking `waitid` reaps (no lock, no
+    /// `WNOWAIT` round trip).
+    pub(crate) fn wait_exclusive(&mut self) -> Result<ProcessState> {
+        let reaped = self.reaped.get_mut().unwrap_or_else(|p| p.into_inner());
+        if *reaped {
+            return Err(process_done());
+        }
+        let (idtype, id) = match &self.pidfd {
+            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
+            None => (libc::P_PID, self.pid as libc::id_t),
+        };
+        match sys::waitid(idtype, id, libc::WEXITED) {
+            Ok(Some((info, ru))) => {
+                *reaped = true;
+                let status = siginfo_status(&info);
+                Ok(ProcessState::new(
+                    self.pid,
+                    status,
+                    crate::raw::rusage_from(ru),
+                ))
+            }
+            Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
+            Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
         }
     }
 
