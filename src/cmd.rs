@@ -562,7 +562,8 @@ impl Cmd {
                 } else {
                     std::env::current_dir().map_err(Error::from_io)?.join(d)
                 };
-                Some(abs.into_os_string())
+                // POSIX: PWD is an absolute path without `.` or `..` (Go: filepath.Abs).
+                Some(clean_absolute(&abs).into_os_string())
             }
             _ => None,
         };
@@ -598,14 +599,13 @@ impl Cmd {
         let path = if self.program.as_bytes().contains(&b'/') {
             PathBuf::from(&self.program)
         } else {
-            let path_var = match &env {
-                Some(pairs) => pairs
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == "PATH")
-                    .map(|(_, v)| v.clone()),
-                None => std::env::var_os("PATH"),
-            };
+            // The PATH the child will see; when its environment has none (say after
+            // `env_clear`), the parent's, as `execvp` and Go's `exec.Command` would use.
+            let child_path = env
+                .as_ref()
+                .and_then(|pairs| pairs.iter().rev().find(|(k, _)| k == "PATH"))
+                .map(|(_, v)| v.clone());
+            let path_var = child_path.or_else(|| std::env::var_os("PATH"));
             match look_path_in(&self.program, path_var.as_deref()) {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::Dot && self.allow_dot => {
@@ -621,7 +621,10 @@ impl Cmd {
         }
         if let Some(dir) = &self.dir {
             let c = path_cstring(dir, "working directory")?;
+            // Checked here, before any fork, unless the child changes root first (then
+            // only the child can tell, and reports a Chdir error).
             match sys::stat(&c) {
+                _ if self.sys.chroot.is_some() => {}
                 Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
                 Ok(_) => {
                     return Err(Error::from_errno(Stage::Chdir, libc::ENOTDIR).with_path(dir));
@@ -803,6 +806,7 @@ impl Cmd {
     /// ```
     pub fn output(&mut self) -> Result<Vec<u8>> {
         let capture_err = matches!(self.stderr.0, StdioKind::Null);
+        // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
         let stderr = if capture_err {
             Stdio::piped()
         } else {
@@ -810,6 +814,7 @@ impl Cmd {
         };
         let stdin = self.stdin.clone();
         let mut child = self.start_with(&stdin, &Stdio::piped(), &stderr)?;
+        drop(child.stdin.take());
         let out = child.stdout.take().map(OwnedFd::from);
         let err = child.stderr.take().map(OwnedFd::from);
         let (stdout, stderr_bytes, delay_hit) = child.drain(out, err)?;
@@ -838,6 +843,7 @@ impl Cmd {
         let stdin = self.stdin.clone();
         let mut child = self.start_with(&stdin, &w, &w)?;
         drop(w);
+        drop(child.stdin.take());
         let (out, _, delay_hit) = child.drain(Some(r), None)?;
         let st = child.finish(delay_hit)?;
         if !st.success() {
@@ -845,6 +851,22 @@ impl Cmd {
         }
         Ok(out)
     }
+}
+
+/// `p` (absolute) without `.` and `..` components, lexically (Go's `filepath.Clean`).
+fn clean_absolute(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 fn parent_env() -> Vec<OsString> {
@@ -1151,6 +1173,14 @@ impl Copiers {
         // Stop the copies only when the delay ran out; otherwise they end at EOF.
         if let CopyEnd::DelayExpired = end {
             drop(self.cancel.take());
+            // A copy blocked in the caller's own reader or writer cannot see the cancel:
+            // give the others a moment to stop, then leave the stuck ones behind (as Go
+            // leaves its goroutine) rather than blocking past the delay.
+            let grace = Instant::now() + Duration::from_millis(50);
+            while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < grace {
+                let _ = self.done.recv_timeout(Duration::from_millis(5));
+            }
+            self.threads.retain(|t| t.is_finished());
         }
         let mut first_err = None;
         for t in self.threads.drain(..) {

@@ -1,0 +1,1776 @@
+//! Go's `os/exec` test suite (`exec_test.go`), the parts that apply on Linux, ported to
+//! [`forkexec::Cmd`] with `/bin/sh`, `cat`, `echo`, `env`, ... as helper programs. Every
+//! spawn behaviour runs on every strategy.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::STRATEGIES;
+use forkexec::raw::Strategy;
+use forkexec::{Cmd, ErrorKind, Signal, Stage, Stdio};
+
+// ---------------------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------------------
+
+/// `sh -c script`.
+fn sh(script: &str) -> Cmd {
+    let mut c = Cmd::new("sh");
+    c.arg("-c").arg(script);
+    c
+}
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8(b).expect("utf-8 output")
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("forkexec-cmd-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p.canonicalize().expect("canonical temp dir"))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// An executable `#!/bin/sh` script `name` in the directory.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        self.file(name, &format!("#!/bin/sh\n{body}\n"), 0o755)
+    }
+
+    fn file(&self, name: &str, content: &str, mode: u32) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, content).expect("write file");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `abs` as a path relative to the current directory (`../../tmp/x`), so that it can be a
+/// relative `PATH` element without a `chdir` and without writing into the package.
+fn relative_from_cwd(abs: &Path) -> PathBuf {
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .expect("cwd");
+    let mut p = PathBuf::new();
+    for _ in cwd.components().skip(1) {
+        p.push("..");
+    }
+    p.join(abs.strip_prefix("/").expect("absolute path"))
+}
+
+/// A `Write` into a shared buffer.
+#[derive(Clone, Default)]
+struct SharedVec(Arc<Mutex<Vec<u8>>>);
+
+impl SharedVec {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Write for SharedVec {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The fd numbers listed one a line by `ls /proc/$$/fd`.
+fn fd_list(out: &str) -> BTreeSet<i32> {
+    out.lines()
+        .map(|l| l.trim().parse::<i32>().expect("fd number"))
+        .collect()
+}
+
+/// A NUL-separated environment (`env -0`) as a set of entries.
+fn env_set(out: &[u8]) -> BTreeSet<OsString> {
+    out.split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| OsStr::from_bytes(e).to_owned())
+        .collect()
+}
+
+/// `/dev/zero` read through `head -c`: the size of the large-output tests.
+const HUNDRED_MIB: usize = 100 << 20;
+
+// ---------------------------------------------------------------------------------------
+// echo, cat, pipes (TestEcho, TestCatStdin, TestPipes, TestStdinClose, ...)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn echo() {
+    let _g = common::start("echo", 60);
+    for s in STRATEGIES {
+        let out = Cmd::new("echo")
+            .args(["foo", "bar", "baz"])
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "foo bar baz\n", "{s:?}");
+    }
+}
+
+#[test]
+fn cat_through_stdin_and_stdout_pipes() {
+    let _g = common::start("cat_through_stdin_and_stdout_pipes", 60);
+    let input = "Input string\nLine 2";
+    for s in STRATEGIES {
+        let mut child = Cmd::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert!(child.stderr.is_none(), "{s:?}: stderr was not piped");
+        let mut stdin = child.stdin.take().expect("stdin pipe");
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout pipe")
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, input, "{s:?}");
+        let st = child.wait().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert!(st.success(), "{s:?}: {st}");
+        assert_eq!(st.pid(), child.pid(), "{s:?}");
+    }
+}
+
+#[test]
+fn cat_large_transfer_with_writer_thread() {
+    let _g = common::start("cat_large_transfer_with_writer_thread", 60);
+    let data: Arc<Vec<u8>> = Arc::new((0..4 << 20).map(|i| (i % 251) as u8).collect());
+    for s in STRATEGIES {
+        let mut child = Cmd::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let mut stdin = child.stdin.take().expect("stdin pipe");
+        let d = data.clone();
+        let writer = std::thread::spawn(move || {
+            stdin.write_all(&d).expect("write to cat");
+        });
+        let mut out = Vec::new();
+        child
+            .stdout
+            .take()
+            .expect("stdout pipe")
+            .read_to_end(&mut out)
+            .unwrap();
+        writer.join().expect("writer thread");
+        assert_eq!(out.len(), data.len(), "{s:?}");
+        assert!(out == *data, "{s:?}: data differs");
+        assert!(child.wait().unwrap().success(), "{s:?}");
+    }
+}
+
+#[test]
+fn pipes_interleaved_stdin_stdout_stderr() {
+    // TestPipes: lines written to stdin come back on stdout or stderr, one at a time.
+    let _g = common::start("pipes_interleaved_stdin_stdout_stderr", 60);
+    let script = r#"while IFS= read -r l; do
+        case "$l" in O:*) echo "$l";; E:*) echo "$l" >&2;; *) exit 1;; esac
+    done"#;
+    for s in STRATEGIES {
+        let mut child = sh(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let line = |r: &mut dyn BufRead| {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            l
+        };
+        stdin.write_all(b"O:I am output\n").unwrap();
+        assert_eq!(line(&mut out), "O:I am output\n", "{s:?}");
+        stdin.write_all(b"E:I am error\n").unwrap();
+        assert_eq!(line(&mut err), "E:I am error\n", "{s:?}");
+        stdin.write_all(b"O:I am output2\n").unwrap();
+        assert_eq!(line(&mut out), "O:I am output2\n", "{s:?}");
+        drop(stdin);
+        let st = child.wait().unwrap();
+        assert!(st.success(), "{s:?}: {st}");
+        assert_eq!(line(&mut out), "", "{s:?}: stdout not at EOF");
+    }
+}
+
+#[test]
+fn wait_closes_stdin_pipe() {
+    // Child::wait drops a stdin pipe still held, so a child reading to EOF finishes.
+    let _g = common::start("wait_closes_stdin_pipe", 60);
+    for s in STRATEGIES {
+        let mut child = Cmd::new("cat")
+            .stdin(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"some test string")
+            .unwrap();
+        let st = child.wait().unwrap();
+        assert!(st.success(), "{s:?}: {st}");
+    }
+}
+
+#[test]
+fn stdin_write_racing_a_child_that_does_not_read() {
+    // TestEchoFileRace: writing to the stdin of a child that exits without reading.
+    let _g = common::start("stdin_write_racing_a_child_that_does_not_read", 60);
+    for s in STRATEGIES {
+        let mut child = Cmd::new("echo")
+            .stdin(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            // EPIPE is fine: the child may be gone already.
+            let _ = stdin.write_all(b"echo\n");
+        });
+        assert!(child.wait().unwrap().success(), "{s:?}");
+        writer.join().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stdio: the null default, readers and writers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn stdio_default_is_null() {
+    let _g = common::start("stdio_default_is_null", 60);
+    for s in STRATEGIES {
+        // cat reads the null device: EOF at once.
+        let t = Instant::now();
+        let out = Cmd::new("cat").strategy(s).output().unwrap();
+        assert!(out.is_empty(), "{s:?}: {out:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{s:?}: cat hung");
+
+        let out = sh("ls -l /proc/$$/fd/0").strategy(s).output().unwrap();
+        assert!(
+            text(out.clone()).trim_end().ends_with("-> /dev/null"),
+            "{s:?}: {}",
+            text(out)
+        );
+
+        // stderr too (output() would capture it: use start with stdout piped only).
+        let mut child = sh("ls -l /proc/$$/fd/0 /proc/$$/fd/2")
+            .stdout(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "{s:?}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{s:?}: {out}");
+        for l in lines {
+            assert!(l.ends_with("-> /dev/null"), "{s:?}: {l}");
+        }
+    }
+}
+
+#[test]
+fn stdio_inherit_and_fd() {
+    let _g = common::start("stdio_inherit_and_fd", 60);
+    let dir = TempDir::new("stdio_fd");
+    for s in STRATEGIES {
+        // A file as stdout.
+        let path = dir.path().join(format!("out-{s:?}"));
+        let f = std::fs::File::create(&path).unwrap();
+        sh("echo to a file")
+            .stdout(f)
+            .strategy(s)
+            .run()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "to a file\n",
+            "{s:?}"
+        );
+
+        // A file as stdin.
+        let f = std::fs::File::open(&path).unwrap();
+        let out = Cmd::new("cat").stdin(f).strategy(s).output().unwrap();
+        assert_eq!(text(out), "to a file\n", "{s:?}");
+
+        // Inherit: the child's fd 0 is the test process's fd 0.
+        let mine = std::fs::read_link("/proc/self/fd/0").ok();
+        let out = sh("readlink /proc/$$/fd/0 || echo closed")
+            .stdin(Stdio::inherit())
+            .strategy(s)
+            .output()
+            .unwrap();
+        if let Some(mine) = mine {
+            let mine = mine.to_string_lossy().into_owned();
+            // Pipes and sockets name their inode: the same object gives the same text.
+            assert_eq!(text(out).trim_end(), mine, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn stdio_from_reader_feeds_stdin() {
+    // TestCatStdin: Stdin = io.Reader.
+    let _g = common::start("stdio_from_reader_feeds_stdin", 60);
+    let input = "Input string\nLine 2";
+    for s in STRATEGIES {
+        let out = Cmd::new("cat")
+            .stdin(Stdio::from_reader(std::io::Cursor::new(
+                input.as_bytes().to_vec(),
+            )))
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), input, "{s:?}");
+    }
+}
+
+#[test]
+fn stdio_from_writer_receives_output() {
+    let _g = common::start("stdio_from_writer_receives_output", 60);
+    for s in STRATEGIES {
+        let (out, err) = (SharedVec::default(), SharedVec::default());
+        sh("echo out; echo err >&2; echo out2")
+            .stdout(Stdio::from_writer(out.clone()))
+            .stderr(Stdio::from_writer(err.clone()))
+            .strategy(s)
+            .run()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out.take()), "out\nout2\n", "{s:?}");
+        assert_eq!(text(err.take()), "err\n", "{s:?}");
+
+        // start() + wait() with a reader and a writer.
+        let out = SharedVec::default();
+        let mut child = Cmd::new("cat")
+            .stdin(Stdio::from_reader(&b"through a thread"[..]))
+            .stdout(Stdio::from_writer(out.clone()))
+            .strategy(s)
+            .start()
+            .unwrap();
+        assert!(child.stdin.is_none() && child.stdout.is_none(), "{s:?}");
+        assert!(child.wait().unwrap().success(), "{s:?}");
+        assert_eq!(text(out.take()), "through a thread", "{s:?}");
+    }
+}
+
+/// Go's `delayedInfiniteReader`: every read sleeps, then fills the buffer.
+struct DelayedInfiniteReader;
+
+impl Read for DelayedInfiniteReader {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(100));
+        b.fill(b'x');
+        Ok(b.len())
+    }
+}
+
+#[test]
+fn stdin_pipe_error_ignored_on_success() {
+    // TestIgnorePipeErrorOnSuccess: a child that does not read its stdin succeeds.
+    let _g = common::start("stdin_pipe_error_ignored_on_success", 60);
+    for s in STRATEGIES {
+        let readers: [(&str, Stdio); 2] = [
+            (
+                "10MiB",
+                Stdio::from_reader(std::io::Cursor::new(vec![b'x'; 10 << 20])),
+            ),
+            ("infinite", Stdio::from_reader(DelayedInfiniteReader)),
+        ];
+        for (what, stdin) in readers {
+            let out = SharedVec::default();
+            let t = Instant::now();
+            Cmd::new("echo")
+                .arg("foo")
+                .stdin(stdin)
+                .stdout(Stdio::from_writer(out.clone()))
+                .strategy(s)
+                .run()
+                .unwrap_or_else(|e| panic!("{s:?} {what}: {e:?}"));
+            assert_eq!(text(out.take()), "foo\n", "{s:?} {what}");
+            assert!(t.elapsed() < Duration::from_secs(10), "{s:?} {what}: slow");
+        }
+    }
+}
+
+/// A writer that always fails (Go's `badWriter`).
+struct BadWriter;
+
+impl Write for BadWriter {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::UnexpectedEof.into())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn copy_error_closes_pipe() {
+    // TestClosePipeOnCopyError: `yes` into a failing writer must not get stuck.
+    let _g = common::start("copy_error_closes_pipe", 60);
+    for s in STRATEGIES {
+        let t = Instant::now();
+        let err = Cmd::new("yes")
+            .stdout(Stdio::from_writer(BadWriter))
+            .strategy(s)
+            .run()
+            .expect_err("yes completed successfully");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{s:?}: yes got stuck"
+        );
+        assert_eq!(err.kind(), ErrorKind::Io, "{s:?}: {err:?}");
+    }
+}
+
+/// A writer that takes its time (a slow consumer).
+#[derive(Clone, Default)]
+struct SlowWriter(SharedVec);
+
+impl Write for SlowWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(Duration::from_millis(5));
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn writer_gets_all_output_without_wait_delay() {
+    // Go's Wait waits for the stdout/stderr copies to complete (no WaitDelay: without
+    // limit). A slow writer makes the child exit with its last chunk still in the pipe.
+    let _g = common::start("writer_gets_all_output_without_wait_delay", 60);
+    const LEN: usize = 1 << 20;
+    let mut failures = Vec::new();
+    for s in STRATEGIES {
+        let sink = SlowWriter::default();
+        Cmd::new("head")
+            .args(["-c", &LEN.to_string(), "/dev/zero"])
+            .stdout(Stdio::from_writer(sink.clone()))
+            .strategy(s)
+            .run()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let got = sink.0.take().len();
+        if got != LEN {
+            failures.push(format!("{s:?}: writer got {got} of {LEN} bytes"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// environment (TestDedupEnvEcho, Environ, TestImplicitPWD, TestExplicitPWD)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn env_dedup_last_wins() {
+    let _g = common::start("env_dedup_last_wins", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("/usr/bin/env");
+        cmd.env_clear().env("A", "1").env("A", "2").strategy(s);
+        assert_eq!(cmd.environ().unwrap(), [OsString::from("A=2")], "{s:?}");
+        let out = cmd.output().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "A=2\n", "{s:?}");
+
+        // Inherited environment plus two settings of a key: one entry, the last.
+        let out = Cmd::new("/usr/bin/env")
+            .env("FORKEXEC_DEDUP", "bad")
+            .env("FORKEXEC_DEDUP", "good")
+            .strategy(s)
+            .output()
+            .unwrap();
+        let hits: Vec<&str> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("FORKEXEC_DEDUP="))
+            .collect();
+        assert_eq!(hits, ["FORKEXEC_DEDUP=good"], "{s:?}");
+    }
+}
+
+#[test]
+fn environ_matches_child_env() {
+    let _g = common::start("environ_matches_child_env", 60);
+    type Setup = fn(&mut Cmd);
+    let cases: [(&str, Setup); 5] = [
+        ("inherited", |_| {}),
+        ("changed", |c| {
+            c.env("FORKEXEC_X", "1").env("FORKEXEC_Y", "a=b");
+        }),
+        ("cleared", |c| {
+            c.env_clear().env("X", "1").env("Y", "2");
+        }),
+        ("cleared-empty", |c| {
+            c.env_clear();
+        }),
+        ("with-dir", |c| {
+            c.dir("/");
+        }),
+    ];
+    for s in STRATEGIES {
+        for (what, setup) in cases {
+            let mut cmd = Cmd::new("/usr/bin/env");
+            cmd.arg("-0").strategy(s);
+            setup(&mut cmd);
+            let want: BTreeSet<OsString> = cmd.environ().unwrap().into_iter().collect();
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("{s:?} {what}: {e:?}"));
+            assert_eq!(env_set(&out), want, "{s:?} {what}");
+        }
+    }
+}
+
+#[test]
+fn env_remove_removes_inherited_var() {
+    let _g = common::start("env_remove_removes_inherited_var", 60);
+    assert!(
+        std::env::var_os("PATH").is_some(),
+        "the test needs PATH set"
+    );
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("/usr/bin/env");
+        cmd.arg("-0").env_remove("PATH").strategy(s);
+        let environ = cmd.environ().unwrap();
+        assert!(
+            !environ.iter().any(|e| e.as_bytes().starts_with(b"PATH=")),
+            "{s:?}: environ() still has PATH"
+        );
+        let got = env_set(&cmd.output().unwrap());
+        assert!(
+            !got.iter().any(|e| e.as_bytes().starts_with(b"PATH=")),
+            "{s:?}: child still has PATH"
+        );
+        assert!(
+            !got.is_empty(),
+            "{s:?}: the rest of the environment is gone"
+        );
+        // Removing then setting again brings it back.
+        let out = Cmd::new("/usr/bin/printenv")
+            .arg("PATH")
+            .env_remove("PATH")
+            .env("PATH", "/again")
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(text(out), "/again\n", "{s:?}");
+    }
+}
+
+#[test]
+fn env_nul_and_bad_keys_refused() {
+    // TestEnvNULCharacter and friends: refused by environ() and by start().
+    let _g = common::start("env_nul_and_bad_keys_refused", 60);
+    type Setup = fn(&mut Cmd);
+    let cases: [(&str, Setup); 4] = [
+        ("nul-value", |c| {
+            c.env("A", "x\0y");
+        }),
+        ("eq-key", |c| {
+            c.env("A=B", "1");
+        }),
+        ("empty-key", |c| {
+            c.env("", "1");
+        }),
+        ("nul-key", |c| {
+            c.env("A\0B", "1");
+        }),
+    ];
+    for (what, setup) in cases {
+        let mut cmd = Cmd::new("/usr/bin/env");
+        setup(&mut cmd);
+        let e = cmd.environ().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{what}: {e:?}");
+    }
+}
+
+#[test]
+fn dir_sets_pwd_with_inherited_env() {
+    let _g = common::start("dir_sets_pwd_with_inherited_env", 60);
+    let tmp = TempDir::new("pwd");
+    let d = tmp.path().to_str().unwrap().to_owned();
+    for s in STRATEGIES {
+        // printenv shows the variable as passed (a shell may rewrite its own PWD).
+        let out = Cmd::new("printenv")
+            .arg("PWD")
+            .dir(tmp.path())
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), format!("{d}\n"), "{s:?}");
+        let out = sh("echo \"$PWD\"; pwd -P")
+            .dir(tmp.path())
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(text(out), format!("{d}\n{d}\n"), "{s:?}");
+    }
+}
+
+#[test]
+fn env_clear_with_dir_sets_no_pwd() {
+    let _g = common::start("env_clear_with_dir_sets_no_pwd", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("/usr/bin/env");
+        cmd.env_clear().dir("/tmp").strategy(s);
+        assert!(cmd.environ().unwrap().is_empty(), "{s:?}");
+        let out = cmd.output().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "", "{s:?}");
+        // The directory is still applied.
+        let out = Cmd::new("/bin/pwd")
+            .env_clear()
+            .dir("/tmp")
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(text(out), "/tmp\n", "{s:?}");
+    }
+}
+
+#[test]
+fn explicit_pwd_wins_over_dir() {
+    // TestExplicitPWD: a PWD set on the command is passed as it is.
+    let _g = common::start("explicit_pwd_wins_over_dir", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("printenv");
+        cmd.arg("PWD").dir("/tmp").env("PWD", "/custom").strategy(s);
+        let pwds: Vec<OsString> = cmd
+            .environ()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.as_bytes().starts_with(b"PWD="))
+            .collect();
+        assert_eq!(pwds, [OsString::from("PWD=/custom")], "{s:?}");
+        assert_eq!(text(cmd.output().unwrap()), "/custom\n", "{s:?}");
+    }
+}
+
+#[test]
+fn implicit_pwd_is_clean_absolute_dir() {
+    // TestImplicitPWD: with an inherited environment, PWD is Go's filepath.Abs(dir): absolute
+    // *and cleaned* ("." and ".." resolved lexically), as POSIX requires of PWD.
+    let _g = common::start("implicit_pwd_is_clean_absolute_dir", 60);
+    let cwd = std::env::current_dir().unwrap();
+    let parent = cwd.parent().unwrap().to_path_buf();
+    let cases: [(&str, PathBuf, &Path); 4] = [
+        ("dot", PathBuf::from("."), &cwd),
+        ("dotdot", PathBuf::from(".."), &parent),
+        ("abs", cwd.clone(), &cwd),
+        ("abs-dotdot", cwd.join(".."), &parent),
+    ];
+    let mut failures = Vec::new();
+    for (what, dir, want) in &cases {
+        let mut cmd = Cmd::new("printenv");
+        cmd.arg("PWD").dir(dir);
+        let pwds: Vec<OsString> = cmd
+            .environ()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.as_bytes().starts_with(b"PWD="))
+            .collect();
+        let want_entry = {
+            let mut e = OsString::from("PWD=");
+            e.push(want.as_os_str());
+            e
+        };
+        if pwds != [want_entry.clone()] {
+            failures.push(format!(
+                "{what}: environ() PWD {pwds:?}, want {want_entry:?}"
+            ));
+        }
+        let out = text(cmd.output().unwrap());
+        if out.trim_end() != want.to_str().unwrap() {
+            failures.push(format!("{what}: child PWD {out:?}, want {want:?}"));
+        }
+    }
+    // Regression (fixed): src/cmd.rs Cmd::child_env (line 560) sets PWD to `cwd.join(dir)` (or `dir`
+    // as given when absolute) without cleaning it, so `.dir(".")` gives PWD=<cwd>/. and
+    // `.dir(cwd + "/..")` gives PWD=<cwd>/.. where Go (filepath.Abs) gives the clean path.
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// dir and relative program paths (TestCommandRelativeName)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn relative_program_path_resolved_in_dir() {
+    let _g = common::start("relative_program_path_resolved_in_dir", 60);
+    let tmp = TempDir::new("relprog");
+    tmp.script("script", "echo ran in $(pwd -P)");
+    for s in STRATEGIES {
+        let out = Cmd::new("./script")
+            .dir(tmp.path())
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(
+            text(out),
+            format!("ran in {}\n", tmp.path().display()),
+            "{s:?}"
+        );
+    }
+    // Without the dir, "./script" does not exist here.
+    let err = Cmd::new("./script").start().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    assert!(common::children().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// ExtraFiles (TestExtraFiles, TestExtraFilesFDShuffle) and fd hygiene
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn extra_files_become_fd_3_and_4() {
+    let _g = common::start("extra_files_become_fd_3_and_4", 60);
+    for s in STRATEGIES {
+        let (r3, w3) = forkexec::raw::pipe().unwrap();
+        let (r4, w4) = forkexec::raw::pipe().unwrap();
+        let mut cmd = sh("echo three >&3; echo four >&4");
+        cmd.extra_file(w3).extra_file(w4).strategy(s);
+        cmd.run().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        drop(cmd); // closes the write ends it holds
+        let mut a = String::new();
+        std::fs::File::from(r3).read_to_string(&mut a).unwrap();
+        let mut b = String::new();
+        std::fs::File::from(r4).read_to_string(&mut b).unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("three\n", "four\n"), "{s:?}");
+    }
+}
+
+#[test]
+fn extra_file_read_as_fd_3() {
+    // TestExtraFiles: a file passed as fd 3 is read by the child.
+    let _g = common::start("extra_file_read_as_fd_3", 60);
+    let tmp = TempDir::new("read3");
+    let p = tmp.file("data", "Hello, fd 3!", 0o644);
+    for s in STRATEGIES {
+        let out = sh("cat <&3")
+            .extra_file(std::fs::File::open(&p).unwrap())
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "Hello, fd 3!", "{s:?}");
+    }
+}
+
+#[test]
+fn child_sees_only_stdio_and_extra_files() {
+    let _g = common::start("child_sees_only_stdio_and_extra_files", 60);
+    // An fd of the parent without close-on-exec, above any the test harness uses.
+    // SAFETY: F_DUPFD (not F_DUPFD_CLOEXEC) of fd 2, which is open; the new fd is owned below.
+    let raw = unsafe { libc::fcntl(2, libc::F_DUPFD, 50) };
+    assert!(raw >= 50, "F_DUPFD failed");
+    // SAFETY: `raw` was just created and nothing else owns it.
+    let leaky = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: F_GETFD on an open fd.
+    assert_eq!(
+        unsafe { libc::fcntl(raw, libc::F_GETFD) } & libc::FD_CLOEXEC,
+        0
+    );
+    for s in STRATEGIES {
+        let (_r3, w3) = forkexec::raw::pipe().unwrap();
+        let (_r4, w4) = forkexec::raw::pipe().unwrap();
+        let out = sh("ls /proc/$$/fd")
+            .extra_file(w3)
+            .extra_file(w4)
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(
+            fd_list(&text(out)),
+            BTreeSet::from([0, 1, 2, 3, 4]),
+            "{s:?}"
+        );
+
+        // Without extra files: 0-2 only.
+        let out = sh("ls /proc/$$/fd").strategy(s).output().unwrap();
+        assert_eq!(fd_list(&text(out)), BTreeSet::from([0, 1, 2]), "{s:?}");
+
+        // keep_other_fds: the fd without close-on-exec is visible.
+        let out = sh("ls /proc/$$/fd")
+            .keep_other_fds(true)
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?} keep_other_fds: {e:?}"));
+        let fds = fd_list(&text(out));
+        assert!(fds.contains(&raw), "{s:?}: fd {raw} not in {fds:?}");
+        assert!(
+            fds.is_superset(&BTreeSet::from([0, 1, 2])),
+            "{s:?}: {fds:?}"
+        );
+    }
+    drop(leaky);
+}
+
+#[test]
+fn many_extra_files_shuffled() {
+    // TestExtraFilesFDShuffle, with more fds than the inline fd tables hold: the write ends
+    // are passed in reverse order of their numbers, so the child's targets overlap the
+    // parent's numbers.
+    let _g = common::start("many_extra_files_shuffled", 60);
+    const N: usize = 20;
+    for s in STRATEGIES {
+        let mut reads = Vec::new();
+        let mut writes = Vec::new();
+        for _ in 0..N {
+            let (r, w) = forkexec::raw::pipe().unwrap();
+            reads.push(r);
+            writes.push(w);
+        }
+        reads.reverse();
+        let mut cmd = sh(&format!(
+            // dash redirects single-digit fds only: write through /proc instead.
+            "i=3; while [ $i -lt {} ]; do echo $i > /proc/$$/fd/$i; i=$((i+1)); done; ls /proc/$$/fd",
+            N + 3
+        ));
+        for w in writes.into_iter().rev() {
+            cmd.extra_file(w);
+        }
+        let out = cmd
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        drop(cmd);
+        let want: BTreeSet<i32> = (0..(N as i32 + 3)).collect();
+        assert_eq!(fd_list(&text(out)), want, "{s:?}");
+        for (i, r) in reads.into_iter().enumerate() {
+            let mut got = String::new();
+            std::fs::File::from(r).read_to_string(&mut got).unwrap();
+            assert_eq!(got, format!("{}\n", i + 3), "{s:?}: extra file {i}");
+        }
+    }
+}
+
+#[test]
+fn failed_starts_leak_no_fds() {
+    // TestPipeLookPathLeak: failing starts with every stdio piped leave no fd behind
+    // (the guard compares the fd sets), both for a PATH miss and a failing execve.
+    let _g = common::start("failed_starts_leak_no_fds", 60);
+    for s in STRATEGIES {
+        for prog in [
+            "something-that-does-not-exist-executable",
+            "/no-exist-executable",
+        ] {
+            for _ in 0..6 {
+                let err = Cmd::new(prog)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .strategy(s)
+                    .run()
+                    .expect_err("unexpected success");
+                assert_eq!(err.kind(), ErrorKind::NotFound, "{s:?} {prog}: {err:?}");
+            }
+        }
+        let err = Cmd::new("/no-exist-executable")
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Exec), "{s:?}: {err:?}");
+        assert_eq!(err.path(), Some(Path::new("/no-exist-executable")), "{s:?}");
+        assert_eq!(
+            err.to_string(),
+            "fork/exec /no-exist-executable: no such file or directory",
+            "{s:?}"
+        );
+        assert!(common::children().is_empty(), "{s:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output, CombinedOutput, exit statuses (TestOutputStderrCapture, TestExitStatus, ...)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn output_error_carries_stderr() {
+    let _g = common::start("output_error_carries_stderr", 60);
+    for s in STRATEGIES {
+        let err = sh("echo out; echo err >&2; exit 3")
+            .strategy(s)
+            .output()
+            .expect_err("exit 3 succeeded");
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}: {err:?}");
+        assert_eq!(err.stderr(), b"err\n", "{s:?}");
+        assert_eq!(err.state().expect("state").exit_code(), 3, "{s:?}");
+        assert_eq!(err.to_string(), "exit status 3", "{s:?}");
+
+        // With stderr set by the caller, it is not captured.
+        let sink = SharedVec::default();
+        let err = sh("echo err >&2; exit 3")
+            .stderr(Stdio::from_writer(sink.clone()))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        assert!(err.stderr().is_empty(), "{s:?}");
+        assert_eq!(sink.take(), b"err\n", "{s:?}");
+
+        // On success only stdout is returned.
+        let out = sh("echo out; echo err >&2").strategy(s).output().unwrap();
+        assert_eq!(text(out), "out\n", "{s:?}");
+    }
+}
+
+#[test]
+fn combined_output_keeps_write_order() {
+    let _g = common::start("combined_output_keeps_write_order", 60);
+    for s in STRATEGIES {
+        let out = sh("echo 1; echo 2 >&2; echo 3; echo 4 >&2")
+            .strategy(s)
+            .combined_output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "1\n2\n3\n4\n", "{s:?}");
+
+        // TestCatGoodAndBadFile: a failing cat is an ExitStatus error.
+        let err = Cmd::new("cat")
+            .arg("/bogus/file.foo")
+            .strategy(s)
+            .combined_output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().exit_code(), 1, "{s:?}");
+    }
+}
+
+#[test]
+fn hundred_mib_on_stdout_and_stderr_at_once() {
+    let _g = common::start("hundred_mib_on_stdout_and_stderr_at_once", 120);
+    let script =
+        format!("head -c {HUNDRED_MIB} /dev/zero & head -c {HUNDRED_MIB} /dev/zero >&2; wait");
+    for s in [Strategy::PosixSpawn, Strategy::Auto] {
+        let t = Instant::now();
+        let out = sh(&script)
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(out.len(), HUNDRED_MIB, "{s:?}: stdout");
+        assert!(out.iter().all(|&b| b == 0), "{s:?}");
+        drop(out);
+        // The same with a failing exit, to see the stderr captured alongside.
+        let err = sh(&format!("{script}; exit 3"))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        assert_eq!(err.stderr().len(), HUNDRED_MIB, "{s:?}: stderr");
+        eprintln!("{s:?}: 2 x 200 MiB in {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn run_and_status_report_exit_codes() {
+    // TestExitStatus, TestExitCode, TestNoExistExecutable.
+    let _g = common::start("run_and_status_report_exit_codes", 60);
+    for s in STRATEGIES {
+        let err = sh("exit 42").strategy(s).run().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        assert_eq!(err.to_string(), "exit status 42", "{s:?}");
+        assert_eq!(err.state().unwrap().exit_code(), 42, "{s:?}");
+        assert!(err.state().unwrap().exited(), "{s:?}");
+
+        for code in [0, 1, 42, 255] {
+            let st = sh(&format!("exit {code}"))
+                .strategy(s)
+                .status()
+                .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+            assert_eq!(st.exit_code(), code, "{s:?}");
+            assert_eq!(st.success(), code == 0, "{s:?}");
+            assert_eq!(st.to_string(), format!("exit status {code}"), "{s:?}");
+        }
+        Cmd::new("true").strategy(s).run().unwrap();
+        let err = Cmd::new("false").strategy(s).run().unwrap_err();
+        assert_eq!(err.state().unwrap().exit_code(), 1, "{s:?}");
+
+        let err = Cmd::new("/no-exist-executable")
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{s:?}");
+        assert!(err.state().is_none(), "{s:?}");
+    }
+}
+
+#[test]
+fn killed_by_signal() {
+    let _g = common::start("killed_by_signal", 60);
+    for s in STRATEGIES {
+        let err = sh("kill -KILL $$").strategy(s).run().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        let st = err.state().unwrap();
+        assert_eq!(st.signal(), Some(Signal::KILL), "{s:?}");
+        assert_eq!(st.exit_code(), -1, "{s:?}");
+        assert!(!st.exited() && !st.success(), "{s:?}");
+        assert_eq!(err.to_string(), "signal: killed", "{s:?}");
+        assert_eq!(st.to_string(), "signal: killed", "{s:?}");
+        // status() is Ok whatever the end.
+        let st = sh("kill -TERM $$").strategy(s).status().unwrap();
+        assert_eq!(st.signal(), Some(Signal::TERM), "{s:?}");
+        assert_eq!(st.to_string(), "signal: terminated", "{s:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// timeouts and WaitDelay (TestContext, TestWaitInterrupt, TestWaitDelay)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn timeout_kills_child() {
+    let _g = common::start("timeout_kills_child", 60);
+    for s in STRATEGIES {
+        let t = Instant::now();
+        let err = Cmd::new("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(100))
+            .strategy(s)
+            .status()
+            .unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(took >= Duration::from_millis(100), "{s:?}: {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{s:?}: hang guard: {took:?}"
+        );
+
+        // The same through output() (the poll loop cancels).
+        let t = Instant::now();
+        let err = sh("echo started; exec sleep 30")
+            .timeout(Duration::from_millis(100))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{s:?}: hang guard");
+
+        // A child that finishes in time is not affected.
+        let out = Cmd::new("echo")
+            .arg("quick")
+            .timeout(Duration::from_secs(30))
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(text(out), "quick\n", "{s:?}");
+    }
+}
+
+#[test]
+fn timeout_with_cancel_signal() {
+    let _g = common::start("timeout_with_cancel_signal", 60);
+    for s in STRATEGIES {
+        let t = Instant::now();
+        let err = Cmd::new("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(100))
+            .cancel_signal(Signal::TERM)
+            .strategy(s)
+            .status()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::TERM), "{s:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{s:?}: hang guard");
+
+        // A child ignoring the cancel signal is killed once the wait delay passes.
+        let t = Instant::now();
+        let err = sh("trap '' TERM; exec sleep 30")
+            .timeout(Duration::from_millis(300))
+            .cancel_signal(Signal::TERM)
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .status()
+            .unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(took >= Duration::from_millis(500), "{s:?}: {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{s:?}: hang guard: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn wait_delay_with_grandchild_holding_output() {
+    let _g = common::start("wait_delay_with_grandchild_holding_output", 60);
+    for s in STRATEGIES {
+        // The grandchild `sleep 2` keeps stdout and stderr open after sh exits; it is not
+        // our child and ends on its own.
+        let t = Instant::now();
+        let err = sh("sleep 2 & echo done")
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(err.kind(), ErrorKind::WaitDelay, "{s:?}: {err:?}");
+        assert!(err.state().unwrap().success(), "{s:?}");
+        assert!(
+            took < Duration::from_millis(1800),
+            "{s:?}: waited for the grandchild: {took:?}"
+        );
+
+        // With a writer stdout, through start() + wait().
+        let sink = SharedVec::default();
+        let t = Instant::now();
+        let mut child = sh("sleep 2 & echo done")
+            .stdout(Stdio::from_writer(sink.clone()))
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .start()
+            .unwrap();
+        let err = child.wait().unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(err.kind(), ErrorKind::WaitDelay, "{s:?}: {err:?}");
+        assert!(err.state().unwrap().success(), "{s:?}");
+        assert!(
+            took < Duration::from_millis(1800),
+            "{s:?}: waited for the grandchild: {took:?}"
+        );
+        assert_eq!(text(sink.take()), "done\n", "{s:?}");
+
+        // A failing child reports its exit status in preference to the wait delay.
+        let err = sh("sleep 2 & exit 3")
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().exit_code(), 3, "{s:?}");
+
+        // Without a grandchild, the wait delay changes nothing.
+        let out = sh("echo plain")
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(text(out), "plain\n", "{s:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// reuse, argv, LookPath
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn repeated_start_gives_same_output() {
+    let _g = common::start("repeated_start_gives_same_output", 60);
+    for s in STRATEGIES {
+        let mut cmd = sh("echo \"$GREETING\" \"$#\"");
+        cmd.arg("zero").arg("one").env("GREETING", "hi").strategy(s);
+        for i in 0..3 {
+            let out = cmd.output().unwrap_or_else(|e| panic!("{s:?} #{i}: {e:?}"));
+            assert_eq!(text(out), "hi 1\n", "{s:?} #{i}");
+        }
+        let mut pids = BTreeSet::new();
+        for _ in 0..3 {
+            let mut child = cmd.start().unwrap();
+            pids.insert(child.pid());
+            assert!(child.wait().unwrap().success(), "{s:?}");
+        }
+        assert_eq!(pids.len(), 3, "{s:?}");
+        // A builder change after starts is applied to the next start.
+        cmd.env("GREETING", "changed");
+        assert_eq!(text(cmd.output().unwrap()), "changed 1\n", "{s:?}");
+    }
+}
+
+#[test]
+fn arg0_and_args() {
+    let _g = common::start("arg0_and_args", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("sh");
+        cmd.arg0("my-sh")
+            .args(["-c", "cat /proc/$$/cmdline", "x"])
+            .strategy(s);
+        assert_eq!(
+            cmd.get_args(),
+            ["my-sh", "-c", "cat /proc/$$/cmdline", "x"].map(OsStr::new)
+        );
+        assert_eq!(cmd.get_program(), "sh");
+        let out = cmd.output().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(out, b"my-sh\0-c\0cat /proc/$$/cmdline\0x\0", "{s:?}");
+    }
+}
+
+#[test]
+fn lookpath_resolves_through_path() {
+    let _g = common::start("lookpath_resolves_through_path", 60);
+    let p = Cmd::new("sh").resolved_path().unwrap().to_path_buf();
+    assert!(p.is_absolute(), "{p:?}");
+    assert!(p.ends_with("sh"), "{p:?}");
+    assert_eq!(p, forkexec::look_path("sh").unwrap());
+    for s in STRATEGIES {
+        let out = sh("echo via path").strategy(s).output().unwrap();
+        assert_eq!(text(out), "via path\n", "{s:?}");
+    }
+}
+
+#[test]
+fn lookpath_not_found_message() {
+    let _g = common::start("lookpath_not_found_message", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("nonexistent-prog-xyz");
+        cmd.stdout(Stdio::piped()).strategy(s);
+        let err = cmd.start().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{s:?}");
+        assert_eq!(
+            err.to_string(),
+            r#"exec: "nonexistent-prog-xyz": executable file not found in $PATH"#,
+            "{s:?}"
+        );
+        assert_eq!(cmd.resolved_path().unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(cmd.output().unwrap_err().kind(), ErrorKind::NotFound);
+        assert!(common::children().is_empty(), "{s:?}");
+    }
+}
+
+#[test]
+fn lookpath_uses_path_set_on_command() {
+    let _g = common::start("lookpath_uses_path_set_on_command", 60);
+    let tmp = TempDir::new("cmdpath");
+    let prog = tmp.script("myprog", "echo myprog ran");
+    // Not on the parent's PATH.
+    let err = Cmd::new("myprog").start().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("myprog");
+        cmd.env("PATH", tmp.path()).strategy(s);
+        assert_eq!(cmd.resolved_path().unwrap(), prog, "{s:?}");
+        assert_eq!(text(cmd.output().unwrap()), "myprog ran\n", "{s:?}");
+        // The parent's PATH is ignored once the command sets one.
+        let mut cmd = Cmd::new("sh");
+        cmd.env("PATH", tmp.path()).strategy(s);
+        assert_eq!(
+            cmd.start().unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "{s:?}"
+        );
+    }
+}
+
+#[test]
+fn lookpath_relative_path_entry_is_dot() {
+    let _g = common::start("lookpath_relative_path_entry_is_dot", 60);
+    let tmp = TempDir::new("dot");
+    tmp.script("myprog", "echo dot ran");
+    let rel = relative_from_cwd(tmp.path());
+    assert!(rel.is_relative());
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("myprog");
+        cmd.env("PATH", &rel).strategy(s);
+        let err = cmd.start().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dot, "{s:?}: {err:?}");
+        assert_eq!(err.path(), Some(rel.join("myprog").as_path()), "{s:?}");
+        assert_eq!(
+            err.to_string(),
+            r#"exec: "myprog": cannot run executable found relative to current directory"#
+        );
+        assert!(common::children().is_empty(), "{s:?}");
+        cmd.allow_dot(true);
+        assert_eq!(cmd.resolved_path().unwrap(), rel.join("myprog"), "{s:?}");
+        let out = cmd.output().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(text(out), "dot ran\n", "{s:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// bad input, missing directory, non-executable program
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn bad_input_refused_before_fork() {
+    let _g = common::start("bad_input_refused_before_fork", 60);
+    type Make = fn() -> Cmd;
+    let cases: [(&str, Make); 9] = [
+        ("nul in program", || Cmd::new("a\0b")),
+        ("nul in program path", || Cmd::new("/bin/a\0b")),
+        ("nul in arg", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.arg("x\0y");
+            c
+        }),
+        ("nul in arg0", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.arg0("e\0cho");
+            c
+        }),
+        ("= in env key", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.env("A=B", "1");
+            c
+        }),
+        ("empty env key", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.env("", "1");
+            c
+        }),
+        ("nul in env value", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.env("A", "x\0y");
+            c
+        }),
+        ("empty program", || Cmd::new("")),
+        ("nul in dir", || {
+            let mut c = Cmd::new("/bin/echo");
+            c.dir("/tm\0p");
+            c
+        }),
+    ];
+    for s in STRATEGIES {
+        for (what, make) in cases {
+            for call in ["start", "output", "run"] {
+                let mut cmd = make();
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).strategy(s);
+                let err = match call {
+                    "start" => cmd.start().map(|_| ()).unwrap_err(),
+                    "output" => cmd.output().map(|_| ()).unwrap_err(),
+                    _ => cmd.run().unwrap_err(),
+                };
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::InvalidInput,
+                    "{s:?} {what} {call}: {err:?}"
+                );
+                assert!(common::children().is_empty(), "{s:?} {what}: a child");
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_dir_is_chdir_not_found() {
+    let _g = common::start("missing_dir_is_chdir_not_found", 60);
+    for s in STRATEGIES {
+        let err = Cmd::new("/bin/true")
+            .dir("/no/such/dir")
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{s:?}: {err:?}");
+        assert_eq!(err.stage(), Some(Stage::Chdir), "{s:?}");
+        assert_eq!(err.path(), Some(Path::new("/no/such/dir")), "{s:?}");
+        assert_eq!(
+            err.to_string(),
+            "chdir /no/such/dir: no such file or directory"
+        );
+
+        // A file as the directory.
+        let err = Cmd::new("/bin/true")
+            .dir("/etc/passwd")
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.stage(), Some(Stage::Chdir), "{s:?}: {err:?}");
+        assert_eq!(err.errno(), Some(libc::ENOTDIR), "{s:?}");
+        assert!(common::children().is_empty(), "{s:?}");
+    }
+}
+
+#[test]
+fn non_executable_program_is_permission_denied() {
+    let _g = common::start("non_executable_program_is_permission_denied", 60);
+    let tmp = TempDir::new("noexec");
+    let p = tmp.file("plain", "#!/bin/sh\necho should not run\n", 0o644);
+    for s in STRATEGIES {
+        for prog in [p.as_path(), tmp.path()] {
+            let err = Cmd::new(prog)
+                .stdout(Stdio::piped())
+                .strategy(s)
+                .start()
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::PermissionDenied,
+                "{s:?} {prog:?}: {err:?}"
+            );
+            assert_eq!(err.path(), Some(prog), "{s:?}");
+            assert!(common::children().is_empty(), "{s:?}: child not reaped");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Child: kill, double wait
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn child_kill_then_wait_twice() {
+    let _g = common::start("child_kill_then_wait_twice", 60);
+    for s in STRATEGIES {
+        let mut child = Cmd::new("sleep")
+            .arg("30")
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert!(child.process().try_wait().unwrap().is_none(), "{s:?}");
+        child.kill().unwrap();
+        let st = child.wait().unwrap();
+        assert_eq!(st.to_string(), "signal: killed", "{s:?}");
+        assert_eq!(st.pid(), child.pid(), "{s:?}");
+        let err = child.wait().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProcessDone, "{s:?}: {err:?}");
+        assert_eq!(
+            child.kill().unwrap_err().kind(),
+            ErrorKind::ProcessDone,
+            "{s:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SysProcAttr through Cmd
+// ---------------------------------------------------------------------------------------
+
+/// Runs `script` and returns its lines.
+fn lines_of(cmd: &mut Cmd, s: Strategy) -> Vec<String> {
+    let out = cmd
+        .strategy(s)
+        .output()
+        .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+    text(out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn setsid_and_process_group() {
+    let _g = common::start("setsid_and_process_group", 60);
+    // /proc/PID/stat: field 5 is the process group, field 6 the session ("(sh)" has no space).
+    let script = r#"echo $$; cut -d" " -f5,6 /proc/$$/stat"#;
+    // SAFETY: plain queries of this process.
+    let (my_pgid, my_sid) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
+    for s in STRATEGIES {
+        let l = lines_of(sh(script).setsid(), s);
+        assert_eq!(
+            l[1],
+            format!("{0} {0}", l[0]),
+            "{s:?}: setsid: pgid and sid == pid"
+        );
+
+        let l = lines_of(sh(script).process_group(0), s);
+        assert_eq!(
+            l[1],
+            format!("{} {my_sid}", l[0]),
+            "{s:?}: process_group(0)"
+        );
+
+        let l = lines_of(&mut sh(script), s);
+        assert_eq!(l[1], format!("{my_pgid} {my_sid}"), "{s:?}: default");
+    }
+}
+
+#[test]
+fn linux_attrs_unsupported_by_posix_spawn() {
+    let _g = common::start("linux_attrs_unsupported_by_posix_spawn", 60);
+    type Setup = fn(&mut Cmd);
+    let cases: [(&str, Setup); 3] = [
+        ("pdeathsig", |c| {
+            c.pdeathsig(Signal::TERM);
+        }),
+        ("chroot", |c| {
+            c.chroot("/");
+        }),
+        ("credential", |c| {
+            // SAFETY: plain queries of this process.
+            let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+            c.credential(uid, gid, None);
+        }),
+    ];
+    for (what, setup) in cases {
+        for s in STRATEGIES {
+            let mut cmd = Cmd::new("echo");
+            cmd.arg("ok").stdout(Stdio::piped());
+            setup(&mut cmd);
+            if s == Strategy::PosixSpawn {
+                let err = cmd.strategy(s).start().unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Unsupported, "{what}: {err:?}");
+                assert!(common::children().is_empty(), "{what}: a child");
+            } else {
+                assert_eq!(lines_of(&mut cmd, s), ["ok"], "{s:?} {what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn credential_switches_user() {
+    let _g = common::start("credential_switches_user", 60);
+    // SAFETY: plain query of this process.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping credential_switches_user: not running as root");
+        return;
+    }
+    for s in STRATEGIES {
+        let mut cmd = sh("id -u; id -g; id -G");
+        cmd.credential(65534, 65534, Some(vec![]));
+        if s == Strategy::PosixSpawn {
+            let err = cmd.strategy(s).start().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");
+            continue;
+        }
+        assert_eq!(lines_of(&mut cmd, s), ["65534", "65534", "65534"], "{s:?}");
+    }
+}
+
+#[test]
+fn chroot_root_and_pdeathsig_run() {
+    let _g = common::start("chroot_root_and_pdeathsig_run", 60);
+    for s in STRATEGIES {
+        if s == Strategy::PosixSpawn {
+            continue; // refused: see linux_attrs_unsupported_by_posix_spawn
+        }
+        let l = lines_of(sh("pwd -P; echo in chroot").chroot("/").dir("/tmp"), s);
+        assert_eq!(l, ["/tmp", "in chroot"], "{s:?}");
+        let l = lines_of(sh("echo with pdeathsig").pdeathsig(Signal::TERM), s);
+        assert_eq!(l, ["with pdeathsig"], "{s:?}");
+    }
+}
+
+#[test]
+fn chroot_then_dir_inside_new_root() {
+    // The directory is entered after the chroot (Go: Chroot, then Dir), so it names a path
+    // inside the new root. A static program (glibc's ldconfig is static-pie) runs there.
+    let _g = common::start("chroot_then_dir_inside_new_root", 60);
+    let root = TempDir::new("chroot");
+    std::fs::create_dir(root.path().join("inner")).unwrap();
+    if std::fs::copy("/sbin/ldconfig", root.path().join("prog")).is_err() {
+        eprintln!("skipping chroot_then_dir_inside_new_root: no /sbin/ldconfig to copy");
+        return;
+    }
+    let mut failures = Vec::new();
+    for s in STRATEGIES {
+        if s == Strategy::PosixSpawn {
+            continue; // chroot is refused there: see linux_attrs_unsupported_by_posix_spawn
+        }
+        // Control: the static program runs in the new root.
+        let out = Cmd::new("/prog")
+            .arg("--version")
+            .chroot(root.path())
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: control: {e:?}"));
+        assert!(text(out).starts_with("ldconfig"), "{s:?}");
+        // "/inner" exists only inside the new root.
+        match Cmd::new("/prog")
+            .arg("--version")
+            .chroot(root.path())
+            .dir("/inner")
+            .strategy(s)
+            .output()
+        {
+            Ok(out) => assert!(text(out).starts_with("ldconfig"), "{s:?}"),
+            Err(e) => failures.push(format!("{s:?}: {e:?}")),
+        }
+    }
+    // Regression (fixed): src/cmd.rs Cmd::build (lines 622-630) stats the directory in the parent, outside
+    // the chroot, and fails with NotFound at Stage::Chdir before any fork, although the child
+    // applies chroot before chdir (as documented on Cmd::chroot) and "/inner" exists there.
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Runs `f` on a thread; if it has not finished after `secs`, SIGKILLs this process's
+/// children (to unblock it) and returns `None` — the call hung.
+fn with_hang_guard<T: Send + 'static>(
+    secs: u64,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (Option<T>, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = Instant::now();
+    let h = std::thread::spawn(move || {
+        let r = f();
+        let _ = tx.send(());
+        r
+    });
+    let finished = rx.recv_timeout(Duration::from_secs(secs)).is_ok();
+    let took = t.elapsed();
+    if !finished {
+        for pid in common::children() {
+            // SAFETY: signalling our own child (it is not reaped until the hung call ends).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let r = h.join().expect("guarded call panicked");
+    (finished.then_some(r), took)
+}
+
+#[test]
+fn output_with_piped_stdin_does_not_hang() {
+    // output() and combined_output() give the caller no access to a piped stdin, so the
+    // child must see EOF on it (std's Command::output closes it before reading).
+    let _g = common::start("output_with_piped_stdin_does_not_hang", 60);
+    let mut failures = Vec::new();
+    for s in STRATEGIES {
+        for call in ["output", "combined_output"] {
+            let (r, took) = with_hang_guard(1, move || {
+                let mut cmd = Cmd::new("cat");
+                cmd.stdin(Stdio::piped()).strategy(s);
+                if call == "output" {
+                    cmd.output()
+                } else {
+                    cmd.combined_output()
+                }
+            });
+            match r {
+                Some(Ok(out)) => assert!(out.is_empty(), "{s:?} {call}"),
+                Some(Err(e)) => failures.push(format!("{s:?} {call}: {e:?}")),
+                None => failures.push(format!("{s:?} {call}: hung ({took:?}); child killed")),
+            }
+        }
+    }
+    // Regression (fixed): src/cmd.rs Cmd::output (line 804) and Cmd::combined_output (line 835) keep the
+    // Child's stdin pipe (child.stdin) open while draining and waiting, so a child reading
+    // stdin (cat) never sees EOF: both calls hang forever. Child::wait drops it first (line
+    // 956); output/combined_output should too.
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn wait_delay_bounds_a_blocked_stdin_reader() {
+    // Go: after WaitDelay, Wait closes the pipes and returns ErrWaitDelay even when an I/O
+    // goroutine is stuck in the caller's Reader (the goroutine is left behind).
+    let _g = common::start("wait_delay_bounds_a_blocked_stdin_reader", 60);
+    let mut failures = Vec::new();
+    for s in STRATEGIES {
+        // A reader that blocks until the test drops the write end.
+        let (r, w) = forkexec::raw::pipe().unwrap();
+        let mut child = Cmd::new("true")
+            .stdin(Stdio::from_reader(std::fs::File::from(r)))
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = Instant::now();
+        let h = std::thread::spawn(move || {
+            let res = child.wait();
+            let _ = tx.send(());
+            res
+        });
+        let finished = rx.recv_timeout(Duration::from_secs(2)).is_ok();
+        let took = t.elapsed();
+        drop(w); // unblocks the reader whatever happened
+        let res = h.join().unwrap();
+        if !finished {
+            failures.push(format!(
+                "{s:?}: wait hung ({took:?}) until the reader returned"
+            ));
+            continue;
+        }
+        match res {
+            Err(e) if e.kind() == ErrorKind::WaitDelay => {}
+            other => failures.push(format!("{s:?}: {other:?}")),
+        }
+    }
+    // Regression (fixed): src/cmd.rs Copiers::finish (line 1140): after the wait delay expires it drops
+    // the cancel pipe (line 1156), then joins every copy thread (line 1159); a thread blocked
+    // in the caller's Read never sees the cancel, so Child::wait blocks until the reader
+    // returns (forever for a reader that never does) instead of returning WaitDelay.
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn pipeline_through_child_stdout() {
+    // Go: c2.Stdin, _ = c1.StdoutPipe(): one child's stdout pipe as another's stdin.
+    let _g = common::start("pipeline_through_child_stdout", 60);
+    for s in STRATEGIES {
+        let mut first = Cmd::new("echo")
+            .arg("hello pipeline")
+            .stdout(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        let out = Cmd::new("tr")
+            .args(["a-z", "A-Z"])
+            .stdin(first.stdout.take().unwrap())
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert!(first.wait().unwrap().success(), "{s:?}");
+        assert_eq!(text(out), "HELLO PIPELINE\n", "{s:?}");
+    }
+}
+
+#[test]
+fn env_clear_drops_earlier_changes() {
+    let _g = common::start("env_clear_drops_earlier_changes", 60);
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("/usr/bin/env");
+        cmd.env("BEFORE", "1")
+            .env_clear()
+            .env("AFTER", "2")
+            .strategy(s);
+        assert_eq!(cmd.environ().unwrap(), [OsString::from("AFTER=2")], "{s:?}");
+        assert_eq!(text(cmd.output().unwrap()), "AFTER=2\n", "{s:?}");
+    }
+}
+
+#[test]
+fn timeout_with_wait_delay_and_grandchild() {
+    // TestWaitInterrupt (WaitDelay): a cancelled child whose grandchild holds the output
+    // pipes returns after the wait delay, with the Timeout error.
+    let _g = common::start("timeout_with_wait_delay_and_grandchild", 60);
+    for s in STRATEGIES {
+        let t = Instant::now();
+        let err = sh("sleep 3 & exec sleep 30")
+            .timeout(Duration::from_millis(100))
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(
+            took < Duration::from_millis(2500),
+            "{s:?}: waited for the grandchild: {took:?}"
+        );
+    }
+}
