@@ -217,7 +217,9 @@ struct Prepared {
 ///
 /// A `Cmd` can be started any number of times. The first start prepares argv, envp and the
 /// resolved path as C arrays; later starts reuse them, until a builder method changes the
-/// command. The inherited environment is captured at that preparation.
+/// command. A command that changes nothing in the environment passes the parent's current
+/// environment at every start; one that sets, removes or clears variables (or sets `dir`,
+/// which sets `PWD`) computes the child's environment at that first preparation.
 ///
 /// # Examples
 /// ```

@@ -214,7 +214,8 @@ impl Process {
     /// Sends `sig` to the process.
     ///
     /// # Errors
-    /// [`ErrorKind::ProcessDone`] when the process has exited (reaped or not);
+    /// [`ErrorKind::ProcessDone`] when the process was reaped (through this handle, or it is
+    /// gone entirely); an exited child not yet waited for still accepts signals, as in Go;
     /// [`ErrorKind::PermissionDenied`] when not allowed.
     ///
     /// # Examples
