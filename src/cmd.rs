@@ -47,18 +47,50 @@ enum StdioKind {
 }
 
 impl Stdio {
-    /// The null device (`/dev/null`): the default.
+    /// The null device (`/dev/null`): the default. Reads see end-of-file at once; writes
+    /// are discarded.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// assert_eq!(Cmd::new("cat").stdin(Stdio::null()).output()?, b"");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "os.DevNull")]
     pub fn null() -> Stdio {
         Stdio(StdioKind::Null)
     }
 
     /// The parent's stream of the same number.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// // The child's stdout is the parent's: both name the same open file.
+    /// let mut child = Cmd::new("sh").args(["-c", r#"echo "$(readlink /proc/$$/fd/1)" >&2"#])
+    ///     .stdout(Stdio::inherit()).stderr(Stdio::piped()).start()?;
+    /// let seen = std::io::read_to_string(child.stderr.take().unwrap())?;
+    /// child.wait()?;
+    /// assert_eq!(std::path::Path::new(seen.trim_end()), std::fs::read_link("/proc/self/fd/1")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inherit() -> Stdio {
         Stdio(StdioKind::Inherit)
     }
 
     /// A new pipe; the parent's end is in [`Child::stdin`] / [`Child::stdout`] /
     /// [`Child::stderr`] (Go's `StdinPipe`, `StdoutPipe`, `StderrPipe`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// let mut child = Cmd::new("echo").arg("hi").stdout(Stdio::piped()).start()?;
+    /// let out = std::io::read_to_string(child.stdout.take().unwrap())?;
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(out, "hi\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias("StdinPipe", "StdoutPipe", "StderrPipe"))]
     pub fn piped() -> Stdio {
         Stdio(StdioKind::Piped)
     }
@@ -126,8 +158,8 @@ impl From<File> for Stdio {
 }
 
 macro_rules! pipe_end {
-    ($name:ident, $doc:expr) => {
-        #[doc = $doc]
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
         #[derive(Debug)]
         pub struct $name(File);
 
@@ -158,16 +190,55 @@ macro_rules! pipe_end {
 }
 
 pipe_end!(
-    ChildStdin,
-    "The parent's end of a child's stdin pipe (Go's `StdinPipe`). Close it (drop) to send EOF."
+    /// The parent's end of a child's stdin pipe (Go's `StdinPipe`). Close it (drop) to send
+    /// EOF; [`Child::wait`] closes it if it is still in the [`Child`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Write;
+    /// use forkexec::{Cmd, Stdio};
+    /// let mut child = Cmd::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).start()?;
+    /// let mut stdin = child.stdin.take().unwrap();
+    /// stdin.write_all(b"ping")?;
+    /// drop(stdin); // EOF: cat exits
+    /// assert_eq!(std::io::read_to_string(child.stdout.take().unwrap())?, "ping");
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "StdinPipe")]
+    ChildStdin
 );
 pipe_end!(
-    ChildStdout,
-    "The parent's end of a child's stdout pipe (Go's `StdoutPipe`)."
+    /// The parent's end of a child's stdout pipe (Go's `StdoutPipe`). It also converts into
+    /// a [`Stdio`], to feed another child.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// // echo hi | tr a-z A-Z
+    /// let mut echo = Cmd::new("echo").arg("hi").stdout(Stdio::piped()).start()?;
+    /// let out = Cmd::new("tr").args(["a-z", "A-Z"]).stdin(echo.stdout.take().unwrap()).output()?;
+    /// assert!(echo.wait()?.success());
+    /// assert_eq!(out, b"HI\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "StdoutPipe")]
+    ChildStdout
 );
 pipe_end!(
-    ChildStderr,
-    "The parent's end of a child's stderr pipe (Go's `StderrPipe`)."
+    /// The parent's end of a child's stderr pipe (Go's `StderrPipe`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// let mut child = Cmd::new("sh").args(["-c", "echo oops >&2"]).stderr(Stdio::piped()).start()?;
+    /// let err = std::io::read_to_string(child.stderr.take().unwrap())?;
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(err, "oops\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "StderrPipe")]
+    ChildStderr
 );
 
 impl Write for ChildStdin {
@@ -211,9 +282,10 @@ struct Prepared {
 /// A command to run (Go's `exec.Cmd`): program, arguments, environment, directory, stdio,
 /// extra files, timeouts, Linux attributes and the spawn strategy.
 ///
-/// The program is looked up on the `PATH` the child will see when it has no `/` (see
-/// [`look_path`](crate::look_path)); a result relative to the current directory is refused
-/// ([`ErrorKind::Dot`]) unless [`allow_dot`](Cmd::allow_dot) is set.
+/// The program is looked up, when it has no `/`, on the `PATH` the child will see, or the
+/// parent's when the child's environment has none (see [`look_path`](crate::look_path)); a
+/// result relative to the current directory is refused ([`ErrorKind::Dot`]) unless
+/// [`allow_dot`](Cmd::allow_dot) is set.
 ///
 /// A `Cmd` can be started any number of times. The first start prepares argv, envp and the
 /// resolved path as C arrays; later starts reuse them, until a builder method changes the
@@ -285,6 +357,7 @@ impl Cmd {
     /// assert!(forkexec::Cmd::new("true").status()?.success());
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "exec.Command")]
     pub fn new(program: impl AsRef<OsStr>) -> Cmd {
         Cmd {
             program: program.as_ref().to_owned(),
@@ -308,13 +381,29 @@ impl Cmd {
         }
     }
 
-    /// Appends an argument.
+    /// Appends an argument, passed to the program as it is: no shell splits or expands it.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("printf").arg("%s|").arg("a b").arg("$HOME").output()?;
+    /// assert_eq!(out, b"a b|$HOME|");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Cmd {
         self.args.push(arg.as_ref().to_owned());
         setter!(self)
     }
 
     /// Appends arguments.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("printf");
+    /// cmd.args(["%s-", "a"]).args(vec![String::from("b")]);
+    /// assert_eq!(cmd.get_args(), ["printf", "%s-", "a", "b"]);
+    /// assert_eq!(cmd.output()?, b"a-b-");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut Cmd
     where
         I: IntoIterator<Item = S>,
@@ -325,13 +414,32 @@ impl Cmd {
         setter!(self)
     }
 
-    /// Sets `argv[0]` (default: the program as given, as Go's `Args[0]`).
+    /// Sets `argv[0]` (default: the program as given, as Go's `Args[0]`). The program run
+    /// is still the one given to [`new`](Cmd::new).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("sh");
+    /// cmd.arg0("custom-name").args(["-c", "echo $0"]);
+    /// assert_eq!(cmd.get_args()[0], "custom-name");
+    /// assert_eq!(cmd.output()?, b"custom-name\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Cmd {
         self.arg0 = Some(arg0.as_ref().to_owned());
         setter!(self)
     }
 
     /// Sets an environment variable (a later setting of the same key wins).
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "echo $GREETING"])
+    ///     .env("GREETING", "hi").env("GREETING", "hello").output()?;
+    /// assert_eq!(out, b"hello\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Env")]
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Cmd {
         self.env_changes
             .push((key.as_ref().to_owned(), Some(val.as_ref().to_owned())));
@@ -339,6 +447,14 @@ impl Cmd {
     }
 
     /// Sets several environment variables.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "echo $A$B"])
+    ///     .envs([("A", "1"), ("B", "2")]).output()?;
+    /// assert_eq!(out, b"12\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Cmd
     where
         I: IntoIterator<Item = (K, V)>,
@@ -353,51 +469,129 @@ impl Cmd {
     }
 
     /// Removes an environment variable from the child's environment.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("sh");
+    /// cmd.args(["-c", "echo ${HOME-unset}"]).env_remove("HOME");
+    /// assert_eq!(cmd.output()?, b"unset\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Cmd {
         self.env_changes.push((key.as_ref().to_owned(), None));
         setter!(self)
     }
 
     /// Starts from an empty environment instead of the parent's (the changes made so far
-    /// are dropped too).
+    /// are dropped too). A program name without `/` is then looked up on the parent's
+    /// `PATH` unless one is set again.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// let mut cmd = Cmd::new("sh");
+    /// cmd.env("A", "1").env_clear().env("B", "2");
+    /// assert_eq!(cmd.environ()?, ["B=2"]);
+    /// assert_eq!(cmd.args(["-c", "echo ${A-none} $B"]).output()?, b"none 2\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn env_clear(&mut self) -> &mut Cmd {
         self.env_clear = true;
         self.env_changes.clear();
         setter!(self)
     }
 
-    /// Runs the child in `dir`. With an inherited environment, `PWD` follows (as Go).
+    /// Runs the child in `dir`. With an inherited environment, `PWD` follows (as Go). The
+    /// directory is checked when the command is prepared (by the child instead under
+    /// [`chroot`](Cmd::chroot)): a missing one fails the start with [`Stage::Chdir`]. A
+    /// relative program path (`./prog`) is resolved in `dir`, as in Go.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "pwd; echo $PWD"]).dir("/").output()?;
+    /// assert_eq!(out, b"/\n/\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Dir")]
     pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
         self.dir = Some(dir.as_ref().to_owned());
         setter!(self)
     }
 
-    /// The child's stdin (default [`Stdio::null()`]).
+    /// The child's stdin (default [`Stdio::null()`]): a [`Stdio`], or what converts into
+    /// one (an [`OwnedFd`], a [`File`], a [`ChildStdout`] of another child).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Write;
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// std::fs::File::from(w).write_all(b"from a pipe")?; // write end closed: EOF follows
+    /// assert_eq!(forkexec::Cmd::new("cat").stdin(r).output()?, b"from a pipe");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stdin = s.into();
         self
     }
 
-    /// The child's stdout (default [`Stdio::null()`]).
+    /// The child's stdout (default [`Stdio::null()`]). [`output`](Cmd::output) and
+    /// [`combined_output`](Cmd::combined_output) capture stdout whatever this says.
+    ///
+    /// # Examples
+    /// ```
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// forkexec::Cmd::new("echo").arg("to a pipe").stdout(w).run()?; // `w` dropped with the Cmd
+    /// assert_eq!(std::io::read_to_string(std::fs::File::from(r))?, "to a pipe\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stdout = s.into();
         self
     }
 
-    /// The child's stderr (default [`Stdio::null()`]).
+    /// The child's stderr (default [`Stdio::null()`]). [`combined_output`](Cmd::combined_output)
+    /// captures it whatever this says.
+    ///
+    /// # Examples
+    /// ```
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// forkexec::Cmd::new("sh").args(["-c", "echo oops >&2"]).stderr(w).run()?;
+    /// assert_eq!(std::io::read_to_string(std::fs::File::from(r))?, "oops\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stderr = s.into();
         self
     }
 
     /// Passes `fd` as the child's next extra file: the first is fd 3, then 4, ... (Go's
-    /// `ExtraFiles`). Nothing else of the parent's is visible to the child.
+    /// `ExtraFiles`). Nothing else of the parent's is visible to the child (unless
+    /// [`keep_other_fds`](Cmd::keep_other_fds)). The `Cmd` keeps `fd` open until it is dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// forkexec::Cmd::new("sh").args(["-c", "echo hi >&3"]).extra_file(w).run()?;
+    /// assert_eq!(std::io::read_to_string(std::fs::File::from(r))?, "hi\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "ExtraFiles")]
     pub fn extra_file(&mut self, fd: impl Into<OwnedFd>) -> &mut Cmd {
         self.extra_files.push(Arc::new(fd.into()));
         self
     }
 
-    /// The spawn strategy (default [`Strategy::Auto`]).
+    /// The spawn strategy (default [`Strategy::Auto`]). An explicit strategy is used as is:
+    /// when it cannot express the command, the start fails with [`ErrorKind::Unsupported`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, raw::Strategy};
+    /// Cmd::new("true").strategy(Strategy::Fork).run()?;
+    /// let err = Cmd::new("true").strategy(Strategy::Fork).clone_flags(libc::CLONE_NEWUTS).run();
+    /// assert_eq!(err.unwrap_err().kind(), ErrorKind::Unsupported);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn strategy(&mut self, s: Strategy) -> &mut Cmd {
         self.strategy = s;
         self
@@ -405,7 +599,20 @@ impl Cmd {
 
     /// Cancels the child with [`cancel_signal`](Cmd::cancel_signal) when it runs longer
     /// than `d` (Go's `CommandContext` with a deadline); waiting then returns
-    /// [`ErrorKind::Timeout`].
+    /// [`ErrorKind::Timeout`]. The clock starts at [`start`](Cmd::start); the deadline is
+    /// enforced while waiting ([`Child::wait`], [`run`](Cmd::run), [`output`](Cmd::output),
+    /// ...), so a child that is never waited for is never cancelled.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, ErrorKind};
+    /// Cmd::new("true").timeout(Duration::from_secs(10)).run()?;
+    /// let err = Cmd::new("sleep").arg("10").timeout(Duration::from_millis(50)).run().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "CommandContext")]
     pub fn timeout(&mut self, d: Duration) -> &mut Cmd {
         self.timeout = Some(d);
         self
@@ -415,60 +622,205 @@ impl Cmd {
     /// copies to finish — a grandchild may hold a pipe open — then closes them and reports
     /// [`ErrorKind::WaitDelay`] if the run was otherwise successful. A cancelled child still
     /// running after `d` gets `SIGKILL`. Go's `WaitDelay`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, ErrorKind, Stdio};
+    /// // `sh` exits at once, but the background `sleep` holds its stdout pipe for a second.
+    /// let err = Cmd::new("sh").args(["-c", "sleep 1 & echo started"])
+    ///     .stdout(Stdio::from_writer(std::io::sink()))
+    ///     .wait_delay(Duration::from_millis(100)).run().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::WaitDelay);
+    /// assert!(err.state().unwrap().success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "WaitDelay")]
     pub fn wait_delay(&mut self, d: Duration) -> &mut Cmd {
         self.wait_delay = Some(d);
         self
     }
 
     /// The signal sent when the timeout passes (default `SIGKILL`; Go's `Cancel`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, Signal};
+    /// let err = Cmd::new("sleep").arg("10").timeout(Duration::from_millis(50))
+    ///     .cancel_signal(Signal::TERM).run().unwrap_err();
+    /// assert_eq!(err.state().unwrap().signal(), Some(Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Cancel")]
     pub fn cancel_signal(&mut self, sig: Signal) -> &mut Cmd {
         self.cancel_signal = sig;
         self
     }
 
     /// Accepts a program found through a relative `PATH` entry (Go: clearing `ErrDot`).
+    /// The relative path found is then executed as is.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind};
+    /// // From any working directory, twenty `..` reach `/`: a relative PATH entry for /bin.
+    /// let mut cmd = Cmd::new("sh");
+    /// cmd.env("PATH", format!("{}bin", "../".repeat(20))).args(["-c", "exit 0"]);
+    /// assert_eq!(cmd.run().unwrap_err().kind(), ErrorKind::Dot);
+    /// cmd.allow_dot(true).run()?;
+    /// assert!(cmd.resolved_path()?.is_relative());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "ErrDot")]
     pub fn allow_dot(&mut self, on: bool) -> &mut Cmd {
         self.allow_dot = on;
         setter!(self)
     }
 
-    /// All Linux attributes at once (Go's `SysProcAttr`).
+    /// All Linux attributes at once (Go's `SysProcAttr`), replacing those set before by
+    /// [`setsid`](Cmd::setsid), [`credential`](Cmd::credential) and the other attribute
+    /// setters.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, SysProcAttr};
+    /// let leads_session = ["-c", r#"test "$(cut -d' ' -f6 /proc/$$/stat)" = $$"#];
+    /// let attrs = SysProcAttr { setsid: true, ..Default::default() };
+    /// assert!(Cmd::new("sh").args(leads_session).sys(attrs).status()?.success());
+    /// let mut reset = Cmd::new("sh");
+    /// reset.args(leads_session).setsid().sys(SysProcAttr::default());
+    /// assert!(!reset.status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "SysProcAttr")]
     pub fn sys(&mut self, sys: SysProcAttr) -> &mut Cmd {
         self.sys = sys;
         setter!(self)
     }
 
-    /// Starts the child in a new session (`setsid`).
+    /// Starts the child in a new session (`setsid`), which it leads.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// let leads_session = ["-c", r#"test "$(cut -d' ' -f6 /proc/$$/stat)" = $$"#];
+    /// assert!(Cmd::new("sh").args(leads_session).setsid().status()?.success());
+    /// assert!(!Cmd::new("sh").args(leads_session).status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setsid(2)`.
+    #[doc(alias = "Setsid")]
     pub fn setsid(&mut self) -> &mut Cmd {
         self.sys.setsid = true;
         setter!(self)
     }
 
-    /// Puts the child in process group `pgid` (0: a new group it leads).
+    /// Puts the child in process group `pgid` (0: a new group it leads). A negative `pgid`
+    /// fails the start with [`ErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// let leads_group = ["-c", r#"test "$(cut -d' ' -f5 /proc/$$/stat)" = $$"#];
+    /// assert!(Cmd::new("sh").args(leads_group).process_group(0).status()?.success());
+    /// assert!(!Cmd::new("sh").args(leads_group).status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setpgid(2)`.
+    #[doc(alias("Setpgid", "Pgid", "setpgid"))]
     pub fn process_group(&mut self, pgid: i32) -> &mut Cmd {
         self.sys.process_group = Some(pgid);
         setter!(self)
     }
 
     /// The signal the child gets when the parent thread that started it dies.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// // Started by a thread that then ends: the child is killed at once.
+    /// let started = std::thread::spawn(|| Cmd::new("sleep").arg("10").pdeathsig(Signal::KILL).start());
+    /// let mut child = started.join().unwrap()?;
+    /// assert_eq!(child.wait()?.signal(), Some(Signal::KILL));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `prctl(2)` (`PR_SET_PDEATHSIG`).
+    #[doc(alias("Pdeathsig", "PR_SET_PDEATHSIG"))]
     pub fn pdeathsig(&mut self, sig: Signal) -> &mut Cmd {
         self.sys.pdeathsig = Some(sig);
         setter!(self)
     }
 
     /// Runs the child as `uid`/`gid` with supplementary `groups` (`None`: unchanged).
+    /// Switching to other ids needs privilege (`CAP_SETUID`, `CAP_SETGID`); a refusal fails
+    /// the start with [`Stage::Credentials`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stage};
+    /// // SAFETY: geteuid and getegid cannot fail.
+    /// let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    /// let (uid, gid) = if euid == 0 { (65534, 65534) } else { (euid, egid) }; // root: `nobody`
+    /// match Cmd::new("id").arg("-u").credential(uid, gid, None).output() {
+    ///     Ok(out) => assert_eq!(out, format!("{uid}\n").into_bytes()),
+    ///     Err(e) => assert_eq!(e.stage(), Some(Stage::Credentials)), // e.g. an unmapped uid
+    /// }
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setgroups(2)`, `setgid(2)`, `setuid(2)`.
+    #[doc(alias = "Credential")]
     pub fn credential(&mut self, uid: u32, gid: u32, groups: Option<Vec<u32>>) -> &mut Cmd {
         self.sys.credential = Some(Credential { uid, gid, groups });
         setter!(self)
     }
 
-    /// `chroot` the child to `dir` (before `chdir`).
+    /// `chroot` the child to `dir` (before `chdir`; needs `CAP_SYS_CHROOT`). The `PATH`
+    /// lookup happens in the parent, outside the new root; [`dir`](Cmd::dir) is then a
+    /// directory inside it, checked by the child only.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, Stage};
+    /// let err = Cmd::new("/bin/true").chroot("/no/such/root").run().unwrap_err();
+    /// assert_eq!((err.kind(), err.stage()), (ErrorKind::NotFound, Some(Stage::Chroot)));
+    /// assert_eq!(err.path(), Some(std::path::Path::new("/no/such/root")));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `chroot(2)`.
+    #[doc(alias = "Chroot")]
     pub fn chroot(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
         self.sys.chroot = Some(dir.as_ref().to_owned());
         setter!(self)
     }
 
-    /// `unshare(flags)` in the child (`libc::CLONE_NEWNS | ...`).
+    /// `unshare(flags)` in the child (`libc::CLONE_NEWNS | ...`; Go's `Unshareflags`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, Stage};
+    /// let ours = std::fs::read_link("/proc/self/ns/uts")?;
+    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").unshare(libc::CLONE_NEWUTS).output() {
+    ///     Ok(out) => assert_ne!(out, format!("{}\n", ours.display()).into_bytes()),
+    ///     // Without CAP_SYS_ADMIN the child's unshare is refused.
+    ///     Err(e) => assert_eq!((e.kind(), e.stage()), (ErrorKind::PermissionDenied, Some(Stage::Unshare))),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    /// `unshare(2)`, `namespaces(7)`.
+    #[doc(alias = "Unshareflags")]
     pub fn unshare(&mut self, flags: i32) -> &mut Cmd {
         self.sys.unshare = flags;
         setter!(self)
@@ -491,12 +843,42 @@ impl Cmd {
 
     /// Creates the child in new namespaces (`clone` flags such as `libc::CLONE_NEWPID`;
     /// Go's `Cloneflags`). Only the vfork strategy can express this.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind};
+    /// let ours = std::fs::read_link("/proc/self/ns/uts")?;
+    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").clone_flags(libc::CLONE_NEWUTS).output() {
+    ///     Ok(out) => assert_ne!(out, format!("{}\n", ours.display()).into_bytes()),
+    ///     // Without CAP_SYS_ADMIN `clone` is refused; without a working vfork, unsupported.
+    ///     Err(e) => assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::Unsupported)),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    /// `clone(2)`, `namespaces(7)`.
+    #[doc(alias = "Cloneflags")]
     pub fn clone_flags(&mut self, flags: i32) -> &mut Cmd {
         self.sys.clone_flags = flags;
         setter!(self)
     }
 
-    /// Moves the child into the cgroup at `dir` before it execs.
+    /// Moves the child into the cgroup at `dir` before it execs. The directory's
+    /// `cgroup.procs` is opened when the command is prepared (and kept for later starts),
+    /// so a bad directory fails the start with [`Stage::Cgroup`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, Stage};
+    /// let err = Cmd::new("true").cgroup("/sys/fs/cgroup/no-such-group").run().unwrap_err();
+    /// assert_eq!((err.kind(), err.stage()), (ErrorKind::NotFound, Some(Stage::Cgroup)));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `cgroups(7)`.
+    #[doc(alias("UseCgroupFD", "CgroupFD"))]
     pub fn cgroup(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
         self.sys.cgroup = Some(dir.as_ref().to_owned());
         setter!(self)
@@ -504,17 +886,42 @@ impl Cmd {
 
     /// Lets the child see fds of the parent that are not close-on-exec (off by default:
     /// the child sees 0-2 and the extra files only).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use forkexec::Cmd;
+    /// let (r, _w) = forkexec::raw::pipe()?;
+    /// let inheritable = rustix::io::dup(&r)?; // a copy without close-on-exec
+    /// let probe = format!("test -e /proc/$$/fd/{}", inheritable.as_raw_fd());
+    /// assert!(!Cmd::new("sh").args(["-c", &probe]).status()?.success());
+    /// assert!(Cmd::new("sh").args(["-c", &probe]).keep_other_fds(true).status()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keep_other_fds(&mut self, on: bool) -> &mut Cmd {
         self.sys.keep_other_fds = on;
         setter!(self)
     }
 
     /// The program as given.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Cmd::new("ls").get_program(), "ls");
+    /// ```
     pub fn get_program(&self) -> &OsStr {
         &self.program
     }
 
     /// The full argv (`argv[0]` first), as Go's `Args`.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("ls");
+    /// cmd.args(["-l", "/"]);
+    /// assert_eq!(cmd.get_args(), ["ls", "-l", "/"]);
+    /// ```
+    #[doc(alias = "Args")]
     pub fn get_args(&self) -> Vec<&OsStr> {
         let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
         std::iter::once(arg0)
@@ -523,6 +930,14 @@ impl Cmd {
     }
 
     /// The working directory, if set.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("ls");
+    /// assert_eq!(cmd.get_dir(), None);
+    /// cmd.dir("/tmp");
+    /// assert_eq!(cmd.get_dir(), Some(std::path::Path::new("/tmp")));
+    /// ```
     pub fn get_dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
@@ -539,6 +954,7 @@ impl Cmd {
     /// assert_eq!(cmd.environ()?, ["A=2", "B=3"]);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "Environ")]
     pub fn environ(&self) -> Result<Vec<OsString>> {
         let pairs = match self.child_env()? {
             Some(p) => p,
@@ -678,6 +1094,7 @@ impl Cmd {
     /// assert!(child.wait()?.success());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "Start")]
     pub fn start(&mut self) -> Result<Child> {
         let (stdin, stdout, stderr) =
             (self.stdin.clone(), self.stdout.clone(), self.stderr.clone());
@@ -781,6 +1198,7 @@ impl Cmd {
     /// assert_eq!(err.state().unwrap().exit_code(), 1);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "Run")]
     pub fn run(&mut self) -> Result<()> {
         let st = self.status()?;
         if st.success() {
@@ -806,6 +1224,7 @@ impl Cmd {
     /// assert_eq!(err.stderr(), b"oops\n");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "Output")]
     pub fn output(&mut self) -> Result<Vec<u8>> {
         let capture_err = matches!(self.stderr.0, StdioKind::Null);
         // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
@@ -839,6 +1258,7 @@ impl Cmd {
     /// assert_eq!(out, b"1\n2\n3\n");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "CombinedOutput")]
     pub fn combined_output(&mut self) -> Result<Vec<u8>> {
         let (r, w) = crate::raw::pipe()?;
         let w = Stdio::from(w);
@@ -885,6 +1305,14 @@ fn parent_env() -> Vec<OsString> {
 /// A running child started by [`Cmd::start`].
 ///
 /// Dropping a `Child` does not wait for it (as `std`); call [`wait`](Child::wait).
+///
+/// # Examples
+/// ```
+/// let mut child = forkexec::Cmd::new("sh").args(["-c", "exit 3"]).start()?;
+/// assert!(child.pid() > 0);
+/// assert_eq!(child.wait()?.exit_code(), 3);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Child {
     process: Process,
@@ -902,12 +1330,32 @@ pub struct Child {
 }
 
 impl Child {
-    /// The child's pid.
+    /// The child's pid (still available after it is waited for).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Stdio};
+    /// let mut child = Cmd::new("sh").args(["-c", "echo $$"]).stdout(Stdio::piped()).start()?;
+    /// let printed = std::io::read_to_string(child.stdout.take().unwrap())?;
+    /// child.wait()?;
+    /// assert_eq!(printed.trim_end(), child.pid().to_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> i32 {
         self.process.pid()
     }
 
-    /// The child as a [`Process`] (signal it, poll it).
+    /// The child as a [`Process`] (signal it, poll it); Go's `Cmd.Process`.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// let mut child = Cmd::new("sleep").arg("10").start()?;
+    /// child.process().signal(Signal::TERM)?;
+    /// assert_eq!(child.wait()?.signal(), Some(Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Process")]
     pub fn process(&self) -> &Process {
         &self.process
     }
@@ -924,6 +1372,10 @@ impl Child {
     /// assert_eq!(child.wait()?.to_string(), "signal: killed");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`, `kill(2)`.
+    #[doc(alias = "Kill")]
     pub fn kill(&self) -> Result<()> {
         self.process.kill()
     }
@@ -976,6 +1428,10 @@ impl Child {
     /// assert_eq!(err.state().unwrap().to_string(), "signal: killed");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `waitid(2)`.
+    #[doc(alias = "Wait")]
     pub fn wait(&mut self) -> Result<ProcessState> {
         drop(self.stdin.take());
         self.finish(false)

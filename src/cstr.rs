@@ -100,16 +100,38 @@ impl CStringArray {
     }
 
     /// The number of strings (the terminating NULL not counted).
+    ///
+    /// # Examples
+    /// ```
+    /// let argv = forkexec::raw::CStringArray::new(["ls", "-l"])?;
+    /// assert_eq!(argv.len(), 2);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.ptrs.len() - 1
     }
 
     /// Whether the array holds no string.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::CStringArray;
+    /// assert!(CStringArray::new::<_, &str>([])?.is_empty());
+    /// assert!(!CStringArray::new([""])?.is_empty()); // one empty string
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The strings, in order.
+    ///
+    /// # Examples
+    /// ```
+    /// let env = forkexec::raw::CStringArray::from_env([("A", "1"), ("B", "")])?;
+    /// assert_eq!(env.iter().collect::<Vec<_>>(), [c"A=1", c"B="]);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = &CStr> + '_ {
         self.ptrs[..self.len()].iter().map(|&p| {
             // SAFETY: every pointer but the last points at a NUL-terminated string in `bytes`.
@@ -118,6 +140,18 @@ impl CStringArray {
     }
 
     /// The NULL-terminated pointer array, valid as long as `self` is.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::ffi::CStr;
+    /// let argv = forkexec::raw::CStringArray::new(["a", "b"])?;
+    /// // SAFETY: the array holds `len()` string pointers then a NULL, alive with `argv`.
+    /// unsafe {
+    ///     assert_eq!(CStr::from_ptr(*argv.as_ptr().add(1)), c"b");
+    ///     assert!((*argv.as_ptr().add(argv.len())).is_null());
+    /// }
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
     }

@@ -20,7 +20,8 @@ pub enum ErrorKind {
     /// The kernel refused access (`EACCES`, `EPERM`), e.g. a file without an execute bit.
     PermissionDenied,
     /// The request itself is malformed: a NUL byte, `=` in an env key, an empty program,
-    /// a bad fd. Detected in the parent, before any fork.
+    /// a bad fd. Detected in the parent, before any fork (or reported by a system call
+    /// outside process creation as `EINVAL`, `EBADF` or `E2BIG`).
     InvalidInput,
     /// Go's `exec.ErrDot`: the program was found through a relative `PATH` entry.
     Dot,
@@ -183,6 +184,15 @@ struct Inner {
 }
 
 /// `Result<T, forkexec::Error>`.
+///
+/// # Examples
+/// ```
+/// fn shell(script: &str) -> forkexec::Result<Vec<u8>> {
+///     forkexec::Cmd::new("sh").args(["-c", script]).output()
+/// }
+/// assert_eq!(shell("echo ok")?, b"ok\n");
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn kind_of_errno(errno: i32, stage: Option<Stage>) -> ErrorKind {
@@ -239,7 +249,8 @@ impl Error {
 
     /// An error for `errno` at a process-creation `stage`; the kind follows the errno
     /// (`ENOENT` → [`ErrorKind::NotFound`], `EACCES`/`EPERM` →
-    /// [`ErrorKind::PermissionDenied`], anything else → [`ErrorKind::Exec`]).
+    /// [`ErrorKind::PermissionDenied`], anything else → [`ErrorKind::Exec`], or
+    /// [`ErrorKind::Io`] at [`Stage::Wait`]).
     ///
     /// # Examples
     /// ```
@@ -299,27 +310,61 @@ impl Error {
     }
 
     /// The kind of error.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("/no/such/program").run().unwrap_err();
+    /// assert_eq!(err.kind(), forkexec::ErrorKind::NotFound);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
     }
 
     /// The process-creation step that failed, when the error comes from one.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("/no/such/program").run().unwrap_err();
+    /// assert_eq!(err.stage(), Some(forkexec::Stage::Exec));
+    /// assert_eq!(err.to_string(), "fork/exec /no/such/program: no such file or directory");
+    /// ```
     pub fn stage(&self) -> Option<Stage> {
         self.0.stage
     }
 
     /// The raw `errno`, when the error comes from the operating system.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("true").dir("/no/such/dir").run().unwrap_err();
+    /// assert_eq!(err.errno(), Some(libc::ENOENT));
+    /// assert_eq!(forkexec::Cmd::new("false").run().unwrap_err().errno(), None);
+    /// ```
     pub fn errno(&self) -> Option<i32> {
         self.0.errno
     }
 
     /// The path the error concerns, when there is one.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("true").dir("/no/such/dir").run().unwrap_err();
+    /// assert_eq!(err.path(), Some(std::path::Path::new("/no/such/dir")));
+    /// ```
     pub fn path(&self) -> Option<&Path> {
         self.0.path.as_deref()
     }
 
     /// The child's captured standard error, for an [`ErrorKind::ExitStatus`] error returned
     /// by an output-capturing call; empty otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// let err = Cmd::new("sh").args(["-c", "echo bad input >&2; exit 1"]).output().unwrap_err();
+    /// assert_eq!(err.stderr(), b"bad input\n");
+    /// assert!(Cmd::new("false").run().unwrap_err().stderr().is_empty());
+    /// ```
     pub fn stderr(&self) -> &[u8] {
         &self.0.stderr
     }
@@ -337,6 +382,13 @@ impl Error {
 
     /// The process state, for errors about a child that ran: [`ErrorKind::ExitStatus`],
     /// [`ErrorKind::Timeout`], [`ErrorKind::WaitDelay`].
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("sh").args(["-c", "exit 5"]).run().unwrap_err();
+    /// assert_eq!(err.state().map(|st| st.exit_code()), Some(5));
+    /// ```
+    #[doc(alias = "ExitError")]
     pub fn state(&self) -> Option<&crate::process::ProcessState> {
         self.0.state.as_ref()
     }

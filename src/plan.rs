@@ -23,6 +23,14 @@
 use std::os::fd::RawFd;
 
 /// What the child's fd number `i` (the index in the target list) should be.
+///
+/// # Examples
+/// ```
+/// use forkexec::plan::{plan_fds, FdOp, FdOpKind, FdTarget};
+/// assert!(plan_fds(&[FdTarget::Inherit]).is_empty());
+/// // Keeping fd 0 itself still takes a step: clearing its close-on-exec flag.
+/// assert_eq!(plan_fds(&[FdTarget::Fd(0)]), [FdOp { kind: FdOpKind::Dup, src: 0, dst: 0 }]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FdTarget {
     /// Leave fd `i` as the parent has it (open or closed, flags untouched).
@@ -35,6 +43,15 @@ pub enum FdTarget {
 }
 
 /// The kind of an [`FdOp`].
+///
+/// # Examples
+/// ```
+/// use forkexec::plan::{plan_fds, FdOpKind, FdTarget};
+/// // Swapping fds 0 and 1: one source is saved in a temporary first, closed last.
+/// let ops = plan_fds(&[FdTarget::Fd(1), FdTarget::Fd(0)]);
+/// let kinds: Vec<FdOpKind> = ops.iter().map(|op| op.kind).collect();
+/// assert_eq!(kinds, [FdOpKind::DupCloexec, FdOpKind::Dup, FdOpKind::Dup, FdOpKind::Close]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum FdOpKind {
@@ -47,6 +64,13 @@ pub enum FdOpKind {
 }
 
 /// One step of the fd plan.
+///
+/// # Examples
+/// ```
+/// use forkexec::plan::{plan_fds, FdOp, FdOpKind, FdTarget};
+/// let ops = plan_fds(&[FdTarget::Inherit, FdTarget::Inherit, FdTarget::Inherit, FdTarget::Fd(9)]);
+/// assert_eq!(ops, [FdOp { kind: FdOpKind::Dup, src: 9, dst: 3 }]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C)]
 pub struct FdOp {

@@ -44,11 +44,29 @@ impl ProcessState {
     }
 
     /// The pid of the process that ended.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{start_process, ProcAttr};
+    /// let p = start_process("/bin/true", ["true"], &ProcAttr::default())?;
+    /// assert_eq!(p.wait()?.pid(), p.pid());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Pid")]
     pub fn pid(&self) -> i32 {
         self.pid
     }
 
     /// The exit code, or -1 when the process was killed by a signal (Go's `ExitCode`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// assert_eq!(Cmd::new("sh").args(["-c", "exit 7"]).status()?.exit_code(), 7);
+    /// assert_eq!(Cmd::new("sh").args(["-c", "kill -KILL $$"]).status()?.exit_code(), -1);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "ExitCode")]
     pub fn exit_code(&self) -> i32 {
         match self.status {
             WaitStatus::Exited(c) => c,
@@ -56,17 +74,44 @@ impl ProcessState {
         }
     }
 
-    /// Whether the process exited with code 0.
+    /// Whether the process exited with code 0 (Go's `Success`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// assert!(Cmd::new("true").status()?.success());
+    /// assert!(!Cmd::new("false").status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Success")]
     pub fn success(&self) -> bool {
         self.status == WaitStatus::Exited(0)
     }
 
-    /// Whether the process exited (rather than being killed by a signal).
+    /// Whether the process exited (rather than being killed by a signal); Go's `Exited`.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// assert!(Cmd::new("false").status()?.exited());
+    /// assert!(!Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?.exited());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Exited")]
     pub fn exited(&self) -> bool {
         matches!(self.status, WaitStatus::Exited(_))
     }
 
     /// The signal that killed the process, if one did.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// let st = Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?;
+    /// assert_eq!(st.signal(), Some(Signal::TERM));
+    /// assert_eq!(Cmd::new("true").status()?.signal(), None);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn signal(&self) -> Option<Signal> {
         match self.status {
             WaitStatus::Signaled { signal, .. } => Some(signal),
@@ -74,7 +119,16 @@ impl ProcessState {
         }
     }
 
-    /// Whether the process dumped core.
+    /// Whether the process dumped core (Go's `WaitStatus.CoreDump`).
+    ///
+    /// # Examples
+    /// ```
+    /// // SIGTERM ends a process without a core dump.
+    /// let st = forkexec::Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?;
+    /// assert!(!st.core_dumped());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "CoreDump")]
     pub fn core_dumped(&self) -> bool {
         matches!(
             self.status,
@@ -86,21 +140,59 @@ impl ProcessState {
     }
 
     /// The decoded wait status (Go's `Sys()`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, raw::WaitStatus};
+    /// let st = Cmd::new("sh").args(["-c", "exit 3"]).status()?;
+    /// assert_eq!(st.wait_status(), WaitStatus::Exited(3));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Sys")]
     pub fn wait_status(&self) -> WaitStatus {
         self.status
     }
 
     /// The resource usage (Go's `SysUsage()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let st = forkexec::Cmd::new("true").status()?;
+    /// assert!(st.rusage().max_rss_kib() > 0);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "SysUsage")]
     pub fn rusage(&self) -> &Rusage {
         &self.rusage
     }
 
-    /// User CPU time of the process.
+    /// User CPU time of the process (Go's `UserTime`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let busy = ["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"];
+    /// let st = forkexec::Cmd::new("sh").args(busy).status()?;
+    /// assert!(st.user_time() + st.system_time() > Duration::ZERO);
+    /// assert_eq!(st.user_time(), st.rusage().user_time());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "UserTime")]
     pub fn user_time(&self) -> Duration {
         self.rusage.user_time()
     }
 
-    /// System CPU time of the process.
+    /// System CPU time of the process (Go's `SystemTime`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let st = forkexec::Cmd::new("true").status()?;
+    /// assert_eq!(st.system_time(), st.rusage().system_time());
+    /// assert!(st.system_time() < Duration::from_secs(5));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "SystemTime")]
     pub fn system_time(&self) -> Duration {
         self.rusage.system_time()
     }
@@ -197,12 +289,39 @@ impl Process {
         }
     }
 
-    /// The process id.
+    /// The process id (Go's `Pid`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use forkexec::{start_process, ProcAttr};
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// let files = vec![None, Some(w.as_fd())];
+    /// let p = start_process("/bin/sh", ["sh", "-c", "echo $$"], &ProcAttr { files, ..Default::default() })?;
+    /// drop(w);
+    /// assert_eq!(std::io::read_to_string(std::fs::File::from(r))?.trim_end(), p.pid().to_string());
+    /// p.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "Pid")]
     pub fn pid(&self) -> i32 {
         self.pid
     }
 
-    /// The pidfd, where the kernel supports them.
+    /// The pidfd, where the kernel supports them (Linux 5.3+).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let p = forkexec::start_process("/bin/sleep", ["sleep", "10"], &Default::default())?;
+    /// if let Some(fd) = p.pidfd() {
+    ///     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    ///     assert!(info.contains(&format!("Pid:\t{}\n", p.pid())));
+    /// }
+    /// p.kill()?;
+    /// p.wait()?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         self.pidfd.as_ref().map(|f| f.as_fd())
     }
@@ -229,7 +348,7 @@ impl Process {
     ///
     /// # References
     /// `pidfd_send_signal(2)`, `kill(2)`.
-    #[doc(alias = "Signal")]
+    #[doc(alias("Signal", "pidfd_send_signal"))]
     pub fn signal(&self, sig: Signal) -> Result<()> {
         let reaped = self.reaped.read().unwrap_or_else(|p| p.into_inner());
         if *reaped {
@@ -260,6 +379,10 @@ impl Process {
     /// assert_eq!(p.wait()?.signal(), Some(Signal::KILL));
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`, `kill(2)`.
+    #[doc(alias = "Kill")]
     pub fn kill(&self) -> Result<()> {
         self.signal(Signal::KILL)
     }
@@ -319,6 +442,7 @@ impl Process {
     ///
     /// # References
     /// `waitid(2)`.
+    #[doc(alias("Wait", "waitid"))]
     pub fn wait(&self) -> Result<ProcessState> {
         loop {
             if self.is_reaped() {
@@ -372,6 +496,9 @@ impl Process {
     /// p.wait()?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `waitid(2)` (`WNOHANG`).
     pub fn try_wait(&self) -> Result<Option<ProcessState>> {
         self.reap_now()
     }
@@ -391,6 +518,9 @@ impl Process {
     /// assert!(p.wait_timeout(Duration::from_secs(10))?.is_some());
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `waitid(2)`, `poll(2)` on the pidfd.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<ProcessState>> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -426,6 +556,7 @@ impl Process {
     /// forkexec::raw::waitpid(pid, forkexec::raw::WaitOptions::empty())?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    #[doc(alias = "Release")]
     pub fn release(self) {}
 }
 
@@ -454,6 +585,9 @@ impl fmt::Debug for Process {
 /// assert_eq!(forkexec::find_process(0).unwrap_err().kind(), forkexec::ErrorKind::InvalidInput);
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `pidfd_open(2)`; `kill(2)` with signal 0 where pidfds are unavailable.
 #[doc(alias = "FindProcess")]
 pub fn find_process(pid: i32) -> Result<Process> {
     if pid <= 0 {
@@ -517,8 +651,9 @@ pub struct SysProcAttr {
     /// Move the child into this cgroup (a directory of the cgroup filesystem) before exec,
     /// by writing to its `cgroup.procs` (Go's `UseCgroupFD`).
     pub cgroup: Option<PathBuf>,
-    /// Mark every fd but those asked for close-on-exec in the child (default: on; see
-    /// [`ProcAttr::files`]).
+    /// Let the child inherit the parent's fds that are not close-on-exec. Off by default:
+    /// the child then sees only the fds asked for (see [`ProcAttr::files`]), every other
+    /// one being marked close-on-exec in the child.
     pub keep_other_fds: bool,
 }
 

@@ -32,16 +32,52 @@ pub struct PipeFlags(c_int);
 
 impl PipeFlags {
     /// `O_NONBLOCK` on both ends.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{pipe_with, PipeFlags};
+    /// let (r, _w) = pipe_with(PipeFlags::NONBLOCK)?;
+    /// // The pipe is empty: the read fails at once instead of blocking.
+    /// assert_eq!(rustix::io::read(&r, &mut [0u8; 1]), Err(rustix::io::Errno::AGAIN));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "O_NONBLOCK")]
     pub const NONBLOCK: PipeFlags = PipeFlags(libc::O_NONBLOCK);
-    /// `O_DIRECT`: packet mode.
+    /// `O_DIRECT`: packet mode (each write is one packet; a read returns at most one).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{pipe_with, PipeFlags};
+    /// let (r, w) = pipe_with(PipeFlags::DIRECT)?;
+    /// rustix::io::write(&w, b"ab")?;
+    /// rustix::io::write(&w, b"cd")?;
+    /// assert_eq!(rustix::io::read(&r, &mut [0u8; 8])?, 2); // one packet, not 4 bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "O_DIRECT")]
     pub const DIRECT: PipeFlags = PipeFlags(libc::O_DIRECT);
 
     /// No extra flag.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::PipeFlags;
+    /// assert_eq!(PipeFlags::empty(), PipeFlags::default());
+    /// assert!(!PipeFlags::empty().contains(PipeFlags::NONBLOCK));
+    /// ```
     pub const fn empty() -> PipeFlags {
         PipeFlags(0)
     }
 
     /// Whether every flag of `other` is set.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::PipeFlags;
+    /// let f = PipeFlags::NONBLOCK | PipeFlags::DIRECT;
+    /// assert!(f.contains(PipeFlags::NONBLOCK) && f.contains(PipeFlags::empty()));
+    /// assert!(!PipeFlags::NONBLOCK.contains(f));
+    /// ```
     pub const fn contains(self, other: PipeFlags) -> bool {
         self.0 & other.0 == other.0
     }
@@ -94,6 +130,7 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 ///
 /// # References
 /// `pipe2(2)`.
+#[doc(alias = "pipe2")]
 pub fn pipe_with(flags: PipeFlags) -> Result<(OwnedFd, OwnedFd)> {
     sys::pipe2(flags.0).map_err(|e| Error::os(e).with_stage(Stage::Pipe))
 }
@@ -111,20 +148,86 @@ pub struct WaitOptions(c_int);
 
 impl WaitOptions {
     /// `WNOHANG`: return `None` instead of blocking.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{find_process, raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions}};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::NOHANG)?, None); // still running
+    /// find_process(child.pid)?.kill()?;
+    /// assert!(waitpid(child.pid, WaitOptions::empty())?.is_some());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "WNOHANG")]
     pub const NOHANG: WaitOptions = WaitOptions(libc::WNOHANG);
     /// `WUNTRACED`: also report stopped children.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{find_process, Signal, raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus}};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// let p = find_process(child.pid)?;
+    /// p.signal(Signal::STOP)?;
+    /// let stopped = WaitStatus::Stopped(Signal::STOP);
+    /// assert_eq!(waitpid(child.pid, WaitOptions::UNTRACED)?, Some((child.pid, stopped)));
+    /// p.kill()?;
+    /// waitpid(child.pid, WaitOptions::empty())?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "WUNTRACED")]
     pub const UNTRACED: WaitOptions = WaitOptions(libc::WUNTRACED);
     /// `WCONTINUED`: also report continued children.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{find_process, Signal, raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus}};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// let p = find_process(child.pid)?;
+    /// p.signal(Signal::STOP)?;
+    /// waitpid(child.pid, WaitOptions::UNTRACED)?;
+    /// p.signal(Signal::CONT)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::CONTINUED)?, Some((child.pid, WaitStatus::Continued)));
+    /// # p.kill()?;
+    /// # waitpid(child.pid, WaitOptions::empty())?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "WCONTINUED")]
     pub const CONTINUED: WaitOptions = WaitOptions(libc::WCONTINUED);
     /// `WNOWAIT`: report but leave the child waitable (only for [`PidFd::wait`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{fork_exec, pidfd_open, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let child = fork_exec(&ExecPlan::new("/bin/true", ["true"])?, &[], Strategy::Auto)?;
+    /// let (status, _) = pidfd_open(child.pid)?.wait(WaitOptions::NOWAIT)?.unwrap();
+    /// assert_eq!(status, WaitStatus::Exited(0));
+    /// // Reported, not reaped: the child can still be waited for.
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?, Some((child.pid, status)));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "WNOWAIT")]
     pub const NOWAIT: WaitOptions = WaitOptions(libc::WNOWAIT);
 
     /// No option: block until the child exits.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::WaitOptions;
+    /// assert_eq!(WaitOptions::empty(), WaitOptions::default());
+    /// assert!(!WaitOptions::empty().contains(WaitOptions::NOHANG));
+    /// ```
     pub const fn empty() -> WaitOptions {
         WaitOptions(0)
     }
 
     /// Whether every option of `other` is set.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::WaitOptions;
+    /// let o = WaitOptions::NOHANG | WaitOptions::UNTRACED;
+    /// assert!(o.contains(WaitOptions::UNTRACED) && !o.contains(WaitOptions::CONTINUED));
+    /// ```
     pub const fn contains(self, other: WaitOptions) -> bool {
         self.0 & other.0 == other.0
     }
@@ -148,6 +251,7 @@ impl BitOr for WaitOptions {
 /// assert_eq!(WaitStatus::from_raw(s.to_raw()), s);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "syscall.WaitStatus")]
 pub enum WaitStatus {
     /// Exited with this code (0..=255).
     Exited(i32),
@@ -166,6 +270,18 @@ pub enum WaitStatus {
 
 impl WaitStatus {
     /// Decodes a `wait(2)` status word.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Signal, raw::WaitStatus};
+    /// assert_eq!(WaitStatus::from_raw(0x0300), WaitStatus::Exited(3));
+    /// assert_eq!(WaitStatus::from_raw(0x137f), WaitStatus::Stopped(Signal::STOP));
+    /// assert_eq!(WaitStatus::from_raw(0xffff), WaitStatus::Continued);
+    /// ```
+    ///
+    /// # References
+    /// `wait(2)` (`WIFEXITED`, `WEXITSTATUS`, `WIFSIGNALED`, `WTERMSIG`, ...).
+    #[doc(alias("WIFEXITED", "WEXITSTATUS", "WIFSIGNALED", "WTERMSIG"))]
     pub fn from_raw(status: i32) -> WaitStatus {
         if libc::WIFEXITED(status) {
             WaitStatus::Exited(libc::WEXITSTATUS(status))
@@ -182,6 +298,14 @@ impl WaitStatus {
     }
 
     /// Encodes the status word `wait(2)` would return (the inverse of [`from_raw`](Self::from_raw)).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Signal, raw::WaitStatus};
+    /// assert_eq!(WaitStatus::Exited(1).to_raw(), 0x100);
+    /// let raw = WaitStatus::Signaled { signal: Signal::KILL, core_dumped: false }.to_raw();
+    /// assert!(libc::WIFSIGNALED(raw) && libc::WTERMSIG(raw) == libc::SIGKILL);
+    /// ```
     pub fn to_raw(self) -> i32 {
         match self {
             WaitStatus::Exited(code) => (code & 0xff) << 8,
@@ -194,7 +318,20 @@ impl WaitStatus {
         }
     }
 
-    /// Decodes the `si_code`/`si_status` pair `waitid(2)` reports.
+    /// Decodes the `si_code`/`si_status` pair `waitid(2)` reports; `None` for a code that
+    /// is not a child's state change.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Signal, raw::WaitStatus};
+    /// assert_eq!(WaitStatus::from_siginfo(libc::CLD_EXITED, 2), Some(WaitStatus::Exited(2)));
+    /// let dumped = WaitStatus::Signaled { signal: Signal::SEGV, core_dumped: true };
+    /// assert_eq!(WaitStatus::from_siginfo(libc::CLD_DUMPED, libc::SIGSEGV), Some(dumped));
+    /// assert_eq!(WaitStatus::from_siginfo(0, 0), None);
+    /// ```
+    ///
+    /// # References
+    /// `waitid(2)`, `sigaction(2)` (`siginfo_t`).
     pub fn from_siginfo(code: i32, status: i32) -> Option<WaitStatus> {
         Some(match code {
             libc::CLD_EXITED => WaitStatus::Exited(status),
@@ -225,7 +362,11 @@ impl WaitStatus {
 /// assert!(usage.user_time() + usage.system_time() < std::time::Duration::from_secs(5));
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `getrusage(2)`, `wait4(2)`.
 #[derive(Clone, Copy)]
+#[doc(alias("rusage", "syscall.Rusage"))]
 pub struct Rusage(libc::rusage);
 
 fn tv(t: libc::timeval) -> Duration {
@@ -236,35 +377,96 @@ fn tv(t: libc::timeval) -> Duration {
 }
 
 impl Rusage {
-    /// User CPU time.
+    /// User CPU time (`ru_utime`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert!(usage.user_time() + usage.system_time() > Duration::ZERO); // it ran
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn user_time(&self) -> Duration {
         tv(self.0.ru_utime)
     }
-    /// System CPU time.
+    /// System CPU time (`ru_stime`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// let raw = usage.as_raw().ru_stime;
+    /// assert_eq!(usage.system_time(), Duration::new(raw.tv_sec as u64, raw.tv_usec as u32 * 1000));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn system_time(&self) -> Duration {
         tv(self.0.ru_stime)
     }
-    /// Peak resident set size in KiB.
+    /// Peak resident set size in KiB (`ru_maxrss`).
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert!(usage.max_rss_kib() > 0);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn max_rss_kib(&self) -> u64 {
         self.0.ru_maxrss.max(0) as u64
     }
-    /// Minor page faults.
+    /// Minor page faults (`ru_minflt`).
+    ///
+    /// # Examples
+    /// ```
+    /// // Loading a program faults its pages in.
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert!(usage.minor_faults() > 0);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn minor_faults(&self) -> u64 {
         self.0.ru_minflt.max(0) as u64
     }
-    /// Major page faults.
+    /// Major page faults (`ru_majflt`): those that needed I/O.
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert_eq!(usage.major_faults(), usage.as_raw().ru_majflt as u64);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn major_faults(&self) -> u64 {
         self.0.ru_majflt.max(0) as u64
     }
-    /// Voluntary context switches.
+    /// Voluntary context switches (`ru_nvcsw`).
+    ///
+    /// # Examples
+    /// ```
+    /// // A sleeping process gives up the CPU at least once.
+    /// let usage = *forkexec::Cmd::new("sleep").arg("0.01").status()?.rusage();
+    /// assert!(usage.voluntary_switches() >= 1);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn voluntary_switches(&self) -> u64 {
         self.0.ru_nvcsw.max(0) as u64
     }
-    /// Involuntary context switches.
+    /// Involuntary context switches (`ru_nivcsw`).
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert_eq!(usage.involuntary_switches(), usage.as_raw().ru_nivcsw as u64);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn involuntary_switches(&self) -> u64 {
         self.0.ru_nivcsw.max(0) as u64
     }
     /// The raw C struct.
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert_eq!(usage.as_raw().ru_maxrss as u64, usage.max_rss_kib());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn as_raw(&self) -> &libc::rusage {
         &self.0
     }
@@ -324,6 +526,7 @@ pub fn waitpid(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus
 ///
 /// # References
 /// `wait4(2)`.
+#[doc(alias = "syscall.Wait4")]
 pub fn wait4(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus, Rusage)>> {
     let (got, status, ru) = sys::wait4(pid, options.0).map_err(wait_err)?;
     if got == 0 {
@@ -347,6 +550,7 @@ pub fn wait4(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus, 
 ///
 /// # References
 /// `execve(2)`.
+#[doc(alias = "syscall.Exec")]
 pub fn execve(path: &CStr, argv: &CStringArray, envp: &CStringArray) -> Error {
     // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings.
     let errno = unsafe { sys::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -356,6 +560,19 @@ pub fn execve(path: &CStr, argv: &CStringArray, envp: &CStringArray) -> Error {
 }
 
 /// Which side of a [`fork`] this is.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{fork_unchecked, waitpid, ForkResult, WaitOptions, WaitStatus};
+/// // SAFETY: the child only calls _exit.
+/// match unsafe { fork_unchecked() }? {
+///     ForkResult::Child => unsafe { libc::_exit(4) },
+///     ForkResult::Parent { child } => {
+///         assert_eq!(waitpid(child, WaitOptions::empty())?, Some((child, WaitStatus::Exited(4))));
+///     }
+/// }
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForkResult {
     /// The parent, with the child's pid.
@@ -373,7 +590,8 @@ pub enum ForkResult {
 ///
 /// # Errors
 /// [`ErrorKind::MultiThreaded`] when another thread exists (no child is created);
-/// [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`) when the kernel refuses.
+/// [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`) when the kernel refuses; an I/O error when
+/// `/proc/self/stat` cannot be read to count the threads.
 ///
 /// # Examples
 /// ```
@@ -433,6 +651,7 @@ pub fn fork() -> Result<ForkResult> {
 ///
 /// # References
 /// `fork(2)`, `signal-safety(7)`.
+#[doc(alias = "fork")]
 pub unsafe fn fork_unchecked() -> Result<ForkResult> {
     // SAFETY: forwarded to the caller.
     match unsafe { sys::fork() } {
@@ -488,7 +707,7 @@ extern "C" fn trampoline<F: FnMut() -> c_int>(arg: *mut libc::c_void) -> c_int {
 ///
 /// # References
 /// `clone(2)`, `vfork(2)`.
-#[doc(alias = "vfork")]
+#[doc(alias("vfork", "clone", "CLONE_VFORK"))]
 pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
     stack: &mut [MaybeUninit<u8>],
     body: &mut F,
@@ -528,6 +747,7 @@ pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
 ///
 /// # References
 /// `clone(2)`, `execve(2)`.
+#[doc(alias("vfork", "clone"))]
 pub fn vfork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Result<Spawned> {
     fork_exec(plan, fds, Strategy::Vfork)
 }
@@ -550,7 +770,7 @@ pub fn vfork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Result<Spawned> {
 ///
 /// # References
 /// `posix_spawn(3)`.
-#[doc(alias = "posix_spawnp")]
+#[doc(alias = "posix_spawn_file_actions_adddup2")]
 pub fn posix_spawn(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Result<Spawned> {
     fork_exec(plan, fds, Strategy::PosixSpawn)
 }
@@ -603,6 +823,17 @@ impl PidFd {
     }
 
     /// The pid this pidfd was opened for.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions};
+    /// let child = fork_exec(&ExecPlan::new("/bin/true", ["true"])?, &[], Strategy::Auto)?;
+    /// if let Some(pidfd) = &child.pidfd {
+    ///     assert_eq!(pidfd.pid(), child.pid);
+    /// }
+    /// waitpid(child.pid, WaitOptions::empty())?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn pid(&self) -> i32 {
         self.pid
     }
@@ -610,11 +841,26 @@ impl PidFd {
     /// Sends `sig` to the process (never to a process that reused its pid).
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] with `ESRCH` when the process has exited (even if not yet reaped);
+    /// [`ErrorKind::Io`] with `ESRCH` once the process has been reaped (an exited child not
+    /// yet waited for still accepts signals, which it ignores);
     /// [`ErrorKind::PermissionDenied`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Signal, raw::{fork_exec, pidfd_open, ExecPlan, Strategy, WaitOptions, WaitStatus}};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// let pidfd = pidfd_open(child.pid)?;
+    /// pidfd.send_signal(Signal::INT)?;
+    /// let (status, _) = pidfd.wait(WaitOptions::empty())?.unwrap();
+    /// assert_eq!(status, WaitStatus::Signaled { signal: Signal::INT, core_dumped: false });
+    /// // Reaped: the pid may be reused, but this pidfd reaches nothing any more.
+    /// assert_eq!(pidfd.send_signal(Signal::INT).unwrap_err().errno(), Some(libc::ESRCH));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     ///
     /// # References
     /// `pidfd_send_signal(2)`.
+    #[doc(alias = "pidfd_send_signal")]
     pub fn send_signal(&self, sig: Signal) -> Result<()> {
         sys::pidfd_send_signal(self.fd.as_fd(), sig.as_raw()).map_err(Error::os)
     }
@@ -626,8 +872,22 @@ impl PidFd {
     /// # Errors
     /// [`ErrorKind::Io`] with `ECHILD` when it is not a child or was reaped already.
     ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Signal;
+    /// use forkexec::raw::{fork_exec, pidfd_open, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// let pidfd = pidfd_open(child.pid)?;
+    /// assert!(pidfd.wait(WaitOptions::NOHANG)?.is_none()); // still running
+    /// pidfd.send_signal(Signal::KILL)?;
+    /// let (status, _usage) = pidfd.wait(WaitOptions::empty())?.unwrap();
+    /// assert_eq!(status, WaitStatus::Signaled { signal: Signal::KILL, core_dumped: false });
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
     /// # References
-    /// `waitid(2)`.
+    /// `waitid(2)` (`P_PIDFD`).
+    #[doc(alias = "waitid")]
     pub fn wait(&self, options: WaitOptions) -> Result<Option<(WaitStatus, Rusage)>> {
         let r = sys::waitid(
             libc::P_PIDFD,
@@ -648,8 +908,22 @@ impl PidFd {
     /// # Errors
     /// [`ErrorKind::Io`] from `poll`.
     ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Signal, raw::{fork_exec, pidfd_open, ExecPlan, Strategy, WaitOptions}};
+    /// let child = fork_exec(&ExecPlan::new("/bin/sleep", ["sleep", "10"])?, &[], Strategy::Auto)?;
+    /// let pidfd = pidfd_open(child.pid)?;
+    /// assert!(!pidfd.wait_readable(Some(Duration::from_millis(10)))?);
+    /// pidfd.send_signal(Signal::KILL)?;
+    /// assert!(pidfd.wait_readable(None)?); // exited (not yet reaped)
+    /// pidfd.wait(WaitOptions::empty())?;
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
     /// # References
     /// `poll(2)`, `pidfd_open(2)`.
+    #[doc(alias = "poll")]
     pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
         poll_readable(self.fd.as_fd(), timeout)
     }
@@ -731,6 +1005,9 @@ impl IntoRawFd for PidFd {
 /// assert!(unsafe { forkexec::raw::owned_fd(999_999) }.is_err());
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `fcntl(2)` (`F_GETFD`).
 pub unsafe fn owned_fd(fd: RawFd) -> Result<OwnedFd> {
     if fd < 0 || sys::fd_flags(fd).is_err() {
         return Err(Error::invalid(format!("bad file descriptor {fd}")));

@@ -20,10 +20,19 @@ use crate::error::{Error, Result};
 pub struct Signal(i32);
 
 macro_rules! signals {
-    ($($name:ident = $c:ident, $text:expr;)*) => {
+    ($($name:ident = $c:ident($alias:literal), $text:literal;)*) => {
         impl Signal {
             $(
                 #[doc = concat!("`", stringify!($c), "`: \"", $text, "\".")]
+                #[doc = ""]
+                #[doc = "# Examples"]
+                #[doc = "```"]
+                #[doc = "use forkexec::Signal;"]
+                #[doc = concat!("assert_eq!(Signal::", stringify!($name), ".as_raw(), libc::", stringify!($c), ");")]
+                #[doc = concat!("assert_eq!(Signal::", stringify!($name), ".to_string(), \"", $text, "\");")]
+                #[doc = concat!("# assert_eq!(", stringify!($alias), ", \"", stringify!($c), "\"); // the alias is the C name")]
+                #[doc = "```"]
+                #[doc(alias = $alias)]
                 pub const $name: Signal = Signal(libc::$c);
             )*
         }
@@ -45,37 +54,37 @@ macro_rules! signals {
 }
 
 signals! {
-    HUP = SIGHUP, "hangup";
-    INT = SIGINT, "interrupt";
-    QUIT = SIGQUIT, "quit";
-    ILL = SIGILL, "illegal instruction";
-    TRAP = SIGTRAP, "trace/breakpoint trap";
-    ABRT = SIGABRT, "aborted";
-    BUS = SIGBUS, "bus error";
-    FPE = SIGFPE, "floating point exception";
-    KILL = SIGKILL, "killed";
-    USR1 = SIGUSR1, "user defined signal 1";
-    SEGV = SIGSEGV, "segmentation fault";
-    USR2 = SIGUSR2, "user defined signal 2";
-    PIPE = SIGPIPE, "broken pipe";
-    ALRM = SIGALRM, "alarm clock";
-    TERM = SIGTERM, "terminated";
-    STKFLT = SIGSTKFLT, "stack fault";
-    CHLD = SIGCHLD, "child exited";
-    CONT = SIGCONT, "continued";
-    STOP = SIGSTOP, "stopped (signal)";
-    TSTP = SIGTSTP, "stopped";
-    TTIN = SIGTTIN, "stopped (tty input)";
-    TTOU = SIGTTOU, "stopped (tty output)";
-    URG = SIGURG, "urgent I/O condition";
-    XCPU = SIGXCPU, "CPU time limit exceeded";
-    XFSZ = SIGXFSZ, "file size limit exceeded";
-    VTALRM = SIGVTALRM, "virtual timer expired";
-    PROF = SIGPROF, "profiling timer expired";
-    WINCH = SIGWINCH, "window changed";
-    IO = SIGIO, "I/O possible";
-    PWR = SIGPWR, "power failure";
-    SYS = SIGSYS, "bad system call";
+    HUP = SIGHUP("SIGHUP"), "hangup";
+    INT = SIGINT("SIGINT"), "interrupt";
+    QUIT = SIGQUIT("SIGQUIT"), "quit";
+    ILL = SIGILL("SIGILL"), "illegal instruction";
+    TRAP = SIGTRAP("SIGTRAP"), "trace/breakpoint trap";
+    ABRT = SIGABRT("SIGABRT"), "aborted";
+    BUS = SIGBUS("SIGBUS"), "bus error";
+    FPE = SIGFPE("SIGFPE"), "floating point exception";
+    KILL = SIGKILL("SIGKILL"), "killed";
+    USR1 = SIGUSR1("SIGUSR1"), "user defined signal 1";
+    SEGV = SIGSEGV("SIGSEGV"), "segmentation fault";
+    USR2 = SIGUSR2("SIGUSR2"), "user defined signal 2";
+    PIPE = SIGPIPE("SIGPIPE"), "broken pipe";
+    ALRM = SIGALRM("SIGALRM"), "alarm clock";
+    TERM = SIGTERM("SIGTERM"), "terminated";
+    STKFLT = SIGSTKFLT("SIGSTKFLT"), "stack fault";
+    CHLD = SIGCHLD("SIGCHLD"), "child exited";
+    CONT = SIGCONT("SIGCONT"), "continued";
+    STOP = SIGSTOP("SIGSTOP"), "stopped (signal)";
+    TSTP = SIGTSTP("SIGTSTP"), "stopped";
+    TTIN = SIGTTIN("SIGTTIN"), "stopped (tty input)";
+    TTOU = SIGTTOU("SIGTTOU"), "stopped (tty output)";
+    URG = SIGURG("SIGURG"), "urgent I/O condition";
+    XCPU = SIGXCPU("SIGXCPU"), "CPU time limit exceeded";
+    XFSZ = SIGXFSZ("SIGXFSZ"), "file size limit exceeded";
+    VTALRM = SIGVTALRM("SIGVTALRM"), "virtual timer expired";
+    PROF = SIGPROF("SIGPROF"), "profiling timer expired";
+    WINCH = SIGWINCH("SIGWINCH"), "window changed";
+    IO = SIGIO("SIGIO"), "I/O possible";
+    PWR = SIGPWR("SIGPWR"), "power failure";
+    SYS = SIGSYS("SIGSYS"), "bad system call";
 }
 
 impl Signal {

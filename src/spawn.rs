@@ -75,6 +75,14 @@ pub enum ChildFd<'a> {
 /// A child created by [`fork_exec`]: its pid, and its pidfd where the kernel gave one.
 /// Nothing reaps it on drop: wait for it (e.g. [`waitpid`](crate::raw::waitpid) or
 /// [`PidFd::wait`]) or it remains a zombie until this process exits.
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Spawned, Strategy, WaitOptions, WaitStatus};
+/// let Spawned { pid, pidfd: _ } = fork_exec(&ExecPlan::new("/bin/true", ["true"])?, &[], Strategy::Auto)?;
+/// assert_eq!(waitpid(pid, WaitOptions::empty())?, Some((pid, WaitStatus::Exited(0))));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "a child that is never waited for stays a zombie"]
 pub struct Spawned {
@@ -182,21 +190,55 @@ impl ExecPlan {
     }
 
     /// The program path the plan execs.
+    ///
+    /// # Examples
+    /// ```
+    /// let plan = forkexec::raw::ExecPlan::new("/bin/echo", ["echo", "hi"])?;
+    /// assert_eq!(plan.program(), c"/bin/echo");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn program(&self) -> &CStr {
         &self.program
     }
 
     /// The argv the plan passes.
+    ///
+    /// # Examples
+    /// ```
+    /// let plan = forkexec::raw::ExecPlan::new("/bin/echo", ["echo", "hi"])?;
+    /// assert_eq!(plan.argv().iter().collect::<Vec<_>>(), [c"echo", c"hi"]);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn argv(&self) -> &CStringArray {
         &self.argv
     }
 
     /// The environment the plan passes, or `None` when the parent's is inherited.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{CStringArray, ExecPlan};
+    /// let plan = ExecPlan::new("/bin/true", ["true"])?;
+    /// assert!(plan.envp().is_none());
+    /// let plan = plan.env(CStringArray::from_env([("A", "1")])?);
+    /// assert_eq!(plan.envp().unwrap().iter().collect::<Vec<_>>(), [c"A=1"]);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn envp(&self) -> Option<&CStringArray> {
         self.envp.as_ref()
     }
 
     /// Gives the child exactly this environment (instead of inheriting the parent's).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{fork_exec, waitpid, CStringArray, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", r#"test "$A" = 1 && test -z "$HOME""#])?
+    ///     .env(CStringArray::from_env([("A", "1")])?);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn env(mut self, envp: CStringArray) -> ExecPlan {
         self.envp = Some(envp);
         self
@@ -208,6 +250,14 @@ impl ExecPlan {
 
     /// Lets the child inherit the parent's environment (`environ` at the moment of the
     /// spawn). The default.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{CStringArray, ExecPlan};
+    /// let plan = ExecPlan::new("/bin/true", ["true"])?.env(CStringArray::from_env([("A", "1")])?);
+    /// assert!(plan.inherit_env().envp().is_none());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn inherit_env(mut self) -> ExecPlan {
         self.envp = None;
         self
@@ -216,7 +266,23 @@ impl ExecPlan {
     /// Runs the child in `dir` (a relative path is relative to the parent's cwd).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an empty path or one holding a NUL byte.
+    /// [`ErrorKind::InvalidInput`] for an empty path or one holding a NUL byte. A directory
+    /// that does not exist is only found out by the child, as a [`Stage::Chdir`] error of
+    /// the spawn.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::ErrorKind;
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", r#"test "$(pwd -P)" = /"#])?.cwd("/")?;
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// assert_eq!(plan.cwd("").unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `chdir(2)`.
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> Result<ExecPlan> {
         self.cwd = Some(path_cstring(dir.as_ref(), "working directory")?);
         Ok(self)
@@ -268,18 +334,60 @@ impl ExecPlan {
     }
 
     /// Starts the child in a new session (`setsid`).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let leads_session = r#"test "$(cut -d' ' -f6 /proc/$$/stat)" = $$"#;
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", leads_session])?.setsid(true);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setsid(2)`.
     pub fn setsid(mut self, on: bool) -> ExecPlan {
         self.attrs.setsid = on;
         self
     }
 
     /// Puts the child in process group `pgid` (0: a new group led by the child).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let leads_group = r#"test "$(cut -d' ' -f5 /proc/$$/stat)" = $$"#;
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", leads_group])?.process_group(0);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setpgid(2)`.
+    #[doc(alias = "setpgid")]
     pub fn process_group(mut self, pgid: i32) -> ExecPlan {
         self.attrs.pgid = Some(pgid);
         self
     }
 
     /// The signal mask the program starts with (empty by default).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Signal;
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// // With SIGUSR1 blocked, the shell survives sending it to itself.
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "kill -USR1 $$"])?.sigmask(&[Signal::USR1]);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `sigprocmask(2)`.
+    #[doc(alias = "sigprocmask")]
     pub fn sigmask(mut self, signals: &[Signal]) -> ExecPlan {
         self.attrs.sigmask = signals.to_vec();
         let mut set = sys::sigset_empty();
@@ -293,6 +401,19 @@ impl ExecPlan {
 
     /// Whether every fd other than 0-2 and those handed to [`fork_exec`] is closed in the
     /// child (marked close-on-exec, so it never reaches the program). On by default.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let (r, _w) = forkexec::raw::pipe()?;
+    /// let inheritable = rustix::io::dup(&r)?; // a copy without close-on-exec
+    /// let probe = format!("test -e /proc/$$/fd/{}", inheritable.as_raw_fd());
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", &probe])?.close_other_fds(false);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close_other_fds(mut self, on: bool) -> ExecPlan {
         self.attrs.close_other_fds = on;
         self
