@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -1152,10 +1153,29 @@ impl Cmd {
         drop(child_ends);
         let process = Process::from_spawned(spawned);
         let [i, o, e] = ends;
+        // A thread that cannot be created must not leave the started child behind.
+        let abandon = |process: Process, e: Error| -> Error {
+            let _ = process.kill();
+            let _ = process.wait();
+            e
+        };
+        let mut deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut watcher = None;
+        if let (Some(d), Some(pidfd)) = (deadline, process.pidfd()) {
+            match Watcher::start(pidfd, d, cancel, wait_delay) {
+                Ok(w) => watcher = Some(w),
+                Err(e) => return Err(abandon(process, e)),
+            }
+            // The watcher enforces it from now on; waits need not.
+            deadline = None;
+        }
         let copiers = if copies.is_empty() {
             None
         } else {
-            Some(Copiers::start(copies)?)
+            match Copiers::start(copies) {
+                Ok(c) => Some(c),
+                Err(e) => return Err(abandon(process, e)),
+            }
         };
         Ok(Child {
             process,
@@ -1163,10 +1183,11 @@ impl Cmd {
             stdout: o.map(|f| ChildStdout(File::from(f))),
             stderr: e.map(|f| ChildStderr(File::from(f))),
             copiers,
-            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            deadline,
             wait_delay,
             cancel,
             timed_out: false,
+            watcher,
         })
     }
 
@@ -1327,6 +1348,47 @@ pub struct Child {
     wait_delay: Option<Duration>,
     cancel: Signal,
     timed_out: bool,
+    watcher: Option<Watcher>,
+}
+
+/// A thread that enforces a [`Cmd::timeout`] while the child runs, whether or not anyone
+/// is waiting (Go's `CommandContext`): it polls a pidfd until the deadline, then sends the
+/// cancel signal, and `SIGKILL` after the wait delay. The pidfd makes it safe: it can never
+/// signal another process, even after the child is reaped.
+#[derive(Debug)]
+struct Watcher {
+    handle: JoinHandle<()>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    fn start(
+        pidfd: BorrowedFd<'_>,
+        deadline: Instant,
+        cancel: Signal,
+        wait_delay: Option<Duration>,
+    ) -> Result<Watcher> {
+        let fd = sys::dup_cloexec_min(pidfd, 0).map_err(Error::os)?;
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = timed_out.clone();
+        let handle = std::thread::Builder::new()
+            .name("forkexec-timeout".into())
+            .spawn(move || {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if crate::raw::poll_readable(fd.as_fd(), Some(left)).unwrap_or(true) {
+                    return;
+                }
+                flag.store(true, Ordering::Relaxed);
+                let _ = sys::pidfd_send_signal(fd.as_fd(), cancel.as_raw());
+                if let Some(d) = wait_delay {
+                    if !crate::raw::poll_readable(fd.as_fd(), Some(d)).unwrap_or(true) {
+                        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+                    }
+                }
+            })
+            .map_err(Error::from_io)?;
+        Ok(Watcher { handle, timed_out })
+    }
 }
 
 impl Child {
@@ -1382,6 +1444,13 @@ impl Child {
 
     /// Waits for the process itself, applying the timeout and the cancel signal.
     fn wait_process(&mut self) -> Result<ProcessState> {
+        if let Some(w) = self.watcher.take() {
+            let st = self.process.wait_exclusive();
+            // The pidfd is readable now: the watcher returns at once.
+            let _ = w.handle.join();
+            self.timed_out = w.timed_out.load(Ordering::Relaxed);
+            return st;
+        }
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if let Some(st) = self.process.wait_timeout(left)? {

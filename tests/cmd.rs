@@ -1774,3 +1774,31 @@ fn timeout_with_wait_delay_and_grandchild() {
         );
     }
 }
+
+#[test]
+fn timeout_applies_while_nobody_waits() {
+    let _g = common::start("timeout_applies_while_nobody_waits", 60);
+    // Go's CommandContext kills the child at the deadline even while the caller is busy
+    // reading its output instead of waiting: the read must end, then wait reports it.
+    for s in STRATEGIES {
+        let t0 = Instant::now();
+        let mut child = sh("echo started; exec sleep 30")
+            .stdout(Stdio::piped())
+            .timeout(Duration::from_millis(200))
+            .strategy(s)
+            .start()
+            .unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "started\n", "{s:?}");
+        let err = child.wait().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}: {err}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{s:?}: hang guard");
+    }
+}
