@@ -600,9 +600,10 @@ impl Cmd {
 
     /// Cancels the child with [`cancel_signal`](Cmd::cancel_signal) when it runs longer
     /// than `d` (Go's `CommandContext` with a deadline); waiting then returns
-    /// [`ErrorKind::Timeout`]. The clock starts at [`start`](Cmd::start); the deadline is
-    /// enforced while waiting ([`Child::wait`], [`run`](Cmd::run), [`output`](Cmd::output),
-    /// ...), so a child that is never waited for is never cancelled.
+    /// [`ErrorKind::Timeout`]. The clock starts at [`start`](Cmd::start). A watcher thread
+    /// holding a pidfd enforces the deadline while the child runs, whether or not anyone
+    /// waits (so a caller reading the child's output is not stuck past it); on a kernel
+    /// without pidfds it is enforced inside the waits only.
     ///
     /// # Examples
     /// ```
