@@ -275,6 +275,7 @@ fn dev_null() -> Result<BorrowedFd<'static>> {
 }
 
 /// The parts of a `Cmd` prepared at the first start and reused by the next ones.
+#[derive(Clone)]
 struct Prepared {
     plan: ExecPlan,
     path: PathBuf,
@@ -305,6 +306,7 @@ struct Prepared {
 /// ```
 #[doc(alias = "exec.Cmd")]
 #[doc(alias = "Command")]
+#[derive(Clone)]
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
@@ -623,7 +625,7 @@ impl Cmd {
     /// After the child exits (or after it is cancelled), waits at most `d` for its stdio
     /// copies to finish — a grandchild may hold a pipe open — then closes them and reports
     /// [`ErrorKind::WaitDelay`] if the run was otherwise successful. A cancelled child still
-    /// running after `d` gets `SIGKILL`. Go's `WaitDelay`.
+    /// running after `d` gets `SIGKILL`. Go's `WaitDelay`; zero means none, as in Go.
     ///
     /// # Examples
     /// ```
@@ -639,7 +641,8 @@ impl Cmd {
     /// ```
     #[doc(alias = "WaitDelay")]
     pub fn wait_delay(&mut self, d: Duration) -> &mut Cmd {
-        self.wait_delay = Some(d);
+        // As Go: a zero WaitDelay means none (read the pipes to EOF).
+        self.wait_delay = Some(d).filter(|d| !d.is_zero());
         self
     }
 

@@ -541,6 +541,9 @@ pub(crate) fn spawn_with(
     strategy: Strategy,
     scratch: &mut Scratch,
 ) -> Result<Spawned> {
+    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
+        return Err(Error::invalid(format!("invalid process group {g}")));
+    }
     let mut heap_targets = Vec::new();
     let targets: &[FdTarget] = if fds.len() <= scratch.targets.len() {
         for (t, f) in scratch.targets.iter_mut().zip(fds) {

@@ -31,6 +31,7 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
     ctx.report_fd = -1;
     let mut stack = [MaybeUninit::<u8>::uninit(); CHILD_STACK];
     let mut want_pidfd = probe::clone_pidfd();
+    let mut pidfd_refused = false;
     let old = super::block_all_signals();
     let result = loop {
         // SAFETY: `stack` and `report` live in this frame until clone returns, which with
@@ -48,10 +49,17 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
         };
         match r {
             Err(libc::EINVAL) if want_pidfd => {
-                probe::clone_pidfd_failed();
+                // Maybe CLONE_PIDFD, maybe the caller's extra flags: try without it, and
+                // only a success then proves the kernel refuses CLONE_PIDFD.
+                pidfd_refused = true;
                 want_pidfd = false;
             }
-            other => break other,
+            other => {
+                if pidfd_refused && other.is_ok() {
+                    probe::clone_pidfd_failed();
+                }
+                break other;
+            }
         }
     };
     super::restore_signals(&old);
