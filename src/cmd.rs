@@ -1112,7 +1112,6 @@ impl Cmd {
         let extra = self.extra_files.clone();
         let prepared = self.prepare()?;
 
-        let null = dev_null()?;
         let mut ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut child_ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut copies: Vec<Copy> = Vec::new();
@@ -1143,7 +1142,7 @@ impl Cmd {
         for (i, s) in [stdin, stdout, stderr].into_iter().enumerate() {
             fds[i] = match (&s.0, &child_ends[i]) {
                 (_, Some(fd)) => ChildFd::Fd(fd.as_fd()),
-                (StdioKind::Null, _) => ChildFd::Fd(null),
+                (StdioKind::Null, _) => ChildFd::Fd(dev_null()?),
                 (StdioKind::Inherit, _) => ChildFd::Inherit,
                 (StdioKind::Fd(fd), _) => ChildFd::Fd(fd.as_fd()),
                 _ => unreachable!("pipes have a child end"),

@@ -721,7 +721,7 @@ pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
             (&mut t as *mut Trampoline<'_, F>).cast(),
             stack,
             false,
-            0,
+            libc::SIGCHLD,
         )
     };
     sys::restore_signals(&old);

@@ -291,7 +291,9 @@ pub(crate) unsafe fn fork() -> Result<pid_t, i32> {
 /// The signature of a child body run by [`clone_vfork`].
 pub(crate) type CloneBody = extern "C" fn(*mut libc::c_void) -> c_int;
 
-/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD [| CLONE_PIDFD])` running `body(arg)` on `stack`.
+/// `clone(CLONE_VM | CLONE_VFORK | extra_flags [| CLONE_PIDFD])` running `body(arg)` on
+/// `stack`; `extra_flags` carries the exit signal (`SIGCHLD` for an ordinary child, 0 for
+/// one reaped with `__WALL` that must not signal the parent) and any namespace flags.
 /// Returns the child's pid and, when asked for and granted, its pidfd. The caller is
 /// suspended until the child execs or exits.
 ///
@@ -310,7 +312,7 @@ pub(crate) unsafe fn clone_vfork(
     extra_flags: c_int,
 ) -> Result<(pid_t, Option<OwnedFd>), i32> {
     let mut pidfd: c_int = -1;
-    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | extra_flags;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | extra_flags;
     if want_pidfd {
         flags |= libc::CLONE_PIDFD;
     }

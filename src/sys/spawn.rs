@@ -44,7 +44,7 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
                 (ctx as *const ChildCtx).cast_mut().cast(),
                 &mut stack,
                 want_pidfd,
-                extra_flags,
+                libc::SIGCHLD | extra_flags,
             )
         };
         match r {
@@ -99,7 +99,9 @@ pub(crate) fn clone_vm_works() -> bool {
     let mut stack = [MaybeUninit::<u8>::uninit(); 4096];
     let old = super::block_all_signals();
     // SAFETY: the probe body writes one byte of this frame and exits; stack and flag
-    // outlive the clone call.
+    // outlive the clone call. No exit signal: the probe exits while this thread blocks every
+    // signal, and a SIGCHLD queued then would go to another thread and interrupt its
+    // system call (EINTR); it is reaped with __WALL instead.
     let r = unsafe {
         super::clone_vfork(
             probe_entry,
@@ -112,7 +114,7 @@ pub(crate) fn clone_vm_works() -> bool {
     super::restore_signals(&old);
     let ok = match r {
         Ok((pid, _)) => {
-            let _ = super::wait4(pid, 0);
+            let _ = super::wait4(pid, libc::__WALL);
             // SAFETY: the child has exited.
             unsafe { std::ptr::read_volatile(&flag) == 1 }
         }
