@@ -2,6 +2,10 @@
 //!
 //! Create and manage processes on Linux with the least overhead the kernel allows.
 //!
+//! - [`Cmd`]: Go's `exec.Cmd` — program, arguments, environment, directory, stdio, extra
+//!   files, timeouts and Linux attributes; prepared once, started any number of times.
+//! - [`start_process`], [`find_process`], [`Process`], [`ProcessState`]: Go's `os` process
+//!   API, with pidfds where the kernel has them; [`look_path`]: Go's `exec.LookPath`.
 //! - [`raw`]: safe wrappers over single system calls (`pipe2`, `waitpid`/`wait4`/`waitid`,
 //!   `execve`, `fork`, `clone(CLONE_VM|CLONE_VFORK)`, `posix_spawn`, pidfds) and the spawn
 //!   engine: an [`ExecPlan`](raw::ExecPlan) built once in the parent, run by a
@@ -16,6 +20,8 @@
 //!
 //! ## Example
 //! ```
+//! assert_eq!(forkexec::Cmd::new("echo").arg("hi").output()?, b"hi\n");
+//!
 //! use forkexec::raw::{ExecPlan, Strategy, fork_exec, waitpid, WaitOptions, WaitStatus};
 //! let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "exit 3"])?;
 //! let child = fork_exec(&plan, &[], Strategy::Auto)?;
@@ -29,6 +35,8 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("forkexec supports Linux only (for now)");
 
+#[cfg(feature = "agent")]
+pub mod agent;
 mod cmd;
 mod cstr;
 mod error;
@@ -39,6 +47,8 @@ pub mod raw;
 mod signal;
 mod spawn;
 mod sys;
+#[cfg(feature = "upgrade")]
+pub mod upgrade;
 
 pub use cmd::{Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Stdio};
 pub use error::{Error, ErrorKind, Result, Stage};

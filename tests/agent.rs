@@ -1,0 +1,875 @@
+//! The worker agent: crash isolation, scale, line handling, stuck workers, restart
+//! policies, stopping, callbacks, and no leaks.
+#![cfg(feature = "agent")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use forkexec::agent::{Backoff, Master, Restart, Stderr, WorkerOptions, WorkerState};
+use forkexec::{Cmd, ErrorKind, ProcessState, Signal};
+
+fn sh(script: &str) -> Cmd {
+    let mut c = Cmd::new("/bin/sh");
+    c.args(["-c", script]);
+    c
+}
+
+fn cat() -> Cmd {
+    Cmd::new("cat")
+}
+
+type End = Result<ProcessState, ErrorKind>;
+
+#[derive(Debug)]
+enum Ev {
+    Line(String, Vec<u8>),
+    ErrLine(String, Vec<u8>),
+    Finish(String, End, Instant),
+}
+
+/// Everything the callbacks saw, in order, with a condition variable to wait on.
+#[derive(Clone, Default)]
+struct Log(Arc<(Mutex<Vec<Ev>>, Condvar)>);
+
+impl Log {
+    fn push(&self, e: Ev) {
+        self.0.0.lock().unwrap().push(e);
+        self.0.1.notify_all();
+    }
+
+    fn on_line(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+        let me = self.clone();
+        move |id, line| me.push(Ev::Line(id.to_string(), line.to_vec()))
+    }
+
+    fn on_err(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+        let me = self.clone();
+        move |id, line| me.push(Ev::ErrLine(id.to_string(), line.to_vec()))
+    }
+
+    fn on_finish(&self) -> impl FnMut(&str, forkexec::Result<ProcessState>) + Send + 'static {
+        let me = self.clone();
+        move |id, res| {
+            me.push(Ev::Finish(
+                id.to_string(),
+                res.map_err(|e| e.kind()),
+                Instant::now(),
+            ))
+        }
+    }
+
+    /// Waits (at most 30 s) until `pred` holds over the events.
+    fn wait(&self, what: &str, pred: impl Fn(&[Ev]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut g = self.0.0.lock().unwrap();
+        while !pred(&g) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}: {:?}", &*g);
+            g = self.0.1.wait_timeout(g, left).unwrap().0;
+        }
+    }
+
+    fn lines(&self, id: &str) -> Vec<Vec<u8>> {
+        lines_of(&self.0.0.lock().unwrap(), id)
+    }
+
+    fn finishes(&self, id: &str) -> Vec<End> {
+        finishes_of(&self.0.0.lock().unwrap(), id)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    fn finish_times(&self, id: &str) -> Vec<Instant> {
+        finishes_of(&self.0.0.lock().unwrap(), id)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+}
+
+fn lines_of(evs: &[Ev], id: &str) -> Vec<Vec<u8>> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::Line(i, l) if i == id => Some(l.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finishes_of(evs: &[Ev], id: &str) -> Vec<(End, Instant)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::Finish(i, r, t) if i == id => Some((*r, *t)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count_finishes(evs: &[Ev]) -> usize {
+    evs.iter().filter(|e| matches!(e, Ev::Finish(..))).count()
+}
+
+fn has_line(evs: &[Ev], id: &str, line: &[u8]) -> bool {
+    evs.iter()
+        .any(|e| matches!(e, Ev::Line(i, l) if i == id && l == line))
+}
+
+/// Polls `f` every 5 ms for at most 30 s.
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn status_field(name: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
+}
+
+/// Threads of this process named `name` (from /proc/self/task/*/comm).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .count()
+}
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_like(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .count()
+}
+
+/// A small deterministic generator (xorshift), seeded from the clock and printed.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        eprintln!("rng seed {seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+#[test]
+fn crash_isolation() {
+    let _g = common::start("crash_isolation", 120);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let ids: Vec<String> = (0..50).map(|i| format!("w{i:02}")).collect();
+    for id in &ids {
+        let body = if id.ends_with('0') {
+            cat()
+        } else {
+            sh("while read l; do echo \"$l\"; done")
+        };
+        master
+            .start(id, body, log.on_line(), log.on_finish())
+            .unwrap();
+    }
+    for id in &ids {
+        master.input(id, format!("hello {id}")).unwrap();
+    }
+    log.wait("first replies", |evs| {
+        ids.iter()
+            .all(|id| has_line(evs, id, format!("hello {id}").as_bytes()))
+    });
+
+    // Kill 10 distinct workers at random, by pid, from outside the master.
+    let mut rng = Rng::new();
+    let mut killed: Vec<String> = Vec::new();
+    while killed.len() < 10 {
+        let id = &ids[rng.below(ids.len())];
+        if !killed.contains(id) {
+            killed.push(id.clone());
+        }
+    }
+    for id in &killed {
+        let pid = master.state(id).unwrap().pid().expect("running");
+        forkexec::find_process(pid)
+            .unwrap()
+            .signal(Signal::KILL)
+            .unwrap();
+    }
+    log.wait("10 finishes", |evs| count_finishes(evs) == 10);
+    for id in &killed {
+        let f = log.finishes(id);
+        assert_eq!(f.len(), 1, "{id}: {f:?}");
+        assert_eq!(f[0].as_ref().unwrap().signal(), Some(Signal::KILL), "{id}");
+        let st = master.state(id).unwrap();
+        assert_eq!(st.exit_state().unwrap().signal(), Some(Signal::KILL));
+        let err = master.input(id, "anyone?").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProcessDone);
+    }
+
+    // The 40 others keep answering.
+    let alive: Vec<&String> = ids.iter().filter(|id| !killed.contains(id)).collect();
+    for round in 0..3 {
+        for id in &alive {
+            master.input(id, format!("round {round} {id}")).unwrap();
+        }
+    }
+    log.wait("replies of the survivors", |evs| {
+        alive
+            .iter()
+            .all(|id| has_line(evs, id, format!("round 2 {id}").as_bytes()))
+    });
+    for id in &alive {
+        let lines = log.lines(id);
+        let want: Vec<Vec<u8>> = std::iter::once(format!("hello {id}"))
+            .chain((0..3).map(|r| format!("round {r} {id}")))
+            .map(String::into_bytes)
+            .collect();
+        assert_eq!(lines, want, "{id}");
+        assert!(log.finishes(id).is_empty(), "{id}");
+    }
+    // No late duplicate report of the killed ones.
+    std::thread::sleep(Duration::from_millis(100));
+    log.wait("still 10", |evs| count_finishes(evs) == 10);
+
+    master.stop_all().unwrap();
+    for id in &ids {
+        assert_eq!(log.finishes(id).len(), 1, "{id}");
+    }
+    for id in &alive {
+        let f = log.finishes(id);
+        // cat and sh die of TERM.
+        assert_eq!(f[0].as_ref().unwrap().signal(), Some(Signal::TERM), "{id}");
+    }
+}
+
+#[test]
+fn master_and_handle_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Master>();
+    check::<forkexec::agent::Handle>();
+    check::<WorkerState>();
+}
+
+#[test]
+fn scale_500_workers() {
+    // AGENT_SCALE_WORKERS=1000 for a bigger run (fds: 3 per worker).
+    let workers: usize = std::env::var("AGENT_SCALE_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    const LINES: usize = 100;
+    let _g = common::start("scale_500_workers", 120);
+    // Reset the peak RSS (VmHWM) so that earlier tests of this binary do not count.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = status_field("VmRSS:");
+    // libtest starts threads of its own at any time, so threads are counted by name: the
+    // crate names each of its threads "forkexec-*", an unnamed thread would inherit the
+    // name of the thread that spawned it (this one's, or the loop's).
+    let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let me = me.trim_end().to_string();
+    let ours = || (threads_named(&me), threads_like("forkexec"));
+    let (mine, crate_threads) = ours();
+    assert_eq!(crate_threads, 0);
+    let master = Master::new().unwrap();
+    wait_for("the loop thread's name", || ours() == (mine, 1));
+    assert_eq!(threads_named("forkexec-agent"), 1);
+    let threads_master = status_field("Threads:");
+
+    let bad = Arc::new(AtomicUsize::new(0));
+    let total = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = mpsc::channel::<usize>();
+    let t_start = Instant::now();
+    let mut max_threads = 0;
+    for w in 0..workers {
+        let (bad, total, done_tx) = (bad.clone(), total.clone(), done_tx.clone());
+        let mut next = 0usize;
+        let on_line = move |_: &str, line: &[u8]| {
+            if line != format!("{w} {next}").as_bytes() {
+                bad.fetch_add(1, Ordering::Relaxed);
+            }
+            next += 1;
+            total.fetch_add(1, Ordering::Relaxed);
+            if next == LINES {
+                let _ = done_tx.send(w);
+            }
+        };
+        master
+            .start(&format!("w{w}"), cat(), on_line, |_, _| {})
+            .unwrap();
+        if w % 50 == 49 {
+            max_threads = max_threads.max(status_field("Threads:"));
+            assert_eq!(ours(), (mine, 1), "a thread was started for worker {w}");
+        }
+    }
+    let t_started = t_start.elapsed();
+    let rss_started = status_field("VmRSS:");
+
+    let t0 = Instant::now();
+    for j in 0..LINES {
+        for w in 0..workers {
+            master.input(&format!("w{w}"), format!("{w} {j}")).unwrap();
+        }
+    }
+    let t_sent = t0.elapsed();
+    let mut done = vec![false; workers];
+    for _ in 0..workers {
+        let w = done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "replies missing: {} of {}",
+                    total.load(Ordering::Relaxed),
+                    workers * LINES
+                )
+            });
+        assert!(!done[w]);
+        done[w] = true;
+    }
+    let t_all = t0.elapsed();
+    assert_eq!(
+        bad.load(Ordering::Relaxed),
+        0,
+        "lines out of order or wrong"
+    );
+    assert_eq!(total.load(Ordering::Relaxed), workers * LINES);
+    assert_eq!(ours(), (mine, 1));
+
+    let t1 = Instant::now();
+    master.stop_all().unwrap();
+    let t_stop = t1.elapsed();
+    drop(master);
+    let lines = (workers * LINES) as f64;
+    println!(
+        "agent scale: {workers} workers started in {:.0} ms; {} lines queued in {:.0} ms, \
+         all echoed back in {:.0} ms = {:.0} lines/s round trip; process threads {}..{} \
+         (1 loop thread, the rest libtest's); \
+         stop_all {:.0} ms; VmRSS {} KiB before, {} KiB with {workers} workers; VmHWM {} KiB",
+        t_started.as_secs_f64() * 1e3,
+        workers * LINES,
+        t_sent.as_secs_f64() * 1e3,
+        t_all.as_secs_f64() * 1e3,
+        lines / t_all.as_secs_f64(),
+        threads_master,
+        max_threads,
+        t_stop.as_secs_f64() * 1e3,
+        rss_before,
+        rss_started,
+        status_field("VmHWM:"),
+    );
+}
+
+#[test]
+fn partial_and_split_lines() {
+    let _g = common::start("partial_and_split_lines", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    master
+        .start(
+            "split",
+            sh("printf 'ab'; sleep 0.1; printf 'c\\n'; printf 'd\\ne'; sleep 0.05; printf 'f\\n\\nlast'"),
+            log.on_line(),
+            log.on_finish(),
+        )
+        .unwrap();
+    log.wait("finish", |evs| count_finishes(evs) == 1);
+    assert_eq!(
+        log.lines("split"),
+        [&b"abc"[..], b"d", b"ef", b"", b"last"],
+        "a partial line is held until its newline; the last one comes at end of file"
+    );
+    // on_finish comes after every line.
+    let g = log.0.0.lock().unwrap();
+    assert!(matches!(g.last(), Some(Ev::Finish(..))));
+}
+
+#[test]
+fn binary_lines() {
+    let _g = common::start("binary_lines", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    master
+        .start(
+            "bin",
+            sh("printf '\\377\\376\\000x\\r\\n\\200\\n'"),
+            log.on_line(),
+            log.on_finish(),
+        )
+        .unwrap();
+    log.wait("finish", |evs| count_finishes(evs) == 1);
+    assert_eq!(
+        log.lines("bin"),
+        [&[0xff, 0xfe, 0, b'x', b'\r'][..], &[0x80][..]],
+        "lines are bytes; only \\n is removed"
+    );
+}
+
+#[test]
+fn line_of_10_mib() {
+    let _g = common::start("line_of_10_mib", 120);
+    const MIB: usize = 1 << 20;
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let script = "head -c 10485760 /dev/zero | tr '\\0' a; echo; echo after";
+    // Default max_line (1 MiB): ten pieces of exactly 1 MiB.
+    master
+        .start("pieces", sh(script), log.on_line(), log.on_finish())
+        .unwrap();
+    // A larger max_line: one line.
+    let opts = WorkerOptions::new().max_line(16 * MIB);
+    master
+        .start_with("whole", sh(script), opts, log.on_line(), log.on_finish())
+        .unwrap();
+    log.wait("finishes", |evs| count_finishes(evs) == 2);
+    let pieces = log.lines("pieces");
+    assert_eq!(pieces.len(), 11);
+    for p in &pieces[..10] {
+        assert_eq!(p.len(), MIB);
+        assert!(p.iter().all(|&b| b == b'a'));
+    }
+    assert_eq!(pieces[10], b"after");
+    let whole = log.lines("whole");
+    assert_eq!(whole.len(), 2);
+    assert_eq!(whole[0].len(), 10 * MIB);
+    assert_eq!(whole[1], b"after");
+}
+
+#[test]
+fn stuck_worker_does_not_block() {
+    let _g = common::start("stuck_worker_does_not_block", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let opts = WorkerOptions::new().input_limit(64 * 1024);
+    master
+        .start_with(
+            "deaf",
+            sh("exec sleep 30"),
+            opts,
+            log.on_line(),
+            log.on_finish(),
+        )
+        .unwrap();
+    master
+        .start("echo", cat(), log.on_line(), log.on_finish())
+        .unwrap();
+    let line = vec![b'x'; 1023];
+    let t0 = Instant::now();
+    let mut accepted = 0usize;
+    let err = loop {
+        match master.input("deaf", &line) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        // The other worker keeps working meanwhile.
+        if accepted % 16 == 0 {
+            let msg = format!("ping {accepted}");
+            master.input("echo", &msg).unwrap();
+            log.wait("echo", |evs| has_line(evs, "echo", msg.as_bytes()));
+        }
+        assert!(accepted < 10_000, "input never refused");
+    };
+    let took = t0.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(err.errno(), Some(libc::ENOBUFS), "{err}");
+    // The pipe (64 KiB by default) plus the buffer (64 KiB), in KiB lines.
+    assert!((64..=1100).contains(&accepted), "accepted {accepted} lines");
+    assert!(took < Duration::from_secs(10), "input blocked: {took:?}");
+    // Still refused, still not blocking; the other worker still answers.
+    assert_eq!(
+        master.input("deaf", &line).unwrap_err().errno(),
+        Some(libc::ENOBUFS)
+    );
+    master.input("echo", "still here").unwrap();
+    log.wait("echo", |evs| has_line(evs, "echo", b"still here"));
+    master.stop_all().unwrap();
+    assert_eq!(
+        log.finishes("deaf")[0].as_ref().unwrap().signal(),
+        Some(Signal::TERM)
+    );
+}
+
+fn fast_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_secs(1),
+        max_restarts: 3,
+        window: Duration::from_secs(60),
+    }
+}
+
+#[test]
+fn restart_policies() {
+    let _g = common::start("restart_policies", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let start = |id: &str, cmd: Cmd, r: Restart| {
+        let opts = WorkerOptions::new().restart(r).backoff(fast_backoff());
+        master
+            .start_with(id, cmd, opts, log.on_line(), log.on_finish())
+            .unwrap();
+    };
+    start("fail-onfailure", sh("echo run; exit 3"), Restart::OnFailure);
+    start("fail-never", sh("exit 3"), Restart::Never);
+    start("ok-always", sh("echo run"), Restart::Always);
+    start("ok-onfailure", sh("exit 0"), Restart::OnFailure);
+    let ids = ["fail-onfailure", "fail-never", "ok-always", "ok-onfailure"];
+    wait_for("all over", || {
+        ids.iter().all(|id| master.state(id).unwrap().is_over())
+    });
+    // Nothing more comes once they are over.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let f = log.finishes("fail-onfailure");
+    assert_eq!(f.len(), 4, "first run + 3 restarts, then gave up: {f:?}");
+    assert!(f.iter().all(|e| e.as_ref().unwrap().exit_code() == 3));
+    assert_eq!(log.lines("fail-onfailure").len(), 4);
+    // Exponential back-off: 50, 100, 200 ms between the runs. The times are taken in
+    // on_finish, a little after the loop decided the restart: allow 10 ms.
+    let t = log.finish_times("fail-onfailure");
+    for (k, want) in [50u64, 100, 200].into_iter().enumerate() {
+        let gap = t[k + 1] - t[k];
+        assert!(
+            gap + Duration::from_millis(10) >= Duration::from_millis(want),
+            "restart {k}: {gap:?} < {want} ms"
+        );
+    }
+    let st = master.state("fail-onfailure").unwrap();
+    assert_eq!(st.exit_state().unwrap().exit_code(), 3);
+
+    assert_eq!(log.finishes("fail-never").len(), 1);
+    let a = log.finishes("ok-always");
+    assert_eq!(a.len(), 4, "{a:?}");
+    assert!(a.iter().all(|e| e.as_ref().unwrap().success()));
+    assert_eq!(log.lines("ok-always").len(), 4);
+    assert_eq!(log.finishes("ok-onfailure").len(), 1);
+
+    // A finished id can be started again.
+    start("fail-never", sh("exit 5"), Restart::Never);
+    wait_for("rerun", || log.finishes("fail-never").len() == 2);
+    assert_eq!(
+        log.finishes("fail-never")[1].as_ref().unwrap().exit_code(),
+        5
+    );
+}
+
+#[test]
+fn restart_that_cannot_spawn_reports_the_error() {
+    let _g = common::start("restart_that_cannot_spawn_reports_the_error", 60);
+    let dir = std::env::temp_dir().join(format!("forkexec-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let mut cmd = sh("exit 1");
+    cmd.dir(&dir);
+    let mut b = fast_backoff();
+    b.initial = Duration::from_millis(100);
+    let opts = WorkerOptions::new().restart(Restart::OnFailure).backoff(b);
+    master
+        .start_with("gone", cmd, opts, log.on_line(), log.on_finish())
+        .unwrap();
+    log.wait("first run", |evs| count_finishes(evs) == 1);
+    // The directory disappears: the restarts fail in the child's chdir.
+    std::fs::remove_dir(&dir).unwrap();
+    wait_for("gave up", || master.state("gone").unwrap().is_over());
+    let f = log.finishes("gone");
+    assert_eq!(f.len(), 4, "{f:?}");
+    assert_eq!(f[0].as_ref().unwrap().exit_code(), 1);
+    for e in &f[1..] {
+        assert_eq!(e.as_ref().unwrap_err(), &ErrorKind::NotFound);
+    }
+    assert!(matches!(
+        master.state("gone"),
+        Some(WorkerState::Failed(ErrorKind::NotFound))
+    ));
+}
+
+#[test]
+fn stop_during_backoff_and_restart_window() {
+    let _g = common::start("stop_during_backoff_and_restart_window", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let b = Backoff {
+        initial: Duration::from_secs(20),
+        ..fast_backoff()
+    };
+    let opts = WorkerOptions::new().restart(Restart::Always).backoff(b);
+    master
+        .start_with("slow", sh("exit 0"), opts, log.on_line(), log.on_finish())
+        .unwrap();
+    wait_for("back-off", || {
+        matches!(
+            master.state("slow"),
+            Some(WorkerState::Restarting { restarts: 1 })
+        )
+    });
+    assert_eq!(
+        master.input("slow", "x").unwrap_err().kind(),
+        ErrorKind::ProcessDone
+    );
+    let t0 = Instant::now();
+    master.stop("slow").unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(
+        master
+            .state("slow")
+            .unwrap()
+            .exit_state()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(log.finishes("slow").len(), 1);
+}
+
+#[test]
+fn stop_kills_after_grace() {
+    let _g = common::start("stop_kills_after_grace", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let grace = Duration::from_millis(300);
+    let opts = WorkerOptions::new().grace(grace);
+    master
+        .start_with(
+            "stubborn",
+            sh("trap '' TERM; echo ready; exec sleep 30"),
+            opts,
+            log.on_line(),
+            log.on_finish(),
+        )
+        .unwrap();
+    let opts = WorkerOptions::new().grace(Duration::from_secs(20));
+    master
+        .start_with(
+            "polite",
+            sh("echo ready; exec sleep 30"),
+            opts,
+            log.on_line(),
+            log.on_finish(),
+        )
+        .unwrap();
+    log.wait("ready", |evs| {
+        has_line(evs, "stubborn", b"ready") && has_line(evs, "polite", b"ready")
+    });
+
+    let t0 = Instant::now();
+    master.stop("stubborn").unwrap();
+    let took = t0.elapsed();
+    assert!(took >= grace, "killed before the grace period: {took:?}");
+    assert!(took < grace + Duration::from_secs(5), "{took:?}");
+    let f = log.finishes("stubborn");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].as_ref().unwrap().signal(), Some(Signal::KILL));
+
+    let t0 = Instant::now();
+    master.remove("polite").unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "TERM was enough");
+    assert_eq!(
+        log.finishes("polite")[0].as_ref().unwrap().signal(),
+        Some(Signal::TERM)
+    );
+    assert_eq!(master.list(), ["stubborn"]);
+    assert_eq!(
+        master.stop("polite").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    // Stopping a worker that is over is a no-op.
+    master.stop("stubborn").unwrap();
+    assert_eq!(log.finishes("stubborn").len(), 1);
+}
+
+#[test]
+fn stderr_modes_and_close_input() {
+    let _g = common::start("stderr_modes_and_close_input", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let script = "while read l; do echo \"out $l\"; echo \"err $l\" >&2; done; echo bye";
+    let opts = WorkerOptions::new().stderr(Stderr::lines(log.on_err()));
+    master
+        .start_with("lines", sh(script), opts, log.on_line(), log.on_finish())
+        .unwrap();
+    let opts = WorkerOptions::new().stderr(Stderr::null());
+    master
+        .start_with("null", sh(script), opts, log.on_line(), log.on_finish())
+        .unwrap();
+    for id in ["lines", "null"] {
+        master.input(id, "1").unwrap();
+        master.input(id, "2").unwrap();
+        master.close_input(id).unwrap();
+        assert_eq!(
+            master.input(id, "3").unwrap_err().errno(),
+            Some(libc::EPIPE)
+        );
+    }
+    log.wait("finishes", |evs| count_finishes(evs) == 2);
+    for id in ["lines", "null"] {
+        assert_eq!(log.lines(id), [&b"out 1"[..], b"out 2", b"bye"]);
+        assert!(log.finishes(id)[0].as_ref().unwrap().success());
+    }
+    let g = log.0.0.lock().unwrap();
+    let errs: Vec<(&str, &[u8])> = g
+        .iter()
+        .filter_map(|e| match e {
+            Ev::ErrLine(i, l) => Some((i.as_str(), l.as_slice())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errs, [("lines", &b"err 1"[..]), ("lines", b"err 2")]);
+}
+
+#[test]
+fn callbacks_rules() {
+    let _g = common::start("callbacks_rules", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let h = master.handle();
+    let (tx, rx) = mpsc::channel();
+    // From a callback: blocking requests are refused, non-blocking ones work.
+    let on_line = {
+        let (h, log) = (h.clone(), log.clone());
+        move |id: &str, line: &[u8]| {
+            if line == b"go" {
+                let stop = h.stop(id).unwrap_err().kind();
+                let all = h.stop_all().unwrap_err().kind();
+                let rm = h.remove(id).unwrap_err().kind();
+                tx.send((stop, all, rm)).unwrap();
+                let mut child_log = log.on_line();
+                h.start(
+                    "child",
+                    cat(),
+                    move |id, l| child_log(id, l),
+                    log.on_finish(),
+                )
+                .unwrap();
+                h.input("child", "from a callback").unwrap();
+                h.stop_nowait(id).unwrap();
+            }
+        }
+    };
+    master
+        .start("parent", cat(), on_line, log.on_finish())
+        .unwrap();
+    master.input("parent", "go").unwrap();
+    let (a, b, c) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        (a, b, c),
+        (
+            ErrorKind::InvalidInput,
+            ErrorKind::InvalidInput,
+            ErrorKind::InvalidInput
+        )
+    );
+    log.wait("child answers, parent stopped", |evs| {
+        has_line(evs, "child", b"from a callback") && !finishes_of(evs, "parent").is_empty()
+    });
+
+    // A panicking callback: the worker is stopped, on_finish still comes.
+    master
+        .start(
+            "panicky",
+            sh("echo boom; exec sleep 30"),
+            |_, _| panic!("callback panic (expected by the test)"),
+            log.on_finish(),
+        )
+        .unwrap();
+    log.wait("panicky over", |evs| {
+        !finishes_of(evs, "panicky").is_empty()
+    });
+    assert!(master.state("panicky").unwrap().is_over());
+    // The loop survived.
+    master.input("child", "still alive").unwrap();
+    log.wait("child again", |evs| has_line(evs, "child", b"still alive"));
+
+    drop(master);
+    // The handle outlives the master: requests fail, nothing hangs.
+    assert_eq!(h.input("child", "x").unwrap_err().kind(), ErrorKind::Io);
+    assert!(h.list().is_empty());
+    assert_eq!(log.finishes("child").len(), 1);
+}
+
+#[test]
+fn no_leaks_after_stop_all() {
+    let _g = common::start("no_leaks_after_stop_all", 60);
+    let master = Master::new().unwrap();
+    let fds_master = common::open_fds();
+    let log = Log::default();
+    for i in 0..20 {
+        let id = format!("w{i}");
+        let opts = match i % 4 {
+            0 => WorkerOptions::new().stderr(Stderr::lines(log.on_err())),
+            1 => WorkerOptions::new().restart(Restart::Always),
+            2 => WorkerOptions::new().input_limit(4096),
+            _ => WorkerOptions::new().stderr(Stderr::null()),
+        };
+        let cmd = match i % 5 {
+            0 => cat(),
+            1 => sh("echo quick"),
+            2 => sh("echo oops >&2; exec sleep 30"),
+            3 => sh("sleep 3 & wait"),
+            _ => sh("exec sleep 30"),
+        };
+        master
+            .start_with(&id, cmd, opts, log.on_line(), log.on_finish())
+            .unwrap();
+        // Some input stays queued (sleep never reads).
+        let _ = master.input(&id, vec![b'y'; 3000]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    master.stop_all().unwrap();
+    assert_eq!(common::open_fds(), fds_master, "fds left after stop_all");
+    // `sh -c 'sleep 3 & wait'` leaves its sleep to init: only direct children count.
+    assert!(
+        common::children().is_empty(),
+        "children left after stop_all"
+    );
+    assert!(
+        master
+            .list()
+            .iter()
+            .all(|id| master.state(id).unwrap().is_over())
+    );
+    let mut starts: HashMap<String, usize> = HashMap::new();
+    for id in master.list() {
+        starts.insert(id.clone(), log.finishes(&id).len());
+    }
+    assert!(starts.values().all(|&n| n >= 1));
+    drop(master);
+}
+
+#[test]
+fn dropping_the_master_stops_everything() {
+    let _g = common::start("dropping_the_master_stops_everything", 60);
+    let log = Log::default();
+    {
+        let master = Master::new().unwrap();
+        for i in 0..10 {
+            master
+                .start(&format!("w{i}"), cat(), log.on_line(), log.on_finish())
+                .unwrap();
+        }
+    }
+    assert!(common::children().is_empty());
+    assert_eq!(log.0.0.lock().map(|g| count_finishes(&g)).unwrap(), 10);
+}
