@@ -1541,6 +1541,9 @@ impl Child {
         let mut bufs = [Vec::new(), Vec::new()];
         let mut fds = [out, err];
         let mut exited_at: Option<Instant> = None;
+        // Set when the wait delay ran out: one last poll that does not block, to take what
+        // is already in the pipes before declaring the delay expired.
+        let mut final_pass = false;
         loop {
             if fds.iter().all(Option::is_none) {
                 return Ok((
@@ -1569,6 +1572,7 @@ impl Child {
                     .min(i32::MAX as u128) as i32,
                 None => -1,
             };
+            let ms = if final_pass { 0 } else { ms };
             let mut pfds: [libc::pollfd; 3] = [libc::pollfd {
                 fd: -1,
                 events: 0,
@@ -1628,6 +1632,10 @@ impl Child {
             }
             if let (Some(t), Some(d)) = (exited_at, self.wait_delay) {
                 if now.saturating_duration_since(t) >= d {
+                    if !final_pass {
+                        final_pass = true;
+                        continue;
+                    }
                     if self.timed_out {
                         let _ = self.process.kill();
                     }

@@ -623,7 +623,7 @@ pub(crate) fn spawn_with(
                     };
                     (pid, pidfd)
                 })
-                .map_err(|(stage, errno)| (refine_posix_spawn_stage(plan, stage), errno))
+                .map_err(|(stage, errno)| (refine_posix_spawn_stage(plan, stage, errno), errno))
         }
         Strategy::Vfork | Strategy::Fork => {
             let a = &plan.attrs;
@@ -703,7 +703,12 @@ fn os_path(c: &CStr) -> PathBuf {
 
 /// `posix_spawn` reports one errno for chdir and exec alike: tell them apart by looking
 /// at the directory (only on this failure path).
-fn refine_posix_spawn_stage(plan: &ExecPlan, stage: Stage) -> Stage {
+fn refine_posix_spawn_stage(plan: &ExecPlan, stage: Stage, errno: i32) -> Stage {
+    // Process creation itself was refused (the process limit, memory): `execve` cannot
+    // return these without a credential change, which posix_spawn never makes.
+    if stage == Stage::Exec && matches!(errno, libc::EAGAIN | libc::ENOMEM) {
+        return Stage::Fork;
+    }
     match &plan.cwd {
         Some(cwd)
             if stage == Stage::Exec
@@ -723,7 +728,12 @@ fn spawn_error(plan: &ExecPlan, stage: Stage, errno: i32) -> Error {
         Stage::Exec | Stage::Spawn => Some(os_path(&plan.program)),
         _ => None,
     };
-    let e = Error::from_errno(stage, errno);
+    let e = match stage {
+        // The kernel refused to create the process or its pipe: an OS error (EAGAIN,
+        // EMFILE, ENOMEM as Io; EINVAL as InvalidInput), not a failure of the child.
+        Stage::Fork | Stage::Pipe => Error::os(errno).with_stage(stage),
+        _ => Error::from_errno(stage, errno),
+    };
     match path {
         Some(p) => e.with_path(p),
         None => e,

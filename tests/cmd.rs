@@ -1714,6 +1714,21 @@ fn wait_delay_bounds_a_blocked_stdin_reader() {
     // in the caller's Read never sees the cancel, so Child::wait blocks until the reader
     // returns (forever for a reader that never does) instead of returning WaitDelay.
     assert!(failures.is_empty(), "{failures:#?}");
+    // The copy threads left behind end now that their readers returned; their pipe ends
+    // close with them. Wait for that before the guard counts fds.
+    let copying = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "forkexec-copy")
+            })
+    };
+    let t = Instant::now();
+    while copying() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
