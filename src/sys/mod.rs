@@ -365,4 +365,95 @@ pub(crate) fn environ() -> *const *const libc::c_char {
     unsafe { environ }
 }
 
+/// The kernel's `struct clone_args` (version 2, 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_CLEAR_SIGHAND` (Linux 5.5): the child starts with every handler reset to
+/// `SIG_DFL` (ignored signals stay ignored).
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | extra_flags)`
+/// running `body(arg)` on `stack`, with `SIGCHLD` as exit signal. Returns the pid and the
+/// pidfd. Because the kernel clears the child's handlers at creation, no handler of the
+/// parent can ever run in the child, and the parent need not block signals around the call
+/// (so no child exit is ever queued as a stray `SIGCHLD` for another thread).
+///
+/// The child starts on `stack` in the middle of this function's `syscall` instruction, so the
+/// switch to `body` is a few instructions of assembly: x86_64 only; elsewhere the caller uses
+/// [`clone_vfork`].
+///
+/// # Safety
+/// As [`clone_vfork`], except that signals need not be blocked.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn clone3_vfork(
+    body: CloneBody,
+    arg: *mut libc::c_void,
+    stack: &mut [MaybeUninit<u8>],
+    extra_flags: c_int,
+) -> Result<(pid_t, OwnedFd), i32> {
+    let mut pidfd: c_int = -1;
+    let range = stack.as_mut_ptr_range();
+    let base = (range.start as usize + 15) & !15;
+    let top = range.end as usize & !15;
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_CLEAR_SIGHAND
+            | extra_flags as u32 as u64,
+        pidfd: &mut pidfd as *mut c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: (top - base) as u64,
+        ..CloneArgs::default()
+    };
+    let ret: i64;
+    // SAFETY: the parent path is a plain syscall (rcx and r11 clobbered, result in rax).
+    // The child path runs on the new stack, whose top is 16-byte aligned as `call` needs:
+    // it calls `body(arg)` (kept in the callee-saved r12/r13, which the child inherits) and
+    // exits with its return value; it never returns into this frame. The contract on
+    // `body`, `arg` and `stack` is the caller's.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const libc::SYS_exit_group,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") body,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        return Err(-ret as i32);
+    }
+    // SAFETY: the kernel created this pidfd for us (close-on-exec by definition).
+    Ok((ret as pid_t, unsafe { owned(pidfd) }))
+}
+
 pub(crate) mod spawn;

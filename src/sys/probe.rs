@@ -26,6 +26,18 @@ fn cached(cell: &AtomicU8, probe: impl FnOnce() -> bool) -> bool {
 
 static PIDFD_OPEN: AtomicU8 = AtomicU8::new(UNKNOWN);
 static CLONE_PIDFD: AtomicU8 = AtomicU8::new(UNKNOWN);
+static CLONE3: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Whether `clone3` with `CLONE_CLEAR_SIGHAND | CLONE_PIDFD` is known to work (Linux 5.5+,
+/// not filtered by seccomp, not under an emulator). Optimistic until refused.
+pub(crate) fn clone3() -> bool {
+    CLONE3.load(Ordering::Relaxed) != NO
+}
+
+/// Records that `clone3` (or one of its flags) is refused here.
+pub(crate) fn clone3_failed() {
+    CLONE3.store(NO, Ordering::Relaxed);
+}
 
 /// Whether `pidfd_open(2)` works here (Linux 5.3+, not filtered by seccomp).
 pub(crate) fn pidfd_open() -> bool {

@@ -30,6 +30,30 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
     ctx.report = &mut report;
     ctx.report_fd = -1;
     let mut stack = [MaybeUninit::<u8>::uninit(); CHILD_STACK];
+    #[cfg(target_arch = "x86_64")]
+    if probe::clone3() {
+        // SAFETY: as below, and the kernel clears the child's signal handlers at creation,
+        // so signals need not be blocked.
+        let r = unsafe {
+            super::clone3_vfork(
+                child::clone_entry,
+                (ctx as *const ChildCtx).cast_mut().cast(),
+                &mut stack,
+                extra_flags,
+            )
+        };
+        match r {
+            Ok((pid, pidfd)) => return finish_vfork(ctx, &report, pid, Some(pidfd)),
+            // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
+            // clone from now on. EINVAL may be the caller's extra flags: clone decides.
+            Err(libc::ENOSYS | libc::EPERM | libc::E2BIG) => probe::clone3_failed(),
+            Err(libc::EINVAL) => {}
+            Err(e) => {
+                ctx.report = std::ptr::null_mut();
+                return Err((Stage::Fork, e));
+            }
+        }
+    }
     let mut want_pidfd = probe::clone_pidfd();
     let mut pidfd_refused = false;
     let old = super::block_all_signals();
@@ -63,10 +87,27 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
         }
     };
     super::restore_signals(&old);
+    let (pid, pidfd) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.report = std::ptr::null_mut();
+            return Err((Stage::Fork, e));
+        }
+    };
+    finish_vfork(ctx, &report, pid, pidfd)
+}
+
+/// After a vfork-style clone returned: the child has exec'd or exited. Reads its report and
+/// reaps it if it failed.
+fn finish_vfork(
+    ctx: &mut ChildCtx,
+    report: &Report,
+    pid: pid_t,
+    pidfd: Option<OwnedFd>,
+) -> Result<Spawned, Failure> {
     ctx.report = std::ptr::null_mut();
-    let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
     // SAFETY: the child has exec'd or exited: nobody writes `report` any more.
-    let report = unsafe { std::ptr::read_volatile(&report) };
+    let report = unsafe { std::ptr::read_volatile(report) };
     if report.stage != 0 {
         // The child has exited (_exit(127)): reap it so no zombie remains.
         let _ = super::wait4(pid, 0);
