@@ -324,6 +324,7 @@ pub struct Cmd {
     cancel_signal: Signal,
     allow_dot: bool,
     env_child_pid: Option<OsString>,
+    keep_ignored_signals: bool,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -379,6 +380,7 @@ impl Cmd {
             cancel_signal: Signal::KILL,
             allow_dot: false,
             env_child_pid: None,
+            keep_ignored_signals: false,
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -846,6 +848,23 @@ impl Cmd {
         setter!(self)
     }
 
+    /// Leaves signals this process ignores ignored in the child (POSIX and Go semantics)
+    /// instead of resetting every disposition to the default; cheaper on the vfork strategy.
+    /// See [`ExecPlan::keep_ignored_signals`].
+    ///
+    /// # Examples
+    /// ```
+    /// // Rust ignores SIGPIPE; with the flag the child inherits that (SigIgn bit 12).
+    /// let out = forkexec::Cmd::new("grep").args(["^SigIgn", "/proc/self/status"])
+    ///     .keep_ignored_signals(true).output()?;
+    /// assert!(String::from_utf8_lossy(&out).trim_end().ends_with("1000"));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn keep_ignored_signals(&mut self, on: bool) -> &mut Cmd {
+        self.keep_ignored_signals = on;
+        setter!(self)
+    }
+
     /// Creates the child in new namespaces (`clone` flags such as `libc::CLONE_NEWPID`;
     /// Go's `Cloneflags`). Only the vfork strategy can express this.
     ///
@@ -1058,6 +1077,7 @@ impl Cmd {
         }
         self.sys.apply(&mut plan)?;
         plan.set_env_child_pid(self.env_child_pid.as_deref())?;
+        plan = plan.keep_ignored_signals(self.keep_ignored_signals);
         Ok(Prepared { plan, path })
     }
 

@@ -102,6 +102,8 @@ pub(crate) struct Attrs {
     pub pgid: Option<i32>,
     pub sigmask: Vec<Signal>,
     pub close_other_fds: bool,
+    /// Leave ignored signals ignored (POSIX exec semantics) instead of resetting them.
+    pub keep_ignored_signals: bool,
     pub pdeathsig: Option<Signal>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -334,6 +336,28 @@ impl ExecPlan {
             }
         };
         Ok(())
+    }
+
+    /// Leaves signals the parent ignores (`SIG_IGN`) ignored in the child, as a plain
+    /// `execve` would (Go and POSIX semantics), instead of resetting every disposition to the
+    /// default. Handlers are reset either way. With the `Vfork` strategy on x86_64 the kernel
+    /// resets handlers at the clone (`CLONE_CLEAR_SIGHAND`), so this skips the child's
+    /// per-signal `rt_sigaction` loop: about 60 system calls, ~10 µs per spawn here. (The
+    /// `PosixSpawn` strategy still resets the C library's reserved signals 32 and 33.)
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::raw::{ExecPlan, fork_exec, waitpid, Strategy, WaitOptions, WaitStatus};
+    /// // Rust ignores SIGPIPE in every program; with this flag the child inherits that.
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "grep -q '^SigIgn:.*1000$' /proc/self/status"])?
+    ///     .keep_ignored_signals(true);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn keep_ignored_signals(mut self, on: bool) -> ExecPlan {
+        self.attrs.keep_ignored_signals = on;
+        self
     }
 
     /// Starts the child in a new session (`setsid`).
@@ -600,6 +624,7 @@ pub(crate) fn spawn_with(
                 setsid: plan.attrs.setsid,
                 pgid: plan.attrs.pgid.unwrap_or(-1),
                 sigmask: &plan.sigmask,
+                keep_ignored: plan.attrs.keep_ignored_signals,
             };
             sys::spawn::posix_spawn(&req)
                 .map(|pid| {
@@ -645,6 +670,11 @@ pub(crate) fn spawn_with(
                 report: std::ptr::null_mut(),
                 report_fd: -1,
                 pid_slot,
+                reset_signals: if a.keep_ignored_signals {
+                    sys::child::RESET_HANDLED
+                } else {
+                    sys::child::RESET_ALL
+                },
             };
             if strategy == Strategy::Vfork {
                 if !sys::spawn::clone_vm_works() {

@@ -289,3 +289,46 @@ fn child_can_be_signalled_with_a_parent_blocked_signal() {
     });
     assert!(bad.is_empty(), "not killed:\n{}", bad.join("\n"));
 }
+
+#[test]
+fn keep_ignored_signals_keeps_only_the_ignored_ones() {
+    let _g = common::start("keep_ignored_signals_keeps_only_the_ignored_ones", 60);
+    // The parent ignores USR2 (and PIPE, as every Rust program), handles HUP and blocks
+    // USR1: with keep_ignored_signals the child keeps exactly the ignored set, and still has
+    // no handler, an empty mask and nothing pending, on every strategy (on the vfork
+    // strategy the kernel's CLONE_CLEAR_SIGHAND replaces the child's reset loop).
+    with_parent_signal_state(|| {
+        let plan = ExecPlan::new("/bin/cat", ["cat", "/proc/self/status"])
+            .unwrap()
+            .keep_ignored_signals(true);
+        // What this process ignores (USR2, PIPE, and whatever it inherited, e.g. glibc's
+        // reserved signal 32 from the test launcher).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let parent_ign = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(
+            parent_ign & (bit(libc::SIGUSR2) | bit(libc::SIGPIPE)),
+            bit(libc::SIGUSR2) | bit(libc::SIGPIPE)
+        );
+        let mut bad = Vec::new();
+        for s in STRATEGIES {
+            // posix_spawn always resets the C library's reserved signals 32 and 33.
+            let want = if s == Strategy::PosixSpawn {
+                parent_ign & !(bit(32) | bit(33))
+            } else {
+                parent_ign
+            };
+            let st = child_sig_state(&plan, s);
+            if st.blk != 0 || st.ign != want || st.cgt != 0 || st.pnd != 0 {
+                bad.push(format!(
+                    "{s:?}: SigBlk {:#x} SigIgn {:#x} (want {want:#x}) SigCgt {:#x} SigPnd {:#x}",
+                    st.blk, st.ign, st.cgt, st.pnd
+                ));
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    });
+}

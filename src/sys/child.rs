@@ -47,6 +47,13 @@ impl Report {
     }
 }
 
+/// [`ChildCtx::reset_signals`]: every disposition to `SIG_DFL`.
+pub(crate) const RESET_ALL: u8 = 2;
+/// [`ChildCtx::reset_signals`]: handlers to `SIG_DFL`, `SIG_IGN` kept.
+pub(crate) const RESET_HANDLED: u8 = 1;
+/// [`ChildCtx::reset_signals`]: nothing (the kernel cleared the handlers).
+pub(crate) const RESET_NONE: u8 = 0;
+
 /// Everything the child needs, prepared by the parent. Plain data and raw pointers into
 /// parent memory that outlives the child's run up to `execve`.
 #[derive(Clone, Copy)]
@@ -90,6 +97,10 @@ pub(crate) struct ChildCtx {
     /// Where to write the child's own pid in decimal, NUL-terminated (the value part of a
     /// `KEY=` entry of a per-spawn envp copy, with at least 12 bytes of room); null: none.
     pub pid_slot: *mut u8,
+    /// Which dispositions to reset to `SIG_DFL`: [`RESET_ALL`], [`RESET_HANDLED`] (keep
+    /// `SIG_IGN`), or [`RESET_NONE`] (the kernel already cleared the handlers with
+    /// `CLONE_CLEAR_SIGHAND` and the caller keeps ignored signals ignored).
+    pub reset_signals: u8,
 }
 
 #[inline(always)]
@@ -172,19 +183,37 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         mask: 0,
     };
     let mut sig: c_long = 1;
-    while sig <= 64 {
+    while ctx.reset_signals != RESET_NONE && sig <= 64 {
         if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
-            // Errors (signals the kernel reserves) are irrelevant here.
-            // SAFETY: rt_sigaction(sig, &dfl, NULL, sizeof(kernel sigset)).
-            let _ = check(unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    &dfl as *const KernelSigaction,
-                    std::ptr::null_mut::<KernelSigaction>(),
-                    8usize,
-                )
-            });
+            let mut reset = true;
+            if ctx.reset_signals == RESET_HANDLED {
+                let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+                // SAFETY: rt_sigaction(sig, NULL, &old, sizeof(kernel sigset)).
+                let q = unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        std::ptr::null::<KernelSigaction>(),
+                        &mut old as *mut KernelSigaction,
+                        8usize,
+                    )
+                };
+                // SIG_DFL is 0, SIG_IGN is 1: only a handler needs resetting.
+                reset = q == 0 && old.handler > 1;
+            }
+            if reset {
+                // Errors (signals the kernel reserves) are irrelevant here.
+                // SAFETY: rt_sigaction(sig, &dfl, NULL, sizeof(kernel sigset)).
+                let _ = check(unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        &dfl as *const KernelSigaction,
+                        std::ptr::null_mut::<KernelSigaction>(),
+                        8usize,
+                    )
+                });
+            }
         }
         sig += 1;
     }

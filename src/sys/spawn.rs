@@ -32,6 +32,12 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
     let mut stack = [MaybeUninit::<u8>::uninit(); CHILD_STACK];
     #[cfg(target_arch = "x86_64")]
     if probe::clone3() {
+        // CLONE_CLEAR_SIGHAND resets every handler at creation: only ignored signals can
+        // differ from the default, and those are kept when asked.
+        let asked = ctx.reset_signals;
+        if asked == child::RESET_HANDLED {
+            ctx.reset_signals = child::RESET_NONE;
+        }
         // SAFETY: as below, and the kernel clears the child's signal handlers at creation,
         // so signals need not be blocked.
         let r = unsafe {
@@ -43,7 +49,10 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
             )
         };
         match r {
-            Ok((pid, pidfd)) => return finish_vfork(ctx, &report, pid, Some(pidfd)),
+            Ok((pid, pidfd)) => {
+                ctx.reset_signals = asked;
+                return finish_vfork(ctx, &report, pid, Some(pidfd));
+            }
             // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
             // clone from now on. EINVAL may be the caller's extra flags: clone decides.
             Err(libc::ENOSYS | libc::EPERM | libc::E2BIG) => probe::clone3_failed(),
@@ -53,6 +62,7 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
                 return Err((Stage::Fork, e));
             }
         }
+        ctx.reset_signals = asked;
     }
     let mut want_pidfd = probe::clone_pidfd();
     let mut pidfd_refused = false;
@@ -226,6 +236,7 @@ pub(crate) struct PosixSpawnReq<'a> {
     pub setsid: bool,
     pub pgid: pid_t,
     pub sigmask: &'a libc::sigset_t,
+    pub keep_ignored: bool,
 }
 
 struct FileActions(MaybeUninit<libc::posix_spawn_file_actions_t>);
@@ -302,8 +313,17 @@ pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
         rc(unsafe { libc::posix_spawnattr_setpgroup(atp, req.pgid) })?;
     }
     // Every bit set: glibc's sigfillset leaves out its internal signals (32, 33), and its
-    // posix_spawn child would leave those SIG_IGN across exec.
-    let all = super::sigset_all_bits();
+    // posix_spawn child would leave those SIG_IGN across exec. To keep ignored signals
+    // ignored, only those two: the C library resets handlers by itself.
+    let all = if req.keep_ignored {
+        let mut set = super::sigset_empty();
+        // SAFETY: sigset_t starts with the bit array of signals 1..=64 (bit n-1 for
+        // signal n) on Linux; sigaddset would refuse the C library's reserved signals.
+        unsafe { *(&mut set as *mut libc::sigset_t).cast::<u64>() |= 0b11 << 31 };
+        set
+    } else {
+        super::sigset_all_bits()
+    };
     // SAFETY: `atp` is initialised; the sets are valid.
     unsafe {
         rc(libc::posix_spawnattr_setsigmask(atp, req.sigmask))?;
