@@ -1,0 +1,208 @@
+//! Spawns per second with 1 and 2 threads spawning at once on the `Vfork` path, each thread
+//! with its own `Cmd` (`Strategy::Vfork`), and the same for `raw::fork_exec(Vfork)`, std,
+//! and the floor (`clone(CLONE_VM|CLONE_VFORK)` + `execve`, per-thread stacks).
+//!
+//! One iteration is one spawn + wait *per thread*, and the group's throughput is set to
+//! that many elements, so criterion prints `thrpt: .. Kelem/s` = spawns per second: the
+//! ratio of the `/2` and `/1` lines of one way is how spawning scales to two threads (with
+//! C CPUs, C× is the ceiling; what keeps a way below it is work that serialises — locks in
+//! the C library or the kernel — or that competes for the CPUs). Threads start together at
+//! a barrier; the wall time runs until the last one is done.
+//!
+//! ```text
+//! cargo bench --bench concurrency
+//! ```
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::process::Command;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use forkexec::Cmd;
+use forkexec::raw::{ExecPlan, Strategy, WaitOptions, fork_exec, waitpid};
+
+const PROGRAM: &str = "/bin/true";
+
+unsafe extern "C" {
+    /// The C library's environment, as `execve` wants it.
+    static environ: *const *const c_char;
+}
+
+/// What one spawning thread owns.
+struct Worker {
+    cmd: Cmd,
+    stack: Vec<u8>,
+}
+
+/// Read-only data shared by the threads.
+struct Shared {
+    plan: ExecPlan,
+    path: CString,
+    argv: [*const c_char; 2],
+}
+
+// SAFETY: `argv` points into `path`, owned and never modified; the threads only read.
+unsafe impl Sync for Shared {}
+
+#[derive(Clone, Copy)]
+enum Way {
+    Cmd,
+    ForkExec,
+    Std,
+    Floor,
+}
+
+impl Way {
+    fn name(self) -> &'static str {
+        match self {
+            Way::Cmd => "cmd_Vfork",
+            Way::ForkExec => "fork_exec_Vfork",
+            Way::Std => "std_command",
+            Way::Floor => "libc_clone_floor",
+        }
+    }
+}
+
+fn clone_floor(shared: &Shared, stack: &mut [u8]) -> libc::pid_t {
+    extern "C" fn child(arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` is the parent's `Shared`, alive while this child runs (the parent
+        // thread is suspended until it execs or exits); execve and _exit are AS-safe.
+        unsafe {
+            let s = &*arg.cast::<Shared>();
+            libc::execve(s.path.as_ptr(), s.argv.as_ptr(), environ);
+            libc::_exit(127)
+        }
+    }
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: the stack is this thread's alone; with CLONE_VFORK this thread is suspended
+    // until the child has exec'd or exited; `shared` outlives the call.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            top as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (shared as *const Shared).cast_mut().cast(),
+        )
+    };
+    assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+    pid
+}
+
+fn spawn_wait(shared: &Shared, w: &mut Worker, way: Way) {
+    match way {
+        Way::Cmd => {
+            w.cmd.status().expect("status");
+        }
+        Way::ForkExec => {
+            let child = fork_exec(&shared.plan, &[], Strategy::Vfork).expect("spawn");
+            waitpid(child.pid, WaitOptions::empty()).expect("wait");
+        }
+        Way::Std => {
+            Command::new(PROGRAM).status().expect("status");
+        }
+        Way::Floor => {
+            let pid = clone_floor(shared, &mut w.stack);
+            let mut status = 0;
+            // SAFETY: `status` is a valid out-pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        }
+    }
+}
+
+/// `iters` spawns on each of the workers' threads at once; the wall time.
+fn run(shared: &Shared, workers: &mut [Worker], way: Way, iters: u64) -> Duration {
+    let barrier = Barrier::new(workers.len() + 1);
+    let mut start = None;
+    // The scope joins every thread before it returns: the clock stops when the last is done.
+    std::thread::scope(|s| {
+        for w in workers.iter_mut() {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..iters {
+                    spawn_wait(shared, w, way);
+                }
+            });
+        }
+        barrier.wait();
+        start = Some(Instant::now());
+    });
+    start.expect("set in the scope").elapsed()
+}
+
+fn concurrency(c: &mut Criterion) {
+    let path = CString::new(PROGRAM).expect("no NUL");
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let shared = Shared {
+        plan: ExecPlan::new(PROGRAM, ["true"]).expect("plan"),
+        path,
+        argv,
+    };
+    let mut g = c.benchmark_group("concurrency");
+    g.sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for way in [Way::Cmd, Way::ForkExec, Way::Std, Way::Floor] {
+        for threads in [1usize, 2] {
+            let mut workers: Vec<Worker> = (0..threads)
+                .map(|_| {
+                    let mut cmd = Cmd::new(PROGRAM);
+                    cmd.strategy(Strategy::Vfork);
+                    cmd.status().expect("Cmd warm-up");
+                    Worker {
+                        cmd,
+                        stack: vec![0; 64 * 1024],
+                    }
+                })
+                .collect();
+            g.throughput(Throughput::Elements(threads as u64));
+            g.bench_function(BenchmarkId::new(way.name(), threads), |b| {
+                b.iter_custom(|iters| run(&shared, &mut workers, way, iters))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, concurrency);
+/// `cargo bench` prepends its own directories (the target directory's, the toolchain's) to
+/// `LD_LIBRARY_PATH`; every dynamically linked child would look for its libraries there
+/// first (~+140 µs per `/bin/true` spawn on the README's machine). Drops those entries,
+/// keeping any the user set. Runs first in `main`, while this is the only thread.
+fn drop_cargo_library_path() {
+    use std::path::Path;
+    let (Some(_), Some(old)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("LD_LIBRARY_PATH"),
+    ) else {
+        return;
+    };
+    // <target>/<profile>/deps/<this binary>: cargo's entries are under <profile>.
+    let exe = std::env::current_exe().ok();
+    let profile = exe.as_deref().and_then(Path::parent).and_then(Path::parent);
+    let all: Vec<_> = std::env::split_paths(&old).collect();
+    let kept: Vec<_> = all
+        .iter()
+        .filter(|p| {
+            !(profile.is_some_and(|d| p.starts_with(d))
+                || p.components().any(|c| c.as_os_str() == "rustlib")
+                || p.join("rustlib").is_dir())
+        })
+        .collect();
+    if kept.len() < all.len() {
+        // SAFETY: no other thread exists yet.
+        unsafe {
+            match std::env::join_paths(kept) {
+                Ok(v) if !v.is_empty() => std::env::set_var("LD_LIBRARY_PATH", v),
+                _ => std::env::remove_var("LD_LIBRARY_PATH"),
+            }
+        }
+    }
+}
+
+fn main() {
+    drop_cargo_library_path();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
