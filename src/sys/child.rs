@@ -187,7 +187,12 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
             let mut reset = true;
             if ctx.reset_signals == RESET_HANDLED {
-                let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+                let mut old = KernelSigaction {
+                    handler: 0,
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                };
                 // SAFETY: rt_sigaction(sig, NULL, &old, sizeof(kernel sigset)).
                 let q = unsafe {
                     libc::syscall(
