@@ -1150,7 +1150,7 @@ impl Cmd {
                 _ => {}
             }
         }
-        let mut inline = [ChildFd::Inherit; 16];
+        let mut inline = [ChildFd::Inherit; 8];
         let mut heap = Vec::new();
         let n = 3 + extra.len();
         let fds: &mut [ChildFd<'_>] = if n <= inline.len() {
@@ -1564,6 +1564,7 @@ impl Child {
         // Set when the wait delay ran out: one last poll that does not block, to take what
         // is already in the pipes before declaring the delay expired.
         let mut final_pass = false;
+        let mut bulk = [false; 2];
         loop {
             if fds.iter().all(Option::is_none) {
                 return Ok((
@@ -1630,14 +1631,29 @@ impl Child {
                 let Some(f) = &fds[k] else { continue };
                 let b = &mut bufs[k];
                 // Read straight into the buffer's spare room; grow it only when it is
-                // nearly full, so a short output costs one allocation.
-                if b.capacity() - b.len() < 4096 {
-                    b.reserve(64 * 1024);
-                }
-                match rustix::io::read(f, rustix::buffer::spare_capacity(b)) {
-                    Ok(0) => fds[k] = None,
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(Error::os(e.raw_os_error())),
+                // nearly full, so a short output costs one allocation. A stream that
+                // fills the pipe is switched (once) to a 1 MiB non-blocking pipe read to
+                // EAGAIN after each poll: bulk output then costs a poll per MiB, not per
+                // 64 KiB.
+                loop {
+                    if b.capacity() - b.len() < 4096 {
+                        b.reserve(64 * 1024);
+                    }
+                    match rustix::io::read(f, rustix::buffer::spare_capacity(b)) {
+                        Ok(0) => {
+                            fds[k] = None;
+                            break;
+                        }
+                        Ok(n) if n >= 64 * 1024 && !bulk[k] => {
+                            bulk[k] = true;
+                            let _ = rustix::io::ioctl_fionbio(f, true);
+                            let _ = rustix::pipe::fcntl_setpipe_size(f, 1 << 20);
+                        }
+                        Ok(_) if bulk[k] => {}
+                        Ok(_) | Err(rustix::io::Errno::AGAIN) => break,
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(e) => return Err(Error::os(e.raw_os_error())),
+                    }
                 }
             }
             let now = Instant::now();

@@ -90,7 +90,7 @@ pub(crate) struct OpBuf {
     heap: Vec<FdOp>,
 }
 
-const INLINE: usize = 32;
+const INLINE: usize = 12;
 const NOOP: FdOp = FdOp {
     kind: FdOpKind::Close,
     src: -1,
@@ -158,6 +158,30 @@ fn clobbers(targets: &[FdTarget], s: usize) -> bool {
 }
 
 pub(crate) fn plan_into(targets: &[FdTarget], out: &mut OpBuf) {
+    // The common case: no source is overwritten before it is read (stdio from fds above
+    // the targets, or kept in place): one pass, no temporary.
+    let conflict = targets.iter().enumerate().any(|(i, t)| {
+        matches!(*t, FdTarget::Fd(s) if s >= 0 && (s as usize) < i && clobbers(targets, s as usize))
+    });
+    if !conflict {
+        for (i, t) in targets.iter().enumerate() {
+            let dst = i as RawFd;
+            match *t {
+                FdTarget::Inherit => {}
+                FdTarget::Close => out.push(FdOp {
+                    kind: FdOpKind::Close,
+                    src: dst,
+                    dst,
+                }),
+                FdTarget::Fd(src) => out.push(FdOp {
+                    kind: FdOpKind::Dup,
+                    src,
+                    dst,
+                }),
+            }
+        }
+        return;
+    }
     let n = targets.len();
     let mut next_tmp = n as RawFd;
     for t in targets {

@@ -502,14 +502,14 @@ const PID_SLOT: usize = 64 + 1 + 20 + 1;
 
 /// Reusable per-spawn scratch: the planned fd ops (inline for few fds: no allocation).
 pub(crate) struct Scratch {
-    targets: [FdTarget; 16],
+    targets: [FdTarget; 8],
     ops: OpBuf,
 }
 
 impl Scratch {
     pub(crate) fn new() -> Scratch {
         Scratch {
-            targets: [FdTarget::Inherit; 16],
+            targets: [FdTarget::Inherit; 8],
             ops: OpBuf::new(),
         }
     }
@@ -565,7 +565,6 @@ pub(crate) fn spawn_with(
         heap_targets.extend(fds.iter().map(to_target));
         &heap_targets
     };
-    scratch.ops = OpBuf::new();
     plan::plan_into(targets, &mut scratch.ops);
     let ops = scratch.ops.as_slice();
     let n = fds.len().max(3) as c_int;
@@ -577,13 +576,16 @@ pub(crate) fn spawn_with(
     };
     // A per-spawn envp copy with a slot the child fills with its own pid (only when asked:
     // this allocates; the plan's own arrays are shared and never written).
-    let mut pid_buf = [0u8; PID_SLOT];
+    let mut pid_buf = [std::mem::MaybeUninit::<u8>::uninit(); PID_SLOT];
     let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
     let mut pid_slot: *mut u8 = std::ptr::null_mut();
     if let Some(key) = &plan.attrs.pid_env {
         let key = key.to_bytes();
-        pid_buf[..key.len()].copy_from_slice(key);
-        pid_slot = pid_buf[key.len()..].as_mut_ptr();
+        for (d, &b) in pid_buf.iter_mut().zip(key) {
+            d.write(b);
+        }
+        // The child writes the digits and the NUL after the key.
+        pid_slot = pid_buf[key.len()..].as_mut_ptr().cast();
         let mut p = envp;
         // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
         unsafe {
@@ -666,7 +668,7 @@ pub(crate) fn spawn_with(
                 n_groups: a.groups.as_ref().map_or(0, Vec::len),
                 gid: a.gid.unwrap_or(u32::MAX),
                 uid: a.uid.unwrap_or(u32::MAX),
-                sigmask: plan.sigmask,
+                sigmask: &plan.sigmask,
                 report: std::ptr::null_mut(),
                 report_fd: -1,
                 pid_slot,

@@ -89,7 +89,8 @@ pub(crate) struct ChildCtx {
     pub gid: u32,
     /// `u32::MAX` = unchanged.
     pub uid: u32,
-    pub sigmask: libc::sigset_t,
+    /// The signal mask the program starts with (points into the plan).
+    pub sigmask: *const libc::sigset_t,
     /// Where a vfork child reports (shared memory); null on the fork strategy.
     pub report: *mut Report,
     /// Where a fork child reports (a close-on-exec pipe); -1 on the vfork strategy.
@@ -360,7 +361,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &ctx.sigmask as *const libc::sigset_t,
+            ctx.sigmask,
             std::ptr::null_mut::<libc::sigset_t>(),
             8usize,
         )
