@@ -158,54 +158,36 @@ fn clobbers(targets: &[FdTarget], s: usize) -> bool {
 }
 
 pub(crate) fn plan_into(targets: &[FdTarget], out: &mut OpBuf) {
-    // The common case: no source is overwritten before it is read (stdio from fds above
-    // the targets, or kept in place): one pass, no temporary.
+    let first = out.as_slice().len();
+    // The common case needs no temporary: no source is overwritten before it is read
+    // (stdio from fds above the targets, or kept in place).
     let conflict = targets.iter().enumerate().any(|(i, t)| {
         matches!(*t, FdTarget::Fd(s) if s >= 0 && (s as usize) < i && clobbers(targets, s as usize))
     });
-    if !conflict {
-        for (i, t) in targets.iter().enumerate() {
-            let dst = i as RawFd;
-            match *t {
-                FdTarget::Inherit => {}
-                FdTarget::Close => out.push(FdOp {
-                    kind: FdOpKind::Close,
-                    src: dst,
-                    dst,
-                }),
-                FdTarget::Fd(src) => out.push(FdOp {
-                    kind: FdOpKind::Dup,
-                    src,
-                    dst,
-                }),
+    if conflict {
+        // Pass 1: save every source that an earlier (lower-numbered) step would overwrite,
+        // at temporaries above every fd involved.
+        let mut next_tmp = targets.len() as RawFd;
+        for t in targets {
+            if let FdTarget::Fd(s) = *t {
+                next_tmp = next_tmp.max(s.saturating_add(1));
             }
         }
-        return;
-    }
-    let n = targets.len();
-    let mut next_tmp = n as RawFd;
-    for t in targets {
-        if let FdTarget::Fd(s) = *t {
-            next_tmp = next_tmp.max(s.saturating_add(1));
+        for (i, t) in targets.iter().enumerate() {
+            let FdTarget::Fd(s) = *t else { continue };
+            if s < 0 || (s as usize) >= i || !clobbers(targets, s as usize) {
+                continue;
+            }
+            if out.as_slice()[first..].iter().any(|op| op.src == s) {
+                continue;
+            }
+            out.push(FdOp {
+                kind: FdOpKind::DupCloexec,
+                src: s,
+                dst: next_tmp,
+            });
+            next_tmp += 1;
         }
-    }
-    // Pass 1: save every source that an earlier (lower-numbered) step would overwrite.
-    // `first_tmp` marks where this pass's ops start, to find a source moved already.
-    let first = out.as_slice().len();
-    for (i, t) in targets.iter().enumerate() {
-        let FdTarget::Fd(s) = *t else { continue };
-        if s < 0 || (s as usize) >= i || !clobbers(targets, s as usize) {
-            continue;
-        }
-        if out.as_slice()[first..].iter().any(|op| op.src == s) {
-            continue;
-        }
-        out.push(FdOp {
-            kind: FdOpKind::DupCloexec,
-            src: s,
-            dst: next_tmp,
-        });
-        next_tmp += 1;
     }
     let temps = out.as_slice().len() - first;
     // Pass 2: put each target in place, reading from the temporary where one was made.
