@@ -170,13 +170,16 @@ fn report(ctx: &ChildCtx, stage: Stage, errno: i32) {
 
 enum Never {}
 
-/// The steps in order. Signals are blocked on entry (the parent blocked them all).
+/// The steps in order. On entry either every signal is blocked (the parent blocked them
+/// all around `clone`/`fork`), or no handler exists (`clone3(CLONE_CLEAR_SIGHAND)`): no
+/// handler of the parent can run here either way.
 ///
 /// # Safety
 /// As [`run`].
 unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
-    // 1. Default dispositions for every signal, so that neither a parent handler (which
-    //    would run on borrowed memory in a vfork child) nor an inherited SIG_IGN survives.
+    // 1. Default dispositions, so that neither a parent handler (which would run on
+    //    borrowed memory in a vfork child once signals are unblocked) nor, unless asked to
+    //    keep them, an inherited SIG_IGN survives.
     let dfl = KernelSigaction {
         handler: 0,
         flags: 0,
