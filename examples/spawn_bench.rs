@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `forkexec Auto (..)` | `auto` | `fork_exec(&plan, &[], Strategy::Auto)` + `waitpid`; the parenthesis says what `Auto` resolved to on this machine |
 //! | `forkexec Vfork` / `PosixSpawn` / `Fork` | `vfork`, `posix_spawn`, `fork` | the same with that explicit strategy |
+//! | `forkexec Cmd, keep_ignored_signals` | `cmd_keep_ignored` | the same `Cmd` with `keep_ignored_signals(true)`: ignored signals stay ignored (POSIX/Go), so on the `clone3` path the child skips its reset of every disposition |
 //! | `forkexec Cmd::status() (Auto)` | `cmd` | `cmd.status()` on one `Cmd` built once (argv/envp prepared at the first start, reused after); stdio on `/dev/null` (the crate's default), the child waited for through its pidfd |
 //! | `std Command::status()` | `std` | `Command::new(program).args(..).status()` (built and run each time, as usually written; stdio inherited, std's default) |
 //! | `raw libc posix_spawn` | `libc_posix_spawn` | `libc::posix_spawn` + `libc::waitpid`, argv prebuilt, envp = `environ` |
@@ -122,7 +123,7 @@ usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
   --output         capture stdout: Cmd::output() vs std output() vs the floor
   --program PATH   the program to spawn (default /bin/true; looked up on PATH when it has
                    no '/'); ARGS after -- are passed to it
-  --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, std,
+  --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, cmd_keep_ignored, std,
                    libc_posix_spawn, libc_fork, libc_clone; cmd_output, std_output,
                    libc_clone_output
   --json           one JSON object per row on stdout instead of the table
@@ -133,6 +134,7 @@ usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
 enum Row {
     Forkexec(Strategy),
     Cmd,
+    CmdKeepIgnored,
     Std,
     LibcPosixSpawn,
     LibcFork,
@@ -142,12 +144,13 @@ enum Row {
     LibcCloneOutput,
 }
 
-const STATUS_ROWS: [Row; 9] = [
+const STATUS_ROWS: [Row; 10] = [
     Row::Forkexec(Strategy::Auto),
     Row::Forkexec(Strategy::Vfork),
     Row::Forkexec(Strategy::PosixSpawn),
     Row::Forkexec(Strategy::Fork),
     Row::Cmd,
+    Row::CmdKeepIgnored,
     Row::Std,
     Row::LibcPosixSpawn,
     Row::LibcFork,
@@ -168,6 +171,7 @@ impl Row {
             Row::Forkexec(Strategy::PosixSpawn) => "posix_spawn",
             Row::Forkexec(Strategy::Fork) => "fork",
             Row::Cmd => "cmd",
+            Row::CmdKeepIgnored => "cmd_keep_ignored",
             Row::Std => "std",
             Row::LibcPosixSpawn => "libc_posix_spawn",
             Row::LibcFork => "libc_fork",
@@ -183,6 +187,7 @@ impl Row {
             Row::Forkexec(Strategy::Auto) => format!("forkexec Auto ({auto:?})"),
             Row::Forkexec(s) => format!("forkexec {s:?}"),
             Row::Cmd => "forkexec Cmd::status() (Auto)".to_owned(),
+            Row::CmdKeepIgnored => "forkexec Cmd, keep_ignored_signals".to_owned(),
             Row::Std => "std Command::status()".to_owned(),
             Row::LibcPosixSpawn => "raw libc posix_spawn".to_owned(),
             Row::LibcFork => "raw libc fork+execve".to_owned(),
@@ -443,6 +448,7 @@ struct Ctx {
 /// its own stack for the floor child.
 struct Worker {
     cmd: Cmd,
+    cmd_keep_ignored: Cmd,
     cmd_output: Cmd,
     stack: Vec<u8>,
 }
@@ -454,8 +460,11 @@ impl Worker {
             c.args(&ctx.args).envs(ctx.env.iter().map(|(k, v)| (k, v)));
             c
         };
+        let mut keep = make();
+        keep.keep_ignored_signals(true);
         Worker {
             cmd: make(),
+            cmd_keep_ignored: keep,
             cmd_output: make(),
             stack: vec![0; FLOOR_STACK],
         }
@@ -479,6 +488,7 @@ fn spawn_wait(ctx: &Ctx, w: &mut Worker, row: Row) -> Result<(i32, usize), BoxEr
             Ok((status.to_raw(), 0))
         }
         Row::Cmd => Ok((w.cmd.status()?.wait_status().to_raw(), 0)),
+        Row::CmdKeepIgnored => Ok((w.cmd_keep_ignored.status()?.wait_status().to_raw(), 0)),
         Row::Std => Ok((std_command(ctx).status()?.into_raw(), 0)),
         Row::LibcPosixSpawn => {
             let mut pid: libc::pid_t = 0;
