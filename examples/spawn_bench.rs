@@ -333,6 +333,10 @@ struct RawArgs {
     path: CString,
     _args: Vec<CString>,
     argv: Vec<*const c_char>,
+    /// With `--env N`: the parent's environment plus the N variables, so the raw rows pass
+    /// the same environment as the `Cmd` and std rows.
+    _env: Vec<CString>,
+    _envp: Vec<*const c_char>,
     envp: *const *const c_char,
 }
 
@@ -342,7 +346,11 @@ struct RawArgs {
 unsafe impl Sync for RawArgs {}
 
 impl RawArgs {
-    fn new(program: &OsStr, args: &[OsString]) -> Result<RawArgs, BoxError> {
+    fn new(
+        program: &OsStr,
+        args: &[OsString],
+        extra_env: &[(OsString, OsString)],
+    ) -> Result<RawArgs, BoxError> {
         let path = CString::new(program.as_bytes())?;
         let all = std::iter::once(program).chain(args.iter().map(OsString::as_os_str));
         let args = all
@@ -350,13 +358,31 @@ impl RawArgs {
             .collect::<Result<Vec<_>, _>>()?;
         let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
+        let mut env = Vec::new();
+        if !extra_env.is_empty() {
+            for (k, v) in std::env::vars_os().chain(extra_env.iter().cloned()) {
+                let mut e = k.as_bytes().to_vec();
+                e.push(b'=');
+                e.extend_from_slice(v.as_bytes());
+                env.push(CString::new(e)?);
+            }
+        }
+        let mut envp: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let envp_ptr = if env.is_empty() {
+            // SAFETY: reading the pointer value of `environ`; nothing modifies the
+            // environment while this program measures.
+            unsafe { environ }
+        } else {
+            envp.as_ptr()
+        };
         Ok(RawArgs {
             path,
             _args: args,
             argv,
-            // SAFETY: reading the pointer value of `environ`; nothing modifies the
-            // environment while this program measures.
-            envp: unsafe { environ },
+            _env: env,
+            _envp: envp,
+            envp: envp_ptr,
         })
     }
 }
@@ -875,7 +901,7 @@ fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
         .collect();
     let ctx = Ctx {
         plan,
-        raw: RawArgs::new(&program, &opts.args)?,
+        raw: RawArgs::new(&program, &opts.args, &env)?,
         program,
         args: opts.args.clone(),
         env,
