@@ -106,6 +106,7 @@ impl OpBuf {
         }
     }
 
+    #[inline]
     fn push(&mut self, op: FdOp) {
         if self.heap.is_empty() && self.len < INLINE {
             self.inline[self.len] = op;
@@ -198,6 +199,11 @@ pub(crate) fn plan_into(targets: &[FdTarget], out: &mut OpBuf) {
             FdTarget::Close => out.push(FdOp {
                 kind: FdOpKind::Close,
                 src: dst,
+                dst,
+            }),
+            FdTarget::Fd(s) if temps == 0 => out.push(FdOp {
+                kind: FdOpKind::Dup,
+                src: s,
                 dst,
             }),
             FdTarget::Fd(s) => {
