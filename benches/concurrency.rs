@@ -76,19 +76,9 @@ fn clone_floor(shared: &Shared, stack: &mut [u8]) -> libc::pid_t {
             libc::_exit(127)
         }
     }
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    // SAFETY: the stack is this thread's alone; with CLONE_VFORK this thread is suspended
-    // until the child has exec'd or exited; `shared` outlives the call.
-    let pid = unsafe {
-        libc::clone(
-            child,
-            top as *mut c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (shared as *const Shared).cast_mut().cast(),
-        )
-    };
-    assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
-    pid
+    // SAFETY: `child` only execs or exits; the stack is this thread's alone and `shared`
+    // outlives the call (with CLONE_VFORK this thread waits for the exec or exit).
+    unsafe { common::clone_vfork(stack, child, (shared as *const Shared).cast_mut().cast()) }
 }
 
 fn spawn_wait(shared: &Shared, w: &mut Worker, way: Way) {

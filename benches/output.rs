@@ -79,18 +79,10 @@ impl Floor {
         // SAFETY: pipe2 just returned these fds; nothing else owns them.
         let (mut r, w) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
         self.out_fd = fds[1];
-        let top = (self.stack.as_mut_ptr() as usize + self.stack.len()) & !15;
-        // SAFETY: the stack is ours and unused; with CLONE_VFORK this thread is suspended
-        // until the child has exec'd or exited, so `self` outlives its use by the child.
-        let pid = unsafe {
-            libc::clone(
-                child,
-                top as *mut c_void,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                (self as *mut Floor).cast(),
-            )
-        };
-        assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+        let arg = (self as *mut Floor).cast();
+        // SAFETY: `child` only execs or exits; with CLONE_VFORK this thread is suspended
+        // until then, so `self` and its stack outlive the child's use of them.
+        let pid = unsafe { common::clone_vfork(&mut self.stack, child, arg) };
         drop(w);
         let mut out = Vec::new();
         r.read_to_end(&mut out).expect("read");

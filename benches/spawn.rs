@@ -92,19 +92,10 @@ impl Raw {
                 libc::_exit(127)
             }
         }
-        let top = (self.stack.as_mut_ptr() as usize + self.stack.len()) & !15;
-        // SAFETY: the stack is ours and unused; with CLONE_VFORK this thread is suspended
-        // until the child has exec'd or exited, so `self` outlives its use by the child.
-        let pid = unsafe {
-            libc::clone(
-                child,
-                top as *mut c_void,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                (self as *mut Raw).cast(),
-            )
-        };
-        assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
-        pid
+        let arg = (self as *mut Raw).cast();
+        // SAFETY: `child` only execs or exits; with CLONE_VFORK this thread is suspended
+        // until then, so `self` and its stack outlive the child's use of them.
+        unsafe { common::clone_vfork(&mut self.stack, child, arg) }
     }
 }
 

@@ -34,3 +34,30 @@ pub fn drop_cargo_library_path() {
         }
     }
 }
+
+/// The floor: a bare `clone(CLONE_VM|CLONE_VFORK|SIGCHLD)` running `child(arg)` on `stack`
+/// (the top aligned to 16). Returns the pid; panics if the kernel refuses.
+///
+/// # Safety
+/// `child` may only make async-signal-safe calls on memory `arg` points to, and must end in
+/// `execve` or `_exit`; `stack` and what `arg` points to must outlive the call (this thread
+/// is suspended until the child execs or exits).
+#[allow(dead_code)] // not every bench measures the floor
+pub unsafe fn clone_vfork(
+    stack: &mut [u8],
+    child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::pid_t {
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: forwarded to the caller.
+    let pid = unsafe {
+        libc::clone(
+            child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
+    assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+    pid
+}
