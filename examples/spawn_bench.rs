@@ -29,6 +29,12 @@
 //! reaches the program, and get a pidfd for the child; the raw rows do neither, std does
 //! the first.
 //!
+//! `--tiny` spawns a tiny static binary instead (x86_64 only): a 132-byte ELF executable
+//! built by this program — one `PT_LOAD` segment whose code is `exit_group(0)`, no dynamic
+//! loader, no C library — written to a private directory under the temporary directory
+//! (`$TMPDIR`, which must allow executing files) and removed at the end. Its exec costs
+//! almost nothing, so what each way of spawning adds shows up most.
+//!
 //! Every row is warmed up (50 spawns, which also checks that all rows see the same exit
 //! status and output size), then measured in 10 rounds of N/10 spawns each, the order of the
 //! rows rotating from round to round, so that machine noise (frequency changes, other
@@ -61,8 +67,8 @@
 //! # Usage
 //! ```text
 //! cargo run --release --example spawn_bench -- [-n N] [--rss-mib MIB] [--env N]
-//!     [--threads T,..] [--output] [--program PATH] [--only KEY,KEY..] [--json] [--no-warmup]
-//!     [-- ARGS..]
+//!     [--threads T,..] [--output] [--program PATH | --tiny] [--only KEY,KEY..] [--json]
+//!     [--no-warmup] [-- ARGS..]
 //! ```
 //! Examples:
 //! ```text
@@ -71,6 +77,7 @@
 //! spawn_bench --env 200                          # 200 variables set on the command
 //! spawn_bench --threads 1,2 --only vfork,cmd,std,libc_clone   # one vs two spawning threads
 //! spawn_bench --output                           # Cmd::output() vs std output() of `true`
+//! spawn_bench --tiny                             # a tiny static binary: exec costs ~nothing
 //! spawn_bench --output -n 100 --program head -- -c 67108864 /dev/zero  # 64 MiB through a pipe
 //! ```
 //! `--json` prints one JSON object per row on stdout (the header goes to stderr).
@@ -114,7 +121,8 @@ const FLOOR_STACK: usize = 64 * 1024;
 
 const USAGE: &str = "\
 usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
-                   [--program PATH] [--only KEY,KEY..] [--json] [--no-warmup] [-- ARGS..]
+                   [--program PATH | --tiny] [--only KEY,KEY..] [--json] [--no-warmup]
+                   [-- ARGS..]
   -n N             spawns per row (default 2000)
   --rss-mib MIB    allocate and touch MIB MiB in the parent first (default 0)
   --env N          set N variables on the command for the Cmd and std rows (default 0)
@@ -123,6 +131,9 @@ usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
   --output         capture stdout: Cmd::output() vs std output() vs the floor
   --program PATH   the program to spawn (default /bin/true; looked up on PATH when it has
                    no '/'); ARGS after -- are passed to it
+  --tiny           spawn a tiny static binary instead (x86_64 only): a 132-byte ELF doing
+                   exit_group(0), written to a private directory under $TMPDIR (or /tmp)
+                   and removed at the end; not with --program
   --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, cmd_keep_ignored, std,
                    libc_posix_spawn, libc_fork, libc_clone; cmd_output, std_output,
                    libc_clone_output
@@ -228,7 +239,10 @@ struct Options {
     /// Thread counts to measure, each row with each.
     threads: Vec<usize>,
     output: bool,
-    program: OsString,
+    /// `--program`; `/bin/true` when not given.
+    program: Option<OsString>,
+    /// `--tiny`: spawn [`TinyProgram`] instead.
+    tiny: bool,
     args: Vec<OsString>,
     rows: Option<Vec<Row>>,
     json: bool,
@@ -242,7 +256,8 @@ fn parse_args() -> Result<Options, String> {
         env: 0,
         threads: vec![1],
         output: false,
-        program: OsString::from("/bin/true"),
+        program: None,
+        tiny: false,
         args: Vec::new(),
         rows: None,
         json: false,
@@ -285,7 +300,8 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--output" => o.output = true,
-            "--program" => o.program = value("--program")?,
+            "--program" => o.program = Some(value("--program")?),
+            "--tiny" => o.tiny = true,
             "--only" => {
                 let v = value("--only")?;
                 let v = v.to_str().ok_or("--only: not UTF-8")?;
@@ -319,6 +335,16 @@ fn parse_args() -> Result<Options, String> {
     }
     if o.threads.is_empty() || o.threads.contains(&0) {
         return Err("--threads: each count must be at least 1".to_owned());
+    }
+    if o.tiny && o.program.is_some() {
+        return Err("--tiny and --program are mutually exclusive".to_owned());
+    }
+    if o.tiny && !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Err(format!(
+            "--tiny: the tiny static binary is x86_64 Linux machine code; this is {} {}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ));
     }
     Ok(o)
 }
@@ -839,6 +865,141 @@ fn drop_cargo_library_path() -> usize {
     dropped
 }
 
+/// Where the tiny program is loaded: the traditional base of x86_64 executables, well above
+/// `vm.mmap_min_addr`.
+const TINY_VADDR: u64 = 0x40_0000;
+
+/// A minimal static x86_64 Linux executable: the 64-byte ELF header, one 56-byte program
+/// header (a single `PT_LOAD` mapping the whole file, read + execute), and 12 bytes of code
+/// doing `exit_group(0)`. No sections, no interpreter, no C library: `execve` maps one page
+/// and jumps to the code, which exits at once.
+fn tiny_elf() -> Vec<u8> {
+    const EHDR_SIZE: u16 = 64;
+    const PHDR_SIZE: u16 = 56;
+    // The code, at the end of the file:
+    const CODE: [u8; 12] = [
+        0xbf, 0x00, 0x00, 0x00, 0x00, // mov edi, 0     exit status
+        0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231   __NR_exit_group
+        0x0f, 0x05, //                   syscall
+    ];
+    let code_offset = u64::from(EHDR_SIZE + PHDR_SIZE);
+    let file_len = code_offset + CODE.len() as u64;
+
+    let mut f = Vec::with_capacity(file_len as usize);
+    let u16le = |f: &mut Vec<u8>, v: u16| f.extend_from_slice(&v.to_le_bytes());
+    let u32le = |f: &mut Vec<u8>, v: u32| f.extend_from_slice(&v.to_le_bytes());
+    let u64le = |f: &mut Vec<u8>, v: u64| f.extend_from_slice(&v.to_le_bytes());
+
+    // ELF header (Elf64_Ehdr).
+    // e_ident[0..4]: the magic number.
+    f.extend_from_slice(b"\x7fELF");
+    f.push(2); // e_ident[EI_CLASS] = ELFCLASS64
+    f.push(1); // e_ident[EI_DATA] = ELFDATA2LSB (little-endian)
+    f.push(1); // e_ident[EI_VERSION] = EV_CURRENT
+    f.push(0); // e_ident[EI_OSABI] = ELFOSABI_SYSV
+    f.push(0); // e_ident[EI_ABIVERSION]
+    f.extend_from_slice(&[0; 7]); // e_ident[EI_PAD..16]: padding
+    u16le(&mut f, 2); // e_type = ET_EXEC (fixed addresses, not position-independent)
+    u16le(&mut f, 62); // e_machine = EM_X86_64
+    u32le(&mut f, 1); // e_version = EV_CURRENT
+    u64le(&mut f, TINY_VADDR + code_offset); // e_entry: the code's virtual address
+    u64le(&mut f, u64::from(EHDR_SIZE)); // e_phoff: program headers right after this one
+    u64le(&mut f, 0); // e_shoff: no section headers
+    u32le(&mut f, 0); // e_flags: none defined for x86_64
+    u16le(&mut f, EHDR_SIZE); // e_ehsize
+    u16le(&mut f, PHDR_SIZE); // e_phentsize
+    u16le(&mut f, 1); // e_phnum
+    u16le(&mut f, 0); // e_shentsize: no section headers
+    u16le(&mut f, 0); // e_shnum
+    u16le(&mut f, 0); // e_shstrndx = SHN_UNDEF
+    assert_eq!(f.len(), usize::from(EHDR_SIZE));
+
+    // The one program header (Elf64_Phdr).
+    u32le(&mut f, 1); // p_type = PT_LOAD
+    u32le(&mut f, 4 | 1); // p_flags = PF_R | PF_X
+    u64le(&mut f, 0); // p_offset: map from the start of the file (headers included)
+    u64le(&mut f, TINY_VADDR); // p_vaddr
+    u64le(&mut f, TINY_VADDR); // p_paddr (unused; same as p_vaddr by convention)
+    u64le(&mut f, file_len); // p_filesz: the whole file
+    u64le(&mut f, file_len); // p_memsz: no .bss
+    u64le(&mut f, 0x1000); // p_align: the page size (p_offset ≡ p_vaddr modulo it)
+    assert_eq!(f.len() as u64, code_offset);
+
+    f.extend_from_slice(&CODE);
+    assert_eq!(f.len() as u64, file_len);
+    f
+}
+
+/// `--tiny`: [`tiny_elf`] written to a private directory, both removed when dropped (on
+/// every return from `run`, errors included).
+struct TinyProgram {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+    len: usize,
+}
+
+impl TinyProgram {
+    fn create() -> Result<TinyProgram, BoxError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let elf = tiny_elf();
+        let tmp = std::env::temp_dir();
+        // A new directory only this user can enter: nobody can swap the file between its
+        // writing and its executions. A leftover of an earlier run with the same pid is
+        // skipped, not reused.
+        let mut dir = None;
+        for k in 0..100 {
+            let d = tmp.join(format!("spawn_bench-tiny.{}.{k}", std::process::id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+                Ok(()) => {
+                    dir = Some(d);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("--tiny: creating {}: {e}", d.display()).into()),
+            }
+        }
+        let dir =
+            dir.ok_or_else(|| format!("--tiny: no free directory name in {}", tmp.display()))?;
+        // From here on, dropping `tiny` cleans up whatever exists.
+        let tiny = TinyProgram {
+            path: dir.join("tiny"),
+            dir,
+            len: elf.len(),
+        };
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o755)
+                .open(&tiny.path)?;
+            file.write_all(&elf)?;
+            // 0755 whatever the umask; the file is closed at the end of this closure, before
+            // any exec (a file open for writing cannot be executed: ETXTBSY).
+            file.set_permissions(std::fs::Permissions::from_mode(0o755))
+        };
+        write().map_err(|e| format!("--tiny: writing {}: {e}", tiny.path.display()))?;
+        // Run it once, so that a temporary directory on a `noexec` mount fails here with a
+        // hint rather than as a spawn error in the first row.
+        match Command::new(&tiny.path).status() {
+            Ok(s) if s.success() => Ok(tiny),
+            Ok(s) => Err(format!("--tiny: {} exited with {s}", tiny.path.display()).into()),
+            Err(e) => Err(format!(
+                "--tiny: cannot execute {}: {e} (is {} mounted noexec? set TMPDIR to another directory)",
+                tiny.path.display(),
+                tmp.display()
+            )
+            .into()),
+        }
+    }
+}
+
+impl Drop for TinyProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 fn main() -> ExitCode {
     let dropped = drop_cargo_library_path();
     let opts = match parse_args() {
@@ -879,16 +1040,29 @@ fn ballast(mib: usize) -> Vec<u8> {
 }
 
 fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
+    // Before the ballast and before any thread: the file is written and closed while no
+    // child can inherit it.
+    let tiny = if opts.tiny {
+        Some(TinyProgram::create()?)
+    } else {
+        None
+    };
     let ballast = std::hint::black_box(ballast(opts.rss_mib));
 
+    // argv[0] and what to exec.
+    let program_arg = match (&tiny, &opts.program) {
+        (Some(t), _) => t.path.clone().into_os_string(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => OsString::from("/bin/true"),
+    };
     // Every row execs the same file: resolve a bare name once, as Cmd and std would.
-    let program = if opts.program.as_bytes().contains(&b'/') {
-        opts.program.clone()
+    let program = if program_arg.as_bytes().contains(&b'/') {
+        program_arg.clone()
     } else {
-        forkexec::look_path(&opts.program)?.into_os_string()
+        forkexec::look_path(&program_arg)?.into_os_string()
     };
     let argv =
-        std::iter::once(opts.program.as_os_str()).chain(opts.args.iter().map(OsString::as_os_str));
+        std::iter::once(program_arg.as_os_str()).chain(opts.args.iter().map(OsString::as_os_str));
     let plan = ExecPlan::new(&program, argv)?;
     let auto = plan.resolve(Strategy::Auto);
     let env: Vec<(OsString, OsString)> = (0..opts.env)
@@ -936,7 +1110,10 @@ fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
     };
 
     let shown = {
-        let mut p = opts.program.to_string_lossy().into_owned();
+        let mut p = match &tiny {
+            Some(t) => format!("tiny static ELF (exit_group(0), {} bytes)", t.len),
+            None => program_arg.to_string_lossy().into_owned(),
+        };
         for a in &opts.args {
             let a = a.to_string_lossy();
             p.push(' ');
@@ -952,7 +1129,12 @@ fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
     let libc_v = libc_version();
     let rss_now = vm_rss_mib().map_or_else(|| "?".to_owned(), |m| m.to_string());
     let header = format!(
-        "spawn_bench: program `{shown}`, N = {} per row, {} thread(s), {} env var(s) set on Cmd/std, rss {} MiB allocated (VmRSS {rss_now} MiB), {} cpu(s), kernel {kernel}, {libc_v}; Auto resolves to {auto:?}{}{}",
+        "spawn_bench: program {}, N = {} per row, {} thread(s), {} env var(s) set on Cmd/std, rss {} MiB allocated (VmRSS {rss_now} MiB), {} cpu(s), kernel {kernel}, {libc_v}; Auto resolves to {auto:?}{}{}",
+        if tiny.is_some() {
+            shown.clone()
+        } else {
+            format!("`{shown}`")
+        },
         opts.n,
         opts.threads
             .iter()

@@ -279,6 +279,8 @@ fn dev_null() -> Result<BorrowedFd<'static>> {
 struct Prepared {
     plan: ExecPlan,
     path: PathBuf,
+    /// The fd plan of the last start, reused while the child's fds stay the same.
+    scratch: Scratch,
 }
 
 /// A command to run (Go's `exec.Cmd`): program, arguments, environment, directory, stdio,
@@ -1078,7 +1080,11 @@ impl Cmd {
         self.sys.apply(&mut plan)?;
         plan.set_env_child_pid(self.env_child_pid.as_deref())?;
         plan = plan.keep_ignored_signals(self.keep_ignored_signals);
-        Ok(Prepared { plan, path })
+        Ok(Prepared {
+            plan,
+            path,
+            scratch: Scratch::new(),
+        })
     }
 
     /// The resolved program path (after the `PATH` lookup), preparing the command if needed.
@@ -1123,14 +1129,23 @@ impl Cmd {
     pub fn start(&mut self) -> Result<Child> {
         let (stdin, stdout, stderr) =
             (self.stdin.clone(), self.stdout.clone(), self.stderr.clone());
-        self.start_with(&stdin, &stdout, &stderr)
+        self.start_with(&stdin, &stdout, &stderr, false)
     }
 
-    fn start_with(&mut self, stdin: &Stdio, stdout: &Stdio, stderr: &Stdio) -> Result<Child> {
+    /// Starts the child with these stdio settings. `internal`: the caller (`output`) keeps
+    /// the child to itself and reaps it, so it needs no pidfd unless a timeout or a wait
+    /// delay has to watch it; a `Child` handed to the user always has one where the kernel
+    /// allows, so its `Process` can be polled and signalled safely.
+    fn start_with(
+        &mut self,
+        stdin: &Stdio,
+        stdout: &Stdio,
+        stderr: &Stdio,
+        internal: bool,
+    ) -> Result<Child> {
         let strategy = self.strategy;
         let (timeout, wait_delay, cancel) = (self.timeout, self.wait_delay, self.cancel_signal);
-        let extra = self.extra_files.clone();
-        let prepared = self.prepare()?;
+        self.prepare()?;
 
         let mut ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut child_ends: [Option<OwnedFd>; 3] = [None, None, None];
@@ -1152,27 +1167,24 @@ impl Cmd {
         }
         let mut inline = [ChildFd::Inherit; 8];
         let mut heap = Vec::new();
-        let n = 3 + extra.len();
-        let fds: &mut [ChildFd<'_>] = if n <= inline.len() {
-            &mut inline[..n]
-        } else {
-            heap.resize(n, ChildFd::Inherit);
-            &mut heap
-        };
-        for (i, s) in [stdin, stdout, stderr].into_iter().enumerate() {
-            fds[i] = match (&s.0, &child_ends[i]) {
-                (_, Some(fd)) => ChildFd::Fd(fd.as_fd()),
-                (StdioKind::Null, _) => ChildFd::Fd(dev_null()?),
-                (StdioKind::Inherit, _) => ChildFd::Inherit,
-                (StdioKind::Fd(fd), _) => ChildFd::Fd(fd.as_fd()),
-                _ => unreachable!("pipes have a child end"),
-            };
-        }
-        for (i, f) in extra.iter().enumerate() {
-            fds[3 + i] = ChildFd::Fd(f.as_fd());
-        }
-        let mut scratch = Scratch::new();
-        let spawned = spawn::spawn_with(&prepared.plan, fds, strategy, &mut scratch)?;
+        let fds = child_fds(
+            &mut inline,
+            &mut heap,
+            [stdin, stdout, stderr],
+            &child_ends,
+            &self.extra_files,
+        )?;
+        let prepared = self.prepared.as_mut().expect("prepared above");
+        // Internally, the pidfd serves the timeout watcher and the wait delay; a child with
+        // neither is only ever signalled before it is reaped, when its pid cannot be reused.
+        let want_pidfd = !internal || timeout.is_some() || wait_delay.is_some();
+        let spawned = spawn::spawn_with(
+            &prepared.plan,
+            fds,
+            strategy,
+            &mut prepared.scratch,
+            want_pidfd,
+        )?;
         drop(child_ends);
         let process = Process::from_spawned(spawned);
         let [i, o, e] = ends;
@@ -1226,7 +1238,43 @@ impl Cmd {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn status(&mut self) -> Result<ProcessState> {
+        let no_pipe =
+            |s: &Stdio| matches!(s.0, StdioKind::Null | StdioKind::Inherit | StdioKind::Fd(_));
+        if self.timeout.is_none()
+            && no_pipe(&self.stdin)
+            && no_pipe(&self.stdout)
+            && no_pipe(&self.stderr)
+        {
+            return self.status_direct();
+        }
         self.start()?.wait()
+    }
+
+    /// [`status`](Cmd::status) for a child with no pipe and no timeout: nothing to copy,
+    /// nothing to watch and nobody who could signal it, so it is spawned and reaped here
+    /// without a [`Child`], a [`Process`] or a pidfd (its pid cannot be reused before this
+    /// call reaps it).
+    fn status_direct(&mut self) -> Result<ProcessState> {
+        self.prepare()?;
+        let mut inline = [ChildFd::Inherit; 8];
+        let mut heap = Vec::new();
+        let none = [None, None, None];
+        let fds = child_fds(
+            &mut inline,
+            &mut heap,
+            [&self.stdin, &self.stdout, &self.stderr],
+            &none,
+            &self.extra_files,
+        )?;
+        let prepared = self.prepared.as_mut().expect("prepared above");
+        let spawned = spawn::spawn_with(
+            &prepared.plan,
+            fds,
+            self.strategy,
+            &mut prepared.scratch,
+            false,
+        )?;
+        crate::process::reap(spawned.pid, None)
     }
 
     /// Starts the child and waits for it; an unsuccessful exit is an
@@ -1278,7 +1326,7 @@ impl Cmd {
             self.stderr.clone()
         };
         let stdin = self.stdin.clone();
-        let mut child = self.start_with(&stdin, &Stdio::piped(), &stderr)?;
+        let mut child = self.start_with(&stdin, &Stdio::piped(), &stderr, true)?;
         drop(child.stdin.take());
         let out = child.stdout.take().map(OwnedFd::from);
         let err = child.stderr.take().map(OwnedFd::from);
@@ -1307,7 +1355,7 @@ impl Cmd {
         let (r, w) = crate::raw::pipe()?;
         let w = Stdio::from(w);
         let stdin = self.stdin.clone();
-        let mut child = self.start_with(&stdin, &w, &w)?;
+        let mut child = self.start_with(&stdin, &w, &w, true)?;
         drop(w);
         drop(child.stdin.take());
         let (out, _, delay_hit) = child.drain(Some(r), None)?;
@@ -1317,6 +1365,37 @@ impl Cmd {
         }
         Ok(out)
     }
+}
+
+/// The child's fds: 0-2 from `stdio` (or the child end of their pipe), then the extra files;
+/// in `inline` when they fit (no allocation), else in `heap`.
+fn child_fds<'a, 'b>(
+    inline: &'b mut [ChildFd<'a>; 8],
+    heap: &'b mut Vec<ChildFd<'a>>,
+    stdio: [&'a Stdio; 3],
+    child_ends: &'a [Option<OwnedFd>; 3],
+    extra: &'a [Arc<OwnedFd>],
+) -> Result<&'b mut [ChildFd<'a>]> {
+    let n = 3 + extra.len();
+    let fds: &mut [ChildFd<'a>] = if n <= inline.len() {
+        &mut inline[..n]
+    } else {
+        heap.resize(n, ChildFd::Inherit);
+        heap
+    };
+    for (i, s) in stdio.into_iter().enumerate() {
+        fds[i] = match (&s.0, &child_ends[i]) {
+            (_, Some(fd)) => ChildFd::Fd(fd.as_fd()),
+            (StdioKind::Null, _) => ChildFd::Fd(dev_null()?),
+            (StdioKind::Inherit, _) => ChildFd::Inherit,
+            (StdioKind::Fd(fd), _) => ChildFd::Fd(fd.as_fd()),
+            _ => unreachable!("pipes have a child end"),
+        };
+    }
+    for (i, f) in extra.iter().enumerate() {
+        fds[3 + i] = ChildFd::Fd(f.as_fd());
+    }
+    Ok(fds)
 }
 
 /// `p` (absolute) without `.` and `..` components, lexically (Go's `filepath.Clean`).

@@ -84,6 +84,7 @@ pub struct FdOp {
 
 /// A small-vector of ops: inline for the common case (up to a dozen fds), so a spawn of a
 /// plan with few fds allocates nothing.
+#[derive(Clone)]
 pub(crate) struct OpBuf {
     inline: [FdOp; INLINE],
     len: usize,
@@ -117,6 +118,11 @@ impl OpBuf {
             }
             self.heap.push(op);
         }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.heap.clear();
     }
 
     pub(crate) fn as_slice(&self) -> &[FdOp] {

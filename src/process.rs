@@ -276,6 +276,25 @@ fn siginfo_status(info: &libc::siginfo_t) -> WaitStatus {
     WaitStatus::from_siginfo(info.si_code, status).unwrap_or(WaitStatus::Exited(status))
 }
 
+/// Blocks until the child `pid` (known by its pidfd where there is one) exits, reaps it and
+/// returns its state: the blocking reap behind [`Process::wait`] for an exclusive owner and
+/// behind `Cmd::status`.
+pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessState> {
+    let (idtype, id) = match pidfd {
+        Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
+        None => (libc::P_PID, pid as libc::id_t),
+    };
+    match sys::waitid(idtype, id, libc::WEXITED) {
+        Ok(Some((info, ru))) => Ok(ProcessState::new(
+            pid,
+            siginfo_status(&info),
+            crate::raw::rusage_from(ru),
+        )),
+        Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
+        Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+    }
+}
+
 fn process_done() -> Error {
     Error::new(ErrorKind::ProcessDone, "os: process already finished")
 }
@@ -463,23 +482,9 @@ impl Process {
         if *reaped {
             return Err(process_done());
         }
-        let (idtype, id) = match &self.pidfd {
-            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
-            None => (libc::P_PID, self.pid as libc::id_t),
-        };
-        match sys::waitid(idtype, id, libc::WEXITED) {
-            Ok(Some((info, ru))) => {
-                *reaped = true;
-                let status = siginfo_status(&info);
-                Ok(ProcessState::new(
-                    self.pid,
-                    status,
-                    crate::raw::rusage_from(ru),
-                ))
-            }
-            Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
-            Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
-        }
+        let st = reap(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()))?;
+        *reaped = true;
+        Ok(st)
     }
 
     /// Reaps the process if it has exited, without blocking.

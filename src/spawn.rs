@@ -500,9 +500,14 @@ impl ExecPlan {
 /// Room for `KEY=` (up to 64 bytes + '='), 20 digits and a NUL.
 const PID_SLOT: usize = 64 + 1 + 20 + 1;
 
-/// Reusable per-spawn scratch: the planned fd ops (inline for few fds: no allocation).
+/// Reusable spawn scratch: the planned fd ops (inline for few fds: no allocation), kept
+/// with the targets they were planned for, so that a spawn with the same child fds as the
+/// previous one (a `Cmd` started again) reuses them without planning again.
+#[derive(Clone)]
 pub(crate) struct Scratch {
     targets: [FdTarget; 8],
+    /// How many of `targets` `ops` was planned for; `usize::MAX`: nothing planned.
+    planned: usize,
     ops: OpBuf,
 }
 
@@ -510,6 +515,7 @@ impl Scratch {
     pub(crate) fn new() -> Scratch {
         Scratch {
             targets: [FdTarget::Inherit; 8],
+            planned: usize::MAX,
             ops: OpBuf::new(),
         }
     }
@@ -543,29 +549,39 @@ impl Scratch {
 #[doc(alias = "ForkExec")]
 pub fn fork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>], strategy: Strategy) -> Result<Spawned> {
     let mut scratch = Scratch::new();
-    spawn_with(plan, fds, strategy, &mut scratch)
+    spawn_with(plan, fds, strategy, &mut scratch, true)
 }
 
+/// [`fork_exec`] with a reusable [`Scratch`], and the pidfd only when `want_pidfd` (a caller
+/// that reaps the child itself before anyone could signal it needs none).
 pub(crate) fn spawn_with(
     plan: &ExecPlan,
     fds: &[ChildFd<'_>],
     strategy: Strategy,
     scratch: &mut Scratch,
+    want_pidfd: bool,
 ) -> Result<Spawned> {
     if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
         return Err(Error::invalid(format!("invalid process group {g}")));
     }
-    let mut heap_targets = Vec::new();
-    let targets: &[FdTarget] = if fds.len() <= scratch.targets.len() {
+    if fds.len() <= scratch.targets.len() {
+        let mut same = scratch.planned == fds.len();
         for (t, f) in scratch.targets.iter_mut().zip(fds) {
-            *t = to_target(f);
+            let new = to_target(f);
+            same &= *t == new;
+            *t = new;
         }
-        &scratch.targets[..fds.len()]
+        if !same {
+            scratch.ops.clear();
+            plan::plan_into(&scratch.targets[..fds.len()], &mut scratch.ops);
+            scratch.planned = fds.len();
+        }
     } else {
-        heap_targets.extend(fds.iter().map(to_target));
-        &heap_targets
-    };
-    plan::plan_into(targets, &mut scratch.ops);
+        let targets: Vec<FdTarget> = fds.iter().map(to_target).collect();
+        scratch.ops.clear();
+        plan::plan_into(&targets, &mut scratch.ops);
+        scratch.planned = usize::MAX;
+    }
     let ops = scratch.ops.as_slice();
     let n = fds.len().max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
@@ -629,14 +645,7 @@ pub(crate) fn spawn_with(
                 keep_ignored: plan.attrs.keep_ignored_signals,
             };
             sys::spawn::posix_spawn(&req)
-                .map(|pid| {
-                    let pidfd = if sys::probe::pidfd_open() {
-                        sys::pidfd_open(pid).ok()
-                    } else {
-                        None
-                    };
-                    (pid, pidfd)
-                })
+                .map(|pid| (pid, None))
                 .map_err(|(stage, errno)| (refine_posix_spawn_stage(plan, stage, errno), errno))
         }
         Strategy::Vfork | Strategy::Fork => {
@@ -686,7 +695,7 @@ pub(crate) fn spawn_with(
                          seccomp filter); use Strategy::Auto or Strategy::Fork",
                     ));
                 }
-                sys::spawn::vfork(&mut ctx, a.clone_flags)
+                sys::spawn::vfork(&mut ctx, a.clone_flags, want_pidfd)
             } else if a.clone_flags != 0 {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
@@ -694,16 +703,21 @@ pub(crate) fn spawn_with(
                 ));
             } else {
                 let min_fd = ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
-                sys::spawn::fork(&mut ctx, min_fd)
+                sys::spawn::fork(&mut ctx, min_fd, want_pidfd)
             }
         }
         Strategy::Auto => unreachable!("resolved above"),
     };
     match result {
-        Ok((pid, pidfd)) => Ok(Spawned {
-            pid,
-            pidfd: pidfd.map(|fd| PidFd::from_parts(fd, pid)),
-        }),
+        Ok((pid, mut pidfd)) => {
+            if want_pidfd && pidfd.is_none() && sys::probe::pidfd_open() {
+                pidfd = sys::pidfd_open(pid).ok();
+            }
+            Ok(Spawned {
+                pid,
+                pidfd: pidfd.map(|fd| PidFd::from_parts(fd, pid)),
+            })
+        }
         Err((stage, errno)) => Err(spawn_error(plan, stage, errno)),
     }
 }

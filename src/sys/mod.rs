@@ -288,6 +288,58 @@ pub(crate) unsafe fn fork() -> Result<pid_t, i32> {
     cvt(unsafe { libc::fork() })
 }
 
+/// A fork through the raw `clone(SIGCHLD [| CLONE_PIDFD])` system call, bypassing the C
+/// library's `fork`: no `atfork` handlers, no allocator or stdio locks taken in the parent
+/// (so a spawning thread never waits on another thread's `malloc`), and the pidfd in the
+/// same call when asked for. Returns `(0, None)` in the child, `(pid, pidfd)` in the parent;
+/// the pidfd is `None` when not asked for or when the kernel (or an emulator) ignored the
+/// flag.
+///
+/// # Safety
+/// - The child shares no lock state with the C library (its `fork` bookkeeping is skipped):
+///   it may only make async-signal-safe system calls and must end in `execve` or `_exit`,
+///   never returning into code that could allocate or unwind.
+/// - The caller should block signals around the call when handlers are installed: the
+///   child starts with a copy of them.
+///
+/// # References
+/// `clone(2)`.
+pub(crate) unsafe fn fork_clone(want_pidfd: bool) -> Result<(pid_t, Option<OwnedFd>), i32> {
+    #[cfg(not(target_arch = "s390x"))]
+    {
+        let mut pidfd: c_int = -1;
+        let flags = libc::SIGCHLD | if want_pidfd { libc::CLONE_PIDFD } else { 0 };
+        // SAFETY: a fork-style clone (no CLONE_VM: the child gets a copy of the address
+        // space and this stack); `pidfd` is a valid out-pointer for CLONE_PIDFD (the third
+        // argument, parent_tid, on every architecture but s390). The child side is the
+        // caller's contract.
+        let pid = cvt_long(unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags as libc::c_ulong,
+                0usize,
+                &mut pidfd as *mut c_int,
+                0usize,
+                0usize,
+            )
+        })? as pid_t;
+        if pid == 0 || pidfd < 0 {
+            return Ok((pid, None));
+        }
+        // SAFETY: the kernel created this fd for us (CLONE_PIDFD sets O_CLOEXEC).
+        Ok((pid, Some(unsafe { owned(pidfd) })))
+    }
+    #[cfg(target_arch = "s390x")]
+    {
+        // SAFETY: forwarded to the caller.
+        let pid = cvt(unsafe { libc::fork() })?;
+        let fd = (pid > 0 && want_pidfd)
+            .then(|| pidfd_open(pid).ok())
+            .flatten();
+        Ok((pid, fd))
+    }
+}
+
 /// The signature of a child body run by [`clone_vfork`].
 pub(crate) type CloneBody = extern "C" fn(*mut libc::c_void) -> c_int;
 
@@ -386,9 +438,9 @@ struct CloneArgs {
 /// `SIG_DFL` (ignored signals stay ignored).
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | extra_flags)`
-/// running `body(arg)` on `stack`, with `SIGCHLD` as exit signal. Returns the pid and the
-/// pidfd. Because the kernel clears the child's handlers at creation, no handler of the
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND [| CLONE_PIDFD] | extra_flags)`
+/// running `body(arg)` on `stack`, with `SIGCHLD` as exit signal. Returns the pid and, with
+/// `want_pidfd`, the pidfd. Because the kernel clears the child's handlers at creation, no handler of the
 /// parent can ever run in the child, and the parent need not block signals around the call
 /// (so no child exit is ever queued as a stray `SIGCHLD` for another thread).
 ///
@@ -404,13 +456,15 @@ pub(crate) unsafe fn clone3_vfork(
     arg: *mut libc::c_void,
     stack: &mut [MaybeUninit<u8>],
     extra_flags: c_int,
-) -> Result<(pid_t, OwnedFd), i32> {
+    want_pidfd: bool,
+) -> Result<(pid_t, Option<OwnedFd>), i32> {
     let mut pidfd: c_int = -1;
+    let pidfd_flag = if want_pidfd { libc::CLONE_PIDFD } else { 0 };
     let range = stack.as_mut_ptr_range();
     let base = (range.start as usize + 15) & !15;
     let top = range.end as usize & !15;
     let args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | pidfd_flag) as u64
             | CLONE_CLEAR_SIGHAND
             | extra_flags as u32 as u64,
         pidfd: &mut pidfd as *mut c_int as u64,
@@ -452,8 +506,11 @@ pub(crate) unsafe fn clone3_vfork(
     if ret < 0 {
         return Err(-ret as i32);
     }
+    if pidfd < 0 {
+        return Ok((ret as pid_t, None));
+    }
     // SAFETY: the kernel created this pidfd for us (close-on-exec by definition).
-    Ok((ret as pid_t, unsafe { owned(pidfd) }))
+    Ok((ret as pid_t, Some(unsafe { owned(pidfd) })))
 }
 
 pub(crate) mod spawn;

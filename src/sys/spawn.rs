@@ -23,9 +23,14 @@ pub(crate) type Spawned = (pid_t, Option<OwnedFd>);
 pub(crate) type Failure = (Stage, i32);
 
 /// Spawns through `clone(CLONE_VM|CLONE_VFORK)`. The child reports failure through a slot
-/// in this frame (shared memory), so no pipe is needed.
+/// in this frame (shared memory), so no pipe is needed. With `want_pidfd`, the pidfd comes
+/// from the same call (`CLONE_PIDFD`) where the kernel has it.
 #[inline(never)]
-pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, Failure> {
+pub(crate) fn vfork(
+    ctx: &mut ChildCtx,
+    extra_flags: c_int,
+    want_pidfd: bool,
+) -> Result<Spawned, Failure> {
     let mut report = Report::default();
     ctx.report = &mut report;
     ctx.report_fd = -1;
@@ -46,12 +51,13 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
                 (ctx as *const ChildCtx).cast_mut().cast(),
                 &mut stack,
                 extra_flags,
+                want_pidfd,
             )
         };
         match r {
             Ok((pid, pidfd)) => {
                 ctx.reset_signals = asked;
-                return finish_vfork(ctx, &report, pid, Some(pidfd));
+                return finish_vfork(ctx, &report, pid, pidfd);
             }
             // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
             // clone from now on. EINVAL may be the caller's extra flags: clone decides.
@@ -64,7 +70,7 @@ pub(crate) fn vfork(ctx: &mut ChildCtx, extra_flags: c_int) -> Result<Spawned, F
         }
         ctx.reset_signals = asked;
     }
-    let mut want_pidfd = probe::clone_pidfd();
+    let mut want_pidfd = want_pidfd && probe::clone_pidfd();
     let mut pidfd_refused = false;
     let old = super::block_all_signals();
     let result = loop {
@@ -175,9 +181,15 @@ pub(crate) fn clone_vm_works() -> bool {
     ok
 }
 
-/// Spawns through `fork`. The child reports failure on a close-on-exec pipe whose write end
-/// is placed at or above `min_fd`, out of the fd plan's way.
-pub(crate) fn fork(ctx: &mut ChildCtx, min_fd: c_int) -> Result<Spawned, Failure> {
+/// Spawns through a fork (the raw `clone` system call, see [`super::fork_clone`]). The
+/// child reports failure on a close-on-exec pipe whose write end is placed at or above
+/// `min_fd`, out of the fd plan's way. With `want_pidfd`, the pidfd comes from the same
+/// `clone` (`CLONE_PIDFD`), or from `pidfd_open` where the flag is refused.
+pub(crate) fn fork(
+    ctx: &mut ChildCtx,
+    min_fd: c_int,
+    want_pidfd: bool,
+) -> Result<Spawned, Failure> {
     let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
     // Move the write end above every fd the plan touches. The original must be closed
     // here: a second write end open in the parent would keep the report read from ever
@@ -191,18 +203,20 @@ pub(crate) fn fork(ctx: &mut ChildCtx, min_fd: c_int) -> Result<Spawned, Failure
     };
     ctx.report = std::ptr::null_mut();
     ctx.report_fd = w.as_raw_fd();
+    let clone_pidfd = want_pidfd && probe::clone_pidfd();
     let old = super::block_all_signals();
-    // SAFETY: the child branch only runs `child::run`, which is async-signal-safe and
-    // never returns.
-    let pid = unsafe { super::fork() };
-    if let Ok(0) = pid {
-        // SAFETY: we are the child; `ctx` is our copy of the prepared plan.
-        unsafe { child::run(ctx) }
+    let mut result = fork_run(ctx, clone_pidfd);
+    if clone_pidfd && result.is_err() {
+        // CLONE_PIDFD refused (an old kernel): fork without it, and remember.
+        result = fork_run(ctx, false);
+        if result.is_ok() {
+            probe::clone_pidfd_failed();
+        }
     }
     super::restore_signals(&old);
     ctx.report_fd = -1;
     drop(w);
-    let pid = pid.map_err(|e| (Stage::Fork, e))?;
+    let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
     // Read the report: EOF (0 bytes) means the exec succeeded.
     let mut buf = [0u8; 8];
     let mut got = 0;
@@ -214,15 +228,25 @@ pub(crate) fn fork(ctx: &mut ChildCtx, min_fd: c_int) -> Result<Spawned, Failure
         }
     }
     if got == 0 {
-        let pidfd = if probe::pidfd_open() {
-            super::pidfd_open(pid).ok()
-        } else {
-            None
-        };
         return Ok((pid, pidfd));
     }
+    drop(pidfd);
     let _ = super::wait4(pid, 0);
     Err(Report::decode(&buf[..got]).unwrap_or((Stage::Exec, libc::EIO)))
+}
+
+/// One fork attempt: in the child, runs the plan (never returns); in the parent, returns
+/// the pid and the pidfd the kernel gave.
+#[inline(always)]
+fn fork_run(ctx: &ChildCtx, want_pidfd: bool) -> Result<Spawned, i32> {
+    // SAFETY: the child branch only runs `child::run`, which makes async-signal-safe system
+    // calls and ends in execve or _exit; signals are blocked by the caller.
+    let r = unsafe { super::fork_clone(want_pidfd) };
+    if let Ok((0, _)) = r {
+        // SAFETY: we are the child; `ctx` is our copy of the prepared plan.
+        unsafe { child::run(ctx) }
+    }
+    r
 }
 
 /// What `posix_spawn` is asked to do besides the fds.
