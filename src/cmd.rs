@@ -281,6 +281,10 @@ struct Prepared {
     path: PathBuf,
     /// The fd plan of the last start, reused while the child's fds stay the same.
     scratch: Scratch,
+    /// `scratch` holds the plan of the command's own stdio and extra files (no pipe), as
+    /// [`Cmd::status`] starts it: it can spawn again without looking at them. Cleared by
+    /// the stdio and extra-file setters and by a start with pipes.
+    direct: bool,
 }
 
 /// A command to run (Go's `exec.Cmd`): program, arguments, environment, directory, stdio,
@@ -538,7 +542,7 @@ impl Cmd {
     /// ```
     pub fn stdin(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stdin = s.into();
-        self
+        self.fds_changed()
     }
 
     /// The child's stdout (default [`Stdio::null()`]). [`output`](Cmd::output) and
@@ -553,7 +557,7 @@ impl Cmd {
     /// ```
     pub fn stdout(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stdout = s.into();
-        self
+        self.fds_changed()
     }
 
     /// The child's stderr (default [`Stdio::null()`]). [`combined_output`](Cmd::combined_output)
@@ -568,7 +572,7 @@ impl Cmd {
     /// ```
     pub fn stderr(&mut self, s: impl Into<Stdio>) -> &mut Cmd {
         self.stderr = s.into();
-        self
+        self.fds_changed()
     }
 
     /// Passes `fd` as the child's next extra file: the first is fd 3, then 4, ... (Go's
@@ -585,7 +589,7 @@ impl Cmd {
     #[doc(alias = "ExtraFiles")]
     pub fn extra_file(&mut self, fd: impl Into<OwnedFd>) -> &mut Cmd {
         self.extra_files.push(Arc::new(fd.into()));
-        self
+        self.fds_changed()
     }
 
     /// The spawn strategy (default [`Strategy::Auto`]). An explicit strategy is used as is:
@@ -1027,6 +1031,14 @@ impl Cmd {
         merge_env(base, changes).map(Some)
     }
 
+    /// The child's fds changed: the fd plan kept for `status` no longer holds.
+    fn fds_changed(&mut self) -> &mut Cmd {
+        if let Some(p) = &mut self.prepared {
+            p.direct = false;
+        }
+        self
+    }
+
     fn prepare(&mut self) -> Result<&Prepared> {
         if self.prepared.is_none() {
             let p = self.build()?;
@@ -1084,6 +1096,7 @@ impl Cmd {
             plan,
             path,
             scratch: Scratch::new(),
+            direct: false,
         })
     }
 
@@ -1175,6 +1188,7 @@ impl Cmd {
             &self.extra_files,
         )?;
         let prepared = self.prepared.as_mut().expect("prepared above");
+        prepared.direct = false;
         // Internally, the pidfd serves the timeout watcher and the wait delay; a child with
         // neither is only ever signalled before it is reaped, when its pid cannot be reused.
         let want_pidfd = !internal || timeout.is_some() || wait_delay.is_some();
@@ -1256,6 +1270,15 @@ impl Cmd {
     /// call reaps it).
     fn status_direct(&mut self) -> Result<ProcessState> {
         self.prepare()?;
+        let n_fds = 3 + self.extra_files.len();
+        let prepared = self.prepared.as_mut().expect("prepared above");
+        if prepared.direct {
+            // The same fds as the last time: every source is still open (the command owns
+            // them, or it is the shared /dev/null).
+            let ops = prepared.scratch.ops();
+            let spawned = spawn::spawn_planned(&prepared.plan, ops, n_fds, self.strategy, false)?;
+            return crate::process::reap(spawned.pid, None);
+        }
         let mut inline = [ChildFd::Inherit; 8];
         let mut heap = Vec::new();
         let none = [None, None, None];
@@ -1274,6 +1297,7 @@ impl Cmd {
             &mut prepared.scratch,
             false,
         )?;
+        prepared.direct = true;
         crate::process::reap(spawned.pid, None)
     }
 

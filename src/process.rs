@@ -269,11 +269,9 @@ pub struct Process {
     reaped: RwLock<bool>,
 }
 
-/// The wait status a `waitid` siginfo reports.
-fn siginfo_status(info: &libc::siginfo_t) -> WaitStatus {
-    // SAFETY: the kernel filled a SIGCHLD siginfo for a child that changed state.
-    let status = unsafe { info.si_status() };
-    WaitStatus::from_siginfo(info.si_code, status).unwrap_or(WaitStatus::Exited(status))
+/// The wait status `waitid` reports.
+fn info_status(c: sys::ChildInfo) -> WaitStatus {
+    WaitStatus::from_siginfo(c.code, c.status).unwrap_or(WaitStatus::Exited(c.status))
 }
 
 /// Blocks until the child `pid` (known by its pidfd where there is one) exits, reaps it and
@@ -284,12 +282,13 @@ pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessSta
         Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
         None => (libc::P_PID, pid as libc::id_t),
     };
-    match sys::waitid(idtype, id, libc::WEXITED) {
-        Ok(Some((info, ru))) => Ok(ProcessState::new(
-            pid,
-            siginfo_status(&info),
-            crate::raw::rusage_from(ru),
-        )),
+    // Built first and filled in place: no copy of the resource usage.
+    let mut st = ProcessState::new(pid, WaitStatus::Exited(0), Rusage::zeroed());
+    match sys::waitid(idtype, id, libc::WEXITED, Some(st.rusage.raw_mut())) {
+        Ok(Some(c)) => {
+            st.status = info_status(c);
+            Ok(st)
+        }
         Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
         Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
     }
@@ -412,7 +411,7 @@ impl Process {
             Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
             None => (libc::P_PID, self.pid as libc::id_t),
         };
-        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT) {
+        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT, None) {
             Ok(_) => Ok(()),
             Err(libc::ECHILD) if self.is_reaped() => Err(process_done()),
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
@@ -429,16 +428,18 @@ impl Process {
             Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
             None => (libc::P_PID, self.pid as libc::id_t),
         };
-        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOHANG) {
+        let mut st = ProcessState::new(self.pid, WaitStatus::Exited(0), Rusage::zeroed());
+        match sys::waitid(
+            idtype,
+            id,
+            libc::WEXITED | libc::WNOHANG,
+            Some(st.rusage.raw_mut()),
+        ) {
             Ok(None) => Ok(None),
-            Ok(Some((info, ru))) => {
+            Ok(Some(c)) => {
                 *reaped = true;
-                let status = siginfo_status(&info);
-                Ok(Some(ProcessState::new(
-                    self.pid,
-                    status,
-                    crate::raw::rusage_from(ru),
-                )))
+                st.status = info_status(c);
+                Ok(Some(st))
             }
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
         }
@@ -831,8 +832,7 @@ mod tests {
 
     #[test]
     fn display_like_go() {
-        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
-        let ru = crate::raw::rusage_from(unsafe { std::mem::zeroed() });
+        let ru = Rusage::zeroed();
         let st = |s| ProcessState::new(1, s, ru).to_string();
         assert_eq!(st(WaitStatus::Exited(1)), "exit status 1");
         assert_eq!(

@@ -482,8 +482,16 @@ impl fmt::Debug for Rusage {
     }
 }
 
-pub(crate) fn rusage_from(ru: libc::rusage) -> Rusage {
-    Rusage(ru)
+impl Rusage {
+    /// All zero, to be filled in place by a wait.
+    pub(crate) fn zeroed() -> Rusage {
+        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
+        Rusage(unsafe { std::mem::zeroed() })
+    }
+
+    pub(crate) fn raw_mut(&mut self) -> &mut libc::rusage {
+        &mut self.0
+    }
 }
 
 fn wait_err(e: i32) -> Error {
@@ -724,7 +732,7 @@ pub unsafe fn clone_vfork<F: FnMut() -> c_int>(
             libc::SIGCHLD,
         )
     };
-    sys::restore_signals(&old);
+    sys::restore_signals(old);
     r.map(|(pid, _)| pid)
         .map_err(|e| Error::os(e).with_stage(Stage::Fork))
 }
@@ -889,17 +897,15 @@ impl PidFd {
     /// `waitid(2)` (`P_PIDFD`).
     #[doc(alias = "waitid")]
     pub fn wait(&self, options: WaitOptions) -> Result<Option<(WaitStatus, Rusage)>> {
+        let mut ru = Rusage::zeroed();
         let r = sys::waitid(
             libc::P_PIDFD,
             self.fd.as_raw_fd() as libc::id_t,
             options.0 | libc::WEXITED,
+            Some(ru.raw_mut()),
         )
         .map_err(wait_err)?;
-        Ok(r.and_then(|(info, ru)| {
-            // SAFETY: the kernel filled a SIGCHLD siginfo.
-            let status = unsafe { info.si_status() };
-            WaitStatus::from_siginfo(info.si_code, status).map(|s| (s, Rusage(ru)))
-        }))
+        Ok(r.and_then(|c| WaitStatus::from_siginfo(c.code, c.status).map(|s| (s, ru))))
     }
 
     /// Whether the process has exited (the pidfd polls readable), waiting at most `timeout`

@@ -9,7 +9,7 @@ use libc::c_int;
 
 use crate::cstr::CStringArray;
 use crate::error::{Error, ErrorKind, Result, Stage};
-use crate::plan::{self, FdTarget, OpBuf};
+use crate::plan::{self, FdOp, FdTarget, OpBuf};
 use crate::raw::PidFd;
 use crate::signal::Signal;
 use crate::sys;
@@ -561,9 +561,6 @@ pub(crate) fn spawn_with(
     scratch: &mut Scratch,
     want_pidfd: bool,
 ) -> Result<Spawned> {
-    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
-        return Err(Error::invalid(format!("invalid process group {g}")));
-    }
     if fds.len() <= scratch.targets.len() {
         let mut same = scratch.planned == fds.len();
         for (t, f) in scratch.targets.iter_mut().zip(fds) {
@@ -582,8 +579,34 @@ pub(crate) fn spawn_with(
         plan::plan_into(&targets, &mut scratch.ops);
         scratch.planned = usize::MAX;
     }
-    let ops = scratch.ops.as_slice();
-    let n = fds.len().max(3) as c_int;
+    spawn_planned(
+        plan,
+        scratch.ops.as_slice(),
+        fds.len(),
+        strategy,
+        want_pidfd,
+    )
+}
+
+impl Scratch {
+    /// The ops planned by the last [`spawn_with`].
+    pub(crate) fn ops(&self) -> &[FdOp] {
+        self.ops.as_slice()
+    }
+}
+
+/// Spawns `plan` with fd `ops` already planned for `n_fds` child fds.
+pub(crate) fn spawn_planned(
+    plan: &ExecPlan,
+    ops: &[FdOp],
+    n_fds: usize,
+    strategy: Strategy,
+    want_pidfd: bool,
+) -> Result<Spawned> {
+    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
+        return Err(Error::invalid(format!("invalid process group {g}")));
+    }
+    let n = n_fds.max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
 
     let mut envp = match &plan.envp {

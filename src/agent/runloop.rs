@@ -339,7 +339,7 @@ impl Loop {
         // No signal is handled on this thread; a SIGPIPE raised by a write to a worker
         // whose stdin closed stays pending here instead of killing the process (the
         // write fails with EPIPE). Children start with an empty mask regardless.
-        crate::sys::block_all_signals();
+        crate::sys::block_app_signals();
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         if let Err(e) = epoll::add(
             &self.epoll,

@@ -126,18 +126,29 @@ pub(crate) fn wait4(pid: pid_t, options: c_int) -> Result<(pid_t, c_int, libc::r
     Ok((got, status, unsafe { ru.assume_init() }))
 }
 
-/// Raw `waitid(idtype, id, options)` through the syscall (which also returns rusage).
-/// Returns `None` when `WNOHANG` was given and no child was ready.
+/// What `waitid` reports of a child that changed state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChildInfo {
+    /// `si_code`: `CLD_EXITED`, `CLD_KILLED`, ...
+    pub code: c_int,
+    /// `si_status`: the exit code or the signal.
+    pub status: c_int,
+}
+
+/// Raw `waitid(idtype, id, options)` through the syscall, which also fills `ru` (the child's
+/// resource usage) when given. Returns `None` when `WNOHANG` was given and no child was
+/// ready.
 pub(crate) fn waitid(
     idtype: libc::idtype_t,
     id: libc::id_t,
     options: c_int,
-) -> Result<Option<(libc::siginfo_t, libc::rusage)>, i32> {
+    ru: Option<&mut libc::rusage>,
+) -> Result<Option<ChildInfo>, i32> {
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-    let mut ru = MaybeUninit::<libc::rusage>::zeroed();
+    let ru = ru.map_or(std::ptr::null_mut(), |r| r as *mut libc::rusage);
     retry(|| {
-        // SAFETY: the waitid syscall takes (idtype, id, siginfo*, options, rusage*); both
-        // out-pointers are valid.
+        // SAFETY: the waitid syscall takes (idtype, id, siginfo*, options, rusage*); the
+        // siginfo pointer is valid, the rusage one valid or null.
         cvt_long(unsafe {
             libc::syscall(
                 libc::SYS_waitid,
@@ -145,17 +156,20 @@ pub(crate) fn waitid(
                 id as libc::c_long,
                 info.as_mut_ptr(),
                 options as libc::c_long,
-                ru.as_mut_ptr(),
+                ru,
             )
         })
     })?;
-    // SAFETY: zeroed, then filled in by the kernel.
-    let (info, ru) = unsafe { (info.assume_init(), ru.assume_init()) };
-    // SAFETY: reading si_pid of a zeroed/filled siginfo is always defined.
-    if unsafe { info.si_pid() } == 0 {
+    // SAFETY: zeroed, then filled in by the kernel; reading the SIGCHLD fields of a zeroed or
+    // filled siginfo is always defined.
+    let (pid, code, status) = unsafe {
+        let info = info.assume_init_ref();
+        (info.si_pid(), info.si_code, info.si_status())
+    };
+    if pid == 0 {
         return Ok(None);
     }
-    Ok(Some((info, ru)))
+    Ok(Some(ChildInfo { code, status }))
 }
 
 /// `pidfd_open(pid, 0)`; the fd is close-on-exec by definition.
@@ -215,16 +229,6 @@ pub(crate) fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))
 }
 
-/// A full signal set.
-pub(crate) fn sigset_full() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigfillset initialises the set.
-    unsafe {
-        libc::sigfillset(set.as_mut_ptr());
-        set.assume_init()
-    }
-}
-
 /// A signal set with every bit set, the C library's reserved signals included.
 pub(crate) fn sigset_all_bits() -> libc::sigset_t {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
@@ -245,19 +249,37 @@ pub(crate) fn sigset_empty() -> libc::sigset_t {
     }
 }
 
-/// Blocks every signal in the calling thread (the raw syscall, so glibc's internal signals
-/// are blocked too) and returns the previous mask. Used around `clone(CLONE_VM)` so that no
-/// handler of the parent can run on the child's borrowed memory.
-pub(crate) fn block_all_signals() -> libc::sigset_t {
-    let all = sigset_full();
-    let mut old = sigset_empty();
-    // SAFETY: both sets are valid; the kernel size of a sigset is 8 bytes.
+/// Blocks, for good, every signal the application could handle in the calling thread (a
+/// service thread that must never run a handler). The C library's internal signals stay
+/// deliverable: glibc's `setuid` in another thread waits for every thread to take one.
+pub(crate) fn block_app_signals() {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set (without the C library's internal signals);
+    // pthread_sigmask on the calling thread with a valid set.
+    unsafe {
+        libc::sigfillset(set.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
+    }
+}
+
+/// A signal mask as the kernel takes it in `rt_sigprocmask` (64 bits, signal `n` at bit
+/// `n - 1`): no C library set to fill or copy.
+pub(crate) type KernelSigset = u64;
+
+/// Blocks every signal in the calling thread (the raw syscall with every bit set, so the C
+/// library's internal signals are blocked too) and returns the previous mask. Used around
+/// `clone` so that no handler of the parent can run in the child before it resets them.
+#[inline]
+pub(crate) fn block_all_signals() -> KernelSigset {
+    let all: KernelSigset = !0;
+    let mut old: KernelSigset = 0;
+    // SAFETY: both sets are valid 8-byte kernel sigsets.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            &all as *const libc::sigset_t,
-            &mut old as *mut libc::sigset_t,
+            &all as *const KernelSigset,
+            &mut old as *mut KernelSigset,
             8usize,
         );
     }
@@ -265,14 +287,15 @@ pub(crate) fn block_all_signals() -> libc::sigset_t {
 }
 
 /// Restores a mask returned by [`block_all_signals`].
-pub(crate) fn restore_signals(old: &libc::sigset_t) {
-    // SAFETY: `old` is a valid set.
+#[inline]
+pub(crate) fn restore_signals(old: KernelSigset) {
+    // SAFETY: `old` is a valid 8-byte kernel sigset.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK,
-            old as *const libc::sigset_t,
-            std::ptr::null_mut::<libc::sigset_t>(),
+            &old as *const KernelSigset,
+            std::ptr::null_mut::<KernelSigset>(),
             8usize,
         );
     }
@@ -288,12 +311,13 @@ pub(crate) unsafe fn fork() -> Result<pid_t, i32> {
     cvt(unsafe { libc::fork() })
 }
 
-/// A fork through the raw `clone(SIGCHLD [| CLONE_PIDFD])` system call, bypassing the C
-/// library's `fork`: no `atfork` handlers, no allocator or stdio locks taken in the parent
-/// (so a spawning thread never waits on another thread's `malloc`), and the pidfd in the
-/// same call when asked for. Returns `(0, None)` in the child, `(pid, pidfd)` in the parent;
-/// the pidfd is `None` when not asked for or when the kernel (or an emulator) ignored the
-/// flag.
+/// A fork through the raw `clone(flags)` system call, bypassing the C library's `fork`: no
+/// `atfork` handlers, no allocator or stdio locks taken in the parent (so a spawning thread
+/// never waits on another thread's `malloc`), and the pidfd in the same call when `flags`
+/// has `CLONE_PIDFD`. `flags` holds the exit signal and may add `CLONE_VFORK` (the caller
+/// is suspended until the child execs or exits); it must not hold `CLONE_VM`. Returns
+/// `(0, None)` in the child, `(pid, pidfd)` in the parent; the pidfd is `None` when not
+/// asked for or when the kernel (or an emulator) ignored the flag.
 ///
 /// # Safety
 /// - The child shares no lock state with the C library (its `fork` bookkeeping is skipped):
@@ -304,40 +328,28 @@ pub(crate) unsafe fn fork() -> Result<pid_t, i32> {
 ///
 /// # References
 /// `clone(2)`.
-pub(crate) unsafe fn fork_clone(want_pidfd: bool) -> Result<(pid_t, Option<OwnedFd>), i32> {
-    #[cfg(not(target_arch = "s390x"))]
-    {
-        let mut pidfd: c_int = -1;
-        let flags = libc::SIGCHLD | if want_pidfd { libc::CLONE_PIDFD } else { 0 };
-        // SAFETY: a fork-style clone (no CLONE_VM: the child gets a copy of the address
-        // space and this stack); `pidfd` is a valid out-pointer for CLONE_PIDFD (the third
-        // argument, parent_tid, on every architecture but s390). The child side is the
-        // caller's contract.
-        let pid = cvt_long(unsafe {
-            libc::syscall(
-                libc::SYS_clone,
-                flags as libc::c_ulong,
-                0usize,
-                &mut pidfd as *mut c_int,
-                0usize,
-                0usize,
-            )
-        })? as pid_t;
-        if pid == 0 || pidfd < 0 {
-            return Ok((pid, None));
-        }
-        // SAFETY: the kernel created this fd for us (CLONE_PIDFD sets O_CLOEXEC).
-        Ok((pid, Some(unsafe { owned(pidfd) })))
+pub(crate) unsafe fn fork_clone(flags: c_int) -> Result<(pid_t, Option<OwnedFd>), i32> {
+    debug_assert!(flags & libc::CLONE_VM == 0);
+    let mut pidfd: c_int = -1;
+    let flags = flags as libc::c_ulong;
+    let ptid = &mut pidfd as *mut c_int;
+    // SAFETY: a fork-style clone (no CLONE_VM: the child gets a copy of the address space
+    // and of this stack, so no new stack is given); `pidfd` is a valid out-pointer for
+    // CLONE_PIDFD (parent_tid, the third argument on every architecture; s390 swaps the
+    // first two). The child side is the caller's contract.
+    let ret = unsafe {
+        #[cfg(not(target_arch = "s390x"))]
+        let r = libc::syscall(libc::SYS_clone, flags, 0usize, ptid, 0usize, 0usize);
+        #[cfg(target_arch = "s390x")]
+        let r = libc::syscall(libc::SYS_clone, 0usize, flags, ptid, 0usize, 0usize);
+        r
+    };
+    let pid = cvt_long(ret)? as pid_t;
+    if pid == 0 || pidfd < 0 || flags & libc::CLONE_PIDFD as libc::c_ulong == 0 {
+        return Ok((pid, None));
     }
-    #[cfg(target_arch = "s390x")]
-    {
-        // SAFETY: forwarded to the caller.
-        let pid = cvt(unsafe { libc::fork() })?;
-        let fd = (pid > 0 && want_pidfd)
-            .then(|| pidfd_open(pid).ok())
-            .flatten();
-        Ok((pid, fd))
-    }
+    // SAFETY: the kernel created this fd for us (CLONE_PIDFD sets O_CLOEXEC).
+    Ok((pid, Some(unsafe { owned(pidfd) })))
 }
 
 /// The signature of a child body run by [`clone_vfork`].

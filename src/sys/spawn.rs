@@ -2,6 +2,7 @@
 //! `fork`, and `posix_spawn`. Each returns the pid (and the pidfd where it had one for free)
 //! or the failing stage with its errno.
 
+use std::cell::Cell;
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -102,7 +103,7 @@ pub(crate) fn vfork(
             }
         }
     };
-    super::restore_signals(&old);
+    super::restore_signals(old);
     let (pid, pidfd) = match result {
         Ok(v) => v,
         Err(e) => {
@@ -168,7 +169,7 @@ pub(crate) fn clone_vm_works() -> bool {
             0,
         )
     };
-    super::restore_signals(&old);
+    super::restore_signals(old);
     let ok = match r {
         Ok((pid, _)) => {
             let _ = super::wait4(pid, libc::__WALL);
@@ -181,15 +182,55 @@ pub(crate) fn clone_vm_works() -> bool {
     ok
 }
 
-/// Spawns through a fork (the raw `clone` system call, see [`super::fork_clone`]). The
-/// child reports failure on a close-on-exec pipe whose write end is placed at or above
-/// `min_fd`, out of the fd plan's way. With `want_pidfd`, the pidfd comes from the same
-/// `clone` (`CLONE_PIDFD`), or from `pidfd_open` where the flag is refused.
+/// Spawns through a fork (the raw `clone` system call, see [`super::fork_clone`]).
+///
+/// Where the kernel honours `CLONE_VFORK` without `CLONE_VM` (always, but for emulators),
+/// the fork is a `clone(CLONE_VFORK)`: this thread is suspended until the child execs or
+/// exits, and the child reports a failure into this thread's page of memory shared with
+/// its children ([`report_slot`]): no pipe, no read, no close. Elsewhere the child reports
+/// on a close-on-exec pipe whose write end is placed at or above `min_fd`, out of the fd
+/// plan's way. With `want_pidfd`, the pidfd comes from the same `clone` (`CLONE_PIDFD`)
+/// where the kernel has the flag.
 pub(crate) fn fork(
     ctx: &mut ChildCtx,
     min_fd: c_int,
     want_pidfd: bool,
 ) -> Result<Spawned, Failure> {
+    if let Some(slot) = report_slot() {
+        if fork_vfork_works(slot) {
+            return fork_shared(ctx, slot, want_pidfd);
+        }
+    }
+    fork_piped(ctx, min_fd, want_pidfd)
+}
+
+/// The fork strategy through `clone(CLONE_VFORK)` and a shared report slot.
+fn fork_shared(
+    ctx: &mut ChildCtx,
+    slot: *mut Report,
+    want_pidfd: bool,
+) -> Result<Spawned, Failure> {
+    // SAFETY: `slot` is this thread's report page, written only by children of this
+    // thread while it is suspended in a CLONE_VFORK clone, so nobody writes it now.
+    unsafe { std::ptr::write_volatile(slot, Report::default()) };
+    ctx.report = slot;
+    ctx.report_fd = -1;
+    let result = fork_retrying(ctx, libc::CLONE_VFORK, want_pidfd);
+    ctx.report = std::ptr::null_mut();
+    let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
+    // SAFETY: the child has exec'd or exited (CLONE_VFORK): nobody writes the slot now.
+    let report = unsafe { std::ptr::read_volatile(slot) };
+    if report.stage != 0 {
+        drop(pidfd);
+        let _ = super::wait4(pid, 0);
+        let stage = Stage::from_u8(report.stage).unwrap_or(Stage::Exec);
+        return Err((stage, report.errno));
+    }
+    Ok((pid, pidfd))
+}
+
+/// The fork strategy with a report pipe (where `CLONE_VFORK` does not suspend the parent).
+fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spawned, Failure> {
     let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
     // Move the write end above every fd the plan touches. The original must be closed
     // here: a second write end open in the parent would keep the report read from ever
@@ -203,17 +244,7 @@ pub(crate) fn fork(
     };
     ctx.report = std::ptr::null_mut();
     ctx.report_fd = w.as_raw_fd();
-    let clone_pidfd = want_pidfd && probe::clone_pidfd();
-    let old = super::block_all_signals();
-    let mut result = fork_run(ctx, clone_pidfd);
-    if clone_pidfd && result.is_err() {
-        // CLONE_PIDFD refused (an old kernel): fork without it, and remember.
-        result = fork_run(ctx, false);
-        if result.is_ok() {
-            probe::clone_pidfd_failed();
-        }
-    }
-    super::restore_signals(&old);
+    let result = fork_retrying(ctx, 0, want_pidfd);
     ctx.report_fd = -1;
     drop(w);
     let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
@@ -235,18 +266,146 @@ pub(crate) fn fork(
     Err(Report::decode(&buf[..got]).unwrap_or((Stage::Exec, libc::EIO)))
 }
 
+/// Forks with `flags` (plus `SIGCHLD`, plus `CLONE_PIDFD` when wanted and not known to be
+/// refused) with every signal blocked, the child running the plan; retries without
+/// `CLONE_PIDFD` when the kernel refuses it, and remembers.
+fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Spawned, i32> {
+    let clone_pidfd = want_pidfd && probe::clone_pidfd();
+    let pidfd_flag = if clone_pidfd { libc::CLONE_PIDFD } else { 0 };
+    let old = super::block_all_signals();
+    let mut result = fork_run(ctx, flags | libc::SIGCHLD | pidfd_flag);
+    if clone_pidfd && result.is_err() {
+        result = fork_run(ctx, flags | libc::SIGCHLD);
+        if result.is_ok() {
+            probe::clone_pidfd_failed();
+        }
+    }
+    super::restore_signals(old);
+    result
+}
+
 /// One fork attempt: in the child, runs the plan (never returns); in the parent, returns
 /// the pid and the pidfd the kernel gave.
 #[inline(always)]
-fn fork_run(ctx: &ChildCtx, want_pidfd: bool) -> Result<Spawned, i32> {
+fn fork_run(ctx: &ChildCtx, flags: c_int) -> Result<Spawned, i32> {
     // SAFETY: the child branch only runs `child::run`, which makes async-signal-safe system
     // calls and ends in execve or _exit; signals are blocked by the caller.
-    let r = unsafe { super::fork_clone(want_pidfd) };
+    let r = unsafe { super::fork_clone(flags) };
     if let Ok((0, _)) = r {
         // SAFETY: we are the child; `ctx` is our copy of the prepared plan.
         unsafe { child::run(ctx) }
     }
     r
+}
+
+/// A page of memory shared (`MAP_SHARED`) with the children of the thread that owns it: a
+/// forked child writes its report there, and the thread reads it once the child has exec'd
+/// or exited. One per thread, because a thread is suspended while its child runs; it
+/// records the process that mapped it, so that in a process forked from this one (which
+/// inherits the mapping, still shared with us) the thread maps its own page.
+struct ReportPage {
+    page: Cell<*mut Report>,
+    owner: Cell<pid_t>,
+}
+
+const PAGE: usize = 4096;
+
+impl Drop for ReportPage {
+    fn drop(&mut self) {
+        let p = self.page.get();
+        if !p.is_null() {
+            // SAFETY: a mapping of PAGE bytes made by `report_slot`, no longer used.
+            unsafe { libc::munmap(p.cast(), PAGE) };
+        }
+    }
+}
+
+thread_local! {
+    static REPORT_PAGE: ReportPage = const {
+        ReportPage { page: Cell::new(std::ptr::null_mut()), owner: Cell::new(0) }
+    };
+}
+
+/// This thread's report slot, mapped at its first use; `None` if it cannot be mapped (no
+/// memory) or the thread is exiting: the caller then uses a pipe.
+fn report_slot() -> Option<*mut Report> {
+    REPORT_PAGE
+        .try_with(|p| {
+            let pid = super::getpid();
+            if !p.page.get().is_null() && p.owner.get() == pid {
+                return Some(p.page.get());
+            }
+            if !p.page.get().is_null() {
+                // Inherited from the process this one was forked from: drop our view of it.
+                // SAFETY: a PAGE-byte mapping made by `report_slot` in that process.
+                unsafe { libc::munmap(p.page.get().cast(), PAGE) };
+                p.page.set(std::ptr::null_mut());
+            }
+            // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
+            let m = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    PAGE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if m == libc::MAP_FAILED {
+                return None;
+            }
+            p.page.set(m.cast());
+            p.owner.set(pid);
+            Some(p.page.get())
+        })
+        .ok()
+        .flatten()
+}
+
+static FORK_VFORK: AtomicU8 = AtomicU8::new(0);
+
+/// Whether `clone(CLONE_VFORK)` without `CLONE_VM` suspends the parent until the child
+/// exits here (emulators may run it as a plain fork: then a report in shared memory could be
+/// read before the child wrote it). Probed once with a child that sleeps a millisecond,
+/// then writes `slot`: the parent must see the write as soon as the clone returns.
+fn fork_vfork_works(slot: *mut Report) -> bool {
+    match FORK_VFORK.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    // SAFETY: this thread's slot; no child of it runs now.
+    unsafe { std::ptr::write_volatile(slot, Report::default()) };
+    let old = super::block_all_signals();
+    // SAFETY: the child only sleeps, writes the shared slot and exits. No exit signal: a
+    // SIGCHLD queued while this thread blocks every signal would interrupt another thread's
+    // system call; it is reaped with __WALL instead.
+    let r = unsafe { super::fork_clone(libc::CLONE_VFORK) };
+    if let Ok((0, _)) = r {
+        let ms = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: nanosleep and _exit are async-signal-safe; the slot is shared memory.
+        unsafe {
+            libc::nanosleep(&ms, std::ptr::null_mut());
+            std::ptr::write_volatile(slot, Report { stage: 1, errno: 0 });
+            libc::_exit(0);
+        }
+    }
+    super::restore_signals(old);
+    let ok = match r {
+        Ok((pid, _)) => {
+            // SAFETY: read right after the clone returned, as the spawns do.
+            let seen = unsafe { std::ptr::read_volatile(slot) }.stage == 1;
+            let _ = super::wait4(pid, libc::__WALL);
+            seen
+        }
+        Err(_) => false,
+    };
+    FORK_VFORK.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    ok
 }
 
 /// What `posix_spawn` is asked to do besides the fds.
