@@ -57,5 +57,59 @@ fn main() {
         }
     }
     println!("test fork_in_single_threaded_process ... ok");
-    println!("1 passed, 0 failed");
+    forked_process_spawns_with_its_own_report();
+    println!("test forked_process_spawns_with_its_own_report ... ok");
+    println!("2 passed, 0 failed");
+}
+
+/// Spawns alternately a missing program and `/bin/true` with the Fork strategy, `n` times
+/// each; the number of wrong outcomes (a missing program reported as started, or the
+/// reverse).
+fn spawn_mix(n: usize) -> usize {
+    let ok = raw::ExecPlan::new("/bin/true", ["true"]).expect("plan");
+    let missing = raw::ExecPlan::new("/no/such/program/here", ["x"]).expect("plan");
+    let mut wrong = 0;
+    for _ in 0..n {
+        match raw::fork_exec(&missing, &[], raw::Strategy::Fork) {
+            Err(e) if e.kind() == forkexec::ErrorKind::NotFound => {}
+            Err(_) => wrong += 1,
+            Ok(s) => {
+                wrong += 1;
+                let _ = raw::waitpid(s.pid, WaitOptions::empty());
+            }
+        }
+        match raw::fork_exec(&ok, &[], raw::Strategy::Fork) {
+            Ok(s) => {
+                let st = raw::waitpid(s.pid, WaitOptions::empty()).expect("waitpid");
+                if st.map(|(_, st)| st) != Some(WaitStatus::Exited(0)) {
+                    wrong += 1;
+                }
+            }
+            Err(_) => wrong += 1,
+        }
+    }
+    wrong
+}
+
+/// The Fork strategy's children report exec failures through memory shared with the
+/// spawning thread. A process forked from one that spawned inherits that memory (still
+/// shared): spawning in both at once must still give each its own children's reports.
+fn forked_process_spawns_with_its_own_report() {
+    // The parent's thread maps its report memory here.
+    assert_eq!(spawn_mix(1), 0);
+    match raw::fork().expect("fork in a single-threaded process") {
+        ForkResult::Child => {
+            let wrong = spawn_mix(300);
+            // SAFETY: leave without running the parent's atexit/stdio teardown.
+            unsafe { libc::_exit(if wrong == 0 { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => {
+            let wrong = spawn_mix(300);
+            let (_, status) = raw::waitpid(child, WaitOptions::empty())
+                .expect("waitpid")
+                .expect("status");
+            assert_eq!(wrong, 0, "wrong outcomes in the parent");
+            assert_eq!(status, WaitStatus::Exited(0), "wrong outcomes in the child");
+        }
+    }
 }
