@@ -4,6 +4,7 @@ use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use libc::c_int;
 
@@ -13,7 +14,7 @@ use crate::plan::{self, FdOp, FdTarget, OpBuf};
 use crate::raw::PidFd;
 use crate::signal::Signal;
 use crate::sys;
-use crate::sys::child::ChildCtx;
+use crate::sys::child::{ChildAttrs, ChildCtx};
 
 /// How a child is created. Every strategy runs the same [`ExecPlan`] with the same result;
 /// they differ in cost and in what they can express.
@@ -143,6 +144,8 @@ pub struct ExecPlan {
     cwd: Option<CString>,
     attrs: Attrs,
     sigmask: libc::sigset_t,
+    /// `attrs` as the child side takes them, derived at the first spawn after a change.
+    child_attrs: OnceLock<ChildAttrs>,
 }
 
 pub(crate) fn path_cstring(p: &Path, what: &str) -> Result<CString> {
@@ -191,6 +194,7 @@ impl ExecPlan {
                 ..Attrs::default()
             },
             sigmask: sys::sigset_empty(),
+            child_attrs: OnceLock::new(),
         }
     }
 
@@ -320,7 +324,7 @@ impl ExecPlan {
     }
 
     pub(crate) fn set_env_child_pid(&mut self, key: Option<&OsStr>) -> Result<()> {
-        self.attrs.pid_env = match key {
+        self.attrs_mut().pid_env = match key {
             None => None,
             Some(k) => {
                 let k = k.as_bytes();
@@ -356,7 +360,7 @@ impl ExecPlan {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn keep_ignored_signals(mut self, on: bool) -> ExecPlan {
-        self.attrs.keep_ignored_signals = on;
+        self.attrs_mut().keep_ignored_signals = on;
         self
     }
 
@@ -375,7 +379,7 @@ impl ExecPlan {
     /// # References
     /// `setsid(2)`.
     pub fn setsid(mut self, on: bool) -> ExecPlan {
-        self.attrs.setsid = on;
+        self.attrs_mut().setsid = on;
         self
     }
 
@@ -395,7 +399,7 @@ impl ExecPlan {
     /// `setpgid(2)`.
     #[doc(alias = "setpgid")]
     pub fn process_group(mut self, pgid: i32) -> ExecPlan {
-        self.attrs.pgid = Some(pgid);
+        self.attrs_mut().pgid = Some(pgid);
         self
     }
 
@@ -416,7 +420,7 @@ impl ExecPlan {
     /// `sigprocmask(2)`.
     #[doc(alias = "sigprocmask")]
     pub fn sigmask(mut self, signals: &[Signal]) -> ExecPlan {
-        self.attrs.sigmask = signals.to_vec();
+        self.attrs_mut().sigmask = signals.to_vec();
         let mut set = sys::sigset_empty();
         for s in signals {
             // SAFETY: `set` is initialised; an out-of-range number is ignored by sigaddset.
@@ -442,12 +446,41 @@ impl ExecPlan {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close_other_fds(mut self, on: bool) -> ExecPlan {
-        self.attrs.close_other_fds = on;
+        self.attrs_mut().close_other_fds = on;
         self
     }
 
+    /// The attributes, for a change: the child side's copy is derived again at the next
+    /// spawn.
     pub(crate) fn attrs_mut(&mut self) -> &mut Attrs {
+        self.child_attrs = OnceLock::new();
         &mut self.attrs
+    }
+
+    /// The attributes as the child side takes them.
+    fn child_attrs(&self) -> ChildAttrs {
+        *self.child_attrs.get_or_init(|| {
+            let a = &self.attrs;
+            ChildAttrs {
+                setsid: a.setsid,
+                pgid: a.pgid.unwrap_or(-1),
+                ctty: a.ctty.unwrap_or(-1),
+                foreground: a.foreground,
+                noctty: a.noctty,
+                pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
+                unshare: a.unshare,
+                cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                set_groups: a.groups.is_some(),
+                n_groups: a.groups.as_ref().map_or(0, Vec::len),
+                gid: a.gid.unwrap_or(u32::MAX),
+                uid: a.uid.unwrap_or(u32::MAX),
+                reset_signals: if a.keep_ignored_signals {
+                    sys::child::RESET_HANDLED
+                } else {
+                    sys::child::RESET_ALL
+                },
+            }
+        })
     }
 
     fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
@@ -673,6 +706,7 @@ pub(crate) fn spawn_planned(
         }
         Strategy::Vfork | Strategy::Fork => {
             let a = &plan.attrs;
+            let ca = plan.child_attrs();
             let mut ctx = ChildCtx {
                 path: plan.program.as_ptr(),
                 argv: plan.argv.as_ptr(),
@@ -682,33 +716,13 @@ pub(crate) fn spawn_planned(
                 close_from,
                 cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                setsid: a.setsid,
-                pgid: a.pgid.unwrap_or(-1),
-                ctty: a.ctty.unwrap_or(-1),
-                foreground: a.foreground,
-                noctty: a.noctty,
-                pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
-                parent_pid: if a.pdeathsig.is_some() {
-                    sys::getpid()
-                } else {
-                    0
-                },
-                unshare: a.unshare,
-                cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                set_groups: a.groups.is_some(),
+                parent_pid: if ca.pdeathsig != 0 { sys::getpid() } else { 0 },
                 groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
-                n_groups: a.groups.as_ref().map_or(0, Vec::len),
-                gid: a.gid.unwrap_or(u32::MAX),
-                uid: a.uid.unwrap_or(u32::MAX),
                 sigmask: &plan.sigmask,
                 report: std::ptr::null_mut(),
                 report_fd: -1,
                 pid_slot,
-                reset_signals: if a.keep_ignored_signals {
-                    sys::child::RESET_HANDLED
-                } else {
-                    sys::child::RESET_ALL
-                },
+                a: ca,
             };
             if strategy == Strategy::Vfork {
                 if !sys::spawn::clone_vm_works() {
@@ -725,7 +739,7 @@ pub(crate) fn spawn_planned(
                     "clone flags are not supported by the fork strategy (use Vfork or Auto)",
                 ));
             } else {
-                let min_fd = ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
+                let min_fd = || ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
                 sys::spawn::fork(&mut ctx, min_fd, want_pidfd)
             }
         }

@@ -54,6 +54,34 @@ pub(crate) const RESET_HANDLED: u8 = 1;
 /// [`ChildCtx::reset_signals`]: nothing (the kernel cleared the handlers).
 pub(crate) const RESET_NONE: u8 = 0;
 
+/// The child's attributes as plain values (no pointer), derived once per plan.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChildAttrs {
+    pub setsid: bool,
+    /// `setpgid(0, pgid)` when `>= 0`.
+    pub pgid: pid_t,
+    /// `ioctl(ctty, TIOCSCTTY)` when `>= 0` (after setsid).
+    pub ctty: c_int,
+    /// Make the child's process group the foreground group of `ctty` (`tcsetpgrp`).
+    pub foreground: bool,
+    /// `TIOCNOTTY` on fd 0 before anything else.
+    pub noctty: bool,
+    pub pdeathsig: c_int,
+    pub unshare: c_int,
+    /// An fd open on a `cgroup.procs` file: the child writes "0" to it to move itself.
+    pub cgroup_procs: c_int,
+    pub set_groups: bool,
+    pub n_groups: usize,
+    /// `u32::MAX` = unchanged.
+    pub gid: u32,
+    /// `u32::MAX` = unchanged.
+    pub uid: u32,
+    /// Which dispositions to reset to `SIG_DFL`: [`RESET_ALL`], [`RESET_HANDLED`] (keep
+    /// `SIG_IGN`), or [`RESET_NONE`] (the kernel already cleared the handlers with
+    /// `CLONE_CLEAR_SIGHAND` and the caller keeps ignored signals ignored).
+    pub reset_signals: u8,
+}
+
 /// Everything the child needs, prepared by the parent. Plain data and raw pointers into
 /// parent memory that outlives the child's run up to `execve`.
 #[derive(Clone, Copy)]
@@ -67,28 +95,9 @@ pub(crate) struct ChildCtx {
     pub close_from: c_int,
     pub cwd: *const c_char,
     pub chroot: *const c_char,
-    pub setsid: bool,
-    /// `setpgid(0, pgid)` when `>= 0`.
-    pub pgid: pid_t,
-    /// `ioctl(ctty, TIOCSCTTY)` when `>= 0` (after setsid).
-    pub ctty: c_int,
-    /// Make the child's process group the foreground group of `ctty` (`tcsetpgrp`).
-    pub foreground: bool,
-    /// `TIOCNOTTY` on fd 0 before anything else.
-    pub noctty: bool,
-    pub pdeathsig: c_int,
     /// The parent's pid, to detect that it died before `PR_SET_PDEATHSIG` took effect.
     pub parent_pid: pid_t,
-    pub unshare: c_int,
-    /// An fd open on a `cgroup.procs` file: the child writes "0" to it to move itself.
-    pub cgroup_procs: c_int,
-    pub set_groups: bool,
     pub groups: *const libc::gid_t,
-    pub n_groups: usize,
-    /// `u32::MAX` = unchanged.
-    pub gid: u32,
-    /// `u32::MAX` = unchanged.
-    pub uid: u32,
     /// The signal mask the program starts with (points into the plan).
     pub sigmask: *const libc::sigset_t,
     /// Where a vfork child reports (shared memory); null on the fork strategy.
@@ -98,10 +107,8 @@ pub(crate) struct ChildCtx {
     /// Where to write the child's own pid in decimal, NUL-terminated (the value part of a
     /// `KEY=` entry of a per-spawn envp copy, with at least 12 bytes of room); null: none.
     pub pid_slot: *mut u8,
-    /// Which dispositions to reset to `SIG_DFL`: [`RESET_ALL`], [`RESET_HANDLED`] (keep
-    /// `SIG_IGN`), or [`RESET_NONE`] (the kernel already cleared the handlers with
-    /// `CLONE_CLEAR_SIGHAND` and the caller keeps ignored signals ignored).
-    pub reset_signals: u8,
+    /// The plain attributes.
+    pub a: ChildAttrs,
 }
 
 #[inline(always)]
@@ -187,10 +194,10 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         mask: 0,
     };
     let mut sig: c_long = 1;
-    while ctx.reset_signals != RESET_NONE && sig <= 64 {
+    while ctx.a.reset_signals != RESET_NONE && sig <= 64 {
         if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
             let mut reset = true;
-            if ctx.reset_signals == RESET_HANDLED {
+            if ctx.a.reset_signals == RESET_HANDLED {
                 let mut old = KernelSigaction {
                     handler: 0,
                     flags: 0,
@@ -228,54 +235,54 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
 
     // 2. Terminal detach, session, process group.
-    if ctx.noctty {
+    if ctx.a.noctty {
         // SAFETY: ioctl on fd 0 with no argument.
         check(unsafe { libc::ioctl(0, libc::TIOCNOTTY) } as c_long)
             .map_err(|e| (Stage::Ctty, e))?;
     }
-    if ctx.setsid {
+    if ctx.a.setsid {
         // SAFETY: setsid takes no argument.
         check(unsafe { libc::syscall(libc::SYS_setsid) }).map_err(|e| (Stage::Setsid, e))?;
     }
-    if ctx.pgid >= 0 {
-        sys3(libc::SYS_setpgid, 0, ctx.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
+    if ctx.a.pgid >= 0 {
+        sys3(libc::SYS_setpgid, 0, ctx.a.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
     }
     // 3. Namespaces, root, credentials (raw syscalls: only this thread, only this child).
-    if ctx.cgroup_procs >= 0 {
+    if ctx.a.cgroup_procs >= 0 {
         // SAFETY: writing one byte from a static buffer.
-        let n = unsafe { libc::write(ctx.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) };
+        let n = unsafe { libc::write(ctx.a.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) };
         if n < 0 {
             return Err((Stage::Cgroup, err()));
         }
     }
-    if ctx.unshare != 0 {
-        sys3(libc::SYS_unshare, ctx.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
+    if ctx.a.unshare != 0 {
+        sys3(libc::SYS_unshare, ctx.a.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
     }
     if !ctx.chroot.is_null() {
         sys3(libc::SYS_chroot, ctx.chroot as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
     }
-    if ctx.set_groups {
+    if ctx.a.set_groups {
         sys3(
             libc::SYS_setgroups,
-            ctx.n_groups as c_long,
+            ctx.a.n_groups as c_long,
             ctx.groups as c_long,
             0,
         )
         .map_err(|e| (Stage::Credentials, e))?;
     }
-    if ctx.gid != u32::MAX {
-        sys3(libc::SYS_setgid, ctx.gid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    if ctx.a.gid != u32::MAX {
+        sys3(libc::SYS_setgid, ctx.a.gid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
     }
-    if ctx.uid != u32::MAX {
-        sys3(libc::SYS_setuid, ctx.uid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    if ctx.a.uid != u32::MAX {
+        sys3(libc::SYS_setuid, ctx.a.uid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
     }
 
     // 4. Parent-death signal, and the check for a parent that already died.
-    if ctx.pdeathsig != 0 {
+    if ctx.a.pdeathsig != 0 {
         sys3(
             libc::SYS_prctl,
             libc::PR_SET_PDEATHSIG as c_long,
-            ctx.pdeathsig as c_long,
+            ctx.a.pdeathsig as c_long,
             0,
         )
         .map_err(|e| (Stage::Pdeathsig, e))?;
@@ -287,7 +294,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
                 libc::syscall(
                     libc::SYS_kill,
                     libc::syscall(libc::SYS_getpid),
-                    ctx.pdeathsig,
+                    ctx.a.pdeathsig,
                 )
             };
         }
@@ -336,15 +343,15 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
 
     // Controlling terminal and foreground group: `ctty` is a child fd number.
-    if ctx.ctty >= 0 {
+    if ctx.a.ctty >= 0 {
         // SAFETY: TIOCSCTTY with argument 0 (do not steal).
-        check(unsafe { libc::ioctl(ctx.ctty, libc::TIOCSCTTY, 0) } as c_long)
+        check(unsafe { libc::ioctl(ctx.a.ctty, libc::TIOCSCTTY, 0) } as c_long)
             .map_err(|e| (Stage::Ctty, e))?;
     }
-    if ctx.foreground {
+    if ctx.a.foreground {
         // SAFETY: getpgrp has no argument.
         let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
-        let tty = if ctx.ctty >= 0 { ctx.ctty } else { 0 };
+        let tty = if ctx.a.ctty >= 0 { ctx.a.ctty } else { 0 };
         let pgrp = pgrp as pid_t;
         // SAFETY: TIOCSPGRP reads a pid_t from a valid pointer.
         check(unsafe { libc::ioctl(tty, libc::TIOCSPGRP, &pgrp as *const pid_t) } as c_long)

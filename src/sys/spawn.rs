@@ -40,9 +40,9 @@ pub(crate) fn vfork(
     if probe::clone3() {
         // CLONE_CLEAR_SIGHAND resets every handler at creation: only ignored signals can
         // differ from the default, and those are kept when asked.
-        let asked = ctx.reset_signals;
+        let asked = ctx.a.reset_signals;
         if asked == child::RESET_HANDLED {
-            ctx.reset_signals = child::RESET_NONE;
+            ctx.a.reset_signals = child::RESET_NONE;
         }
         // SAFETY: as below, and the kernel clears the child's signal handlers at creation,
         // so signals need not be blocked.
@@ -57,7 +57,7 @@ pub(crate) fn vfork(
         };
         match r {
             Ok((pid, pidfd)) => {
-                ctx.reset_signals = asked;
+                ctx.a.reset_signals = asked;
                 return finish_vfork(ctx, &report, pid, pidfd);
             }
             // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
@@ -69,7 +69,7 @@ pub(crate) fn vfork(
                 return Err((Stage::Fork, e));
             }
         }
-        ctx.reset_signals = asked;
+        ctx.a.reset_signals = asked;
     }
     let mut want_pidfd = want_pidfd && probe::clone_pidfd();
     let mut pidfd_refused = false;
@@ -188,12 +188,12 @@ pub(crate) fn clone_vm_works() -> bool {
 /// the fork is a `clone(CLONE_VFORK)`: this thread is suspended until the child execs or
 /// exits, and the child reports a failure into this thread's page of memory shared with
 /// its children ([`report_slot`]): no pipe, no read, no close. Elsewhere the child reports
-/// on a close-on-exec pipe whose write end is placed at or above `min_fd`, out of the fd
-/// plan's way. With `want_pidfd`, the pidfd comes from the same `clone` (`CLONE_PIDFD`)
+/// on a close-on-exec pipe whose write end is placed at or above `min_fd()`, out of the
+/// fd plan's way. With `want_pidfd`, the pidfd comes from the same `clone` (`CLONE_PIDFD`)
 /// where the kernel has the flag.
 pub(crate) fn fork(
     ctx: &mut ChildCtx,
-    min_fd: c_int,
+    min_fd: impl FnOnce() -> c_int,
     want_pidfd: bool,
 ) -> Result<Spawned, Failure> {
     if let Some(slot) = report_slot() {
@@ -201,7 +201,7 @@ pub(crate) fn fork(
             return fork_shared(ctx, slot, want_pidfd);
         }
     }
-    fork_piped(ctx, min_fd, want_pidfd)
+    fork_piped(ctx, min_fd(), want_pidfd)
 }
 
 /// The fork strategy through `clone(CLONE_VFORK)` and a shared report slot.
