@@ -282,16 +282,22 @@ pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessSta
         Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
         None => (libc::P_PID, pid as libc::id_t),
     };
-    // Built first and filled in place: no copy of the resource usage.
-    let mut st = ProcessState::new(pid, WaitStatus::Exited(0), Rusage::zeroed());
+    // The result is built first and filled in place, and is the one value returned: no
+    // copy of the 144-byte resource usage.
+    let mut out = Ok(ProcessState::new(
+        pid,
+        WaitStatus::Exited(0),
+        Rusage::zeroed(),
+    ));
+    let Ok(st) = &mut out else {
+        unreachable!("built as Ok above")
+    };
     match sys::waitid(idtype, id, libc::WEXITED, Some(st.rusage.raw_mut())) {
-        Ok(Some(c)) => {
-            st.status = info_status(c);
-            Ok(st)
-        }
-        Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
-        Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+        Ok(Some(c)) => st.status = info_status(c),
+        Ok(None) => out = Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
+        Err(e) => out = Err(Error::os(e).with_stage(Stage::Wait)),
     }
+    out
 }
 
 fn process_done() -> Error {

@@ -55,6 +55,61 @@ pub(crate) fn retry<T>(mut f: impl FnMut() -> Result<T, i32>) -> Result<T, i32> 
     }
 }
 
+/// A system call with up to five arguments, straight to the kernel: `Ok(return value)` or
+/// `Err(errno)`. On x86_64 it is the `syscall` instruction itself (the C library's
+/// variadic `syscall()` wrapper and its `errno` round trip cost more than the instruction on
+/// the spawn path); elsewhere it is that wrapper.
+///
+/// # Safety
+/// As the system call `n` with these arguments: pointers must be valid for what the kernel
+/// reads or writes through them. A call that returns twice (a fork-style `clone`) returns
+/// here in both processes.
+#[inline(always)]
+pub(crate) unsafe fn syscall5(
+    n: libc::c_long,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+    a5: usize,
+) -> Result<usize, i32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: isize;
+        // SAFETY: the Linux x86_64 system call convention (rcx and r11 clobbered); the
+        // argument contract is the caller's.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a1,
+                in("rsi") a2,
+                in("rdx") a3,
+                in("r10") a4,
+                in("r8") a5,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if (-4095..0).contains(&ret) {
+            Err(-ret as i32)
+        } else {
+            Ok(ret as usize)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: the caller's contract.
+        let ret = unsafe { libc::syscall(n, a1, a2, a3, a4, a5) };
+        if ret == -1 {
+            Err(errno())
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
 /// Takes ownership of a freshly created fd.
 ///
 /// # Safety
@@ -149,16 +204,16 @@ pub(crate) fn waitid(
     retry(|| {
         // SAFETY: the waitid syscall takes (idtype, id, siginfo*, options, rusage*); the
         // siginfo pointer is valid, the rusage one valid or null.
-        cvt_long(unsafe {
-            libc::syscall(
+        unsafe {
+            syscall5(
                 libc::SYS_waitid,
-                idtype as libc::c_long,
-                id as libc::c_long,
-                info.as_mut_ptr(),
-                options as libc::c_long,
-                ru,
+                idtype as usize,
+                id as usize,
+                info.as_mut_ptr() as usize,
+                options as usize,
+                ru as usize,
             )
-        })
+        }
     })?;
     // SAFETY: zeroed, then filled in by the kernel; reading the SIGCHLD fields of a zeroed or
     // filled siginfo is always defined.
@@ -210,8 +265,8 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize,
 
 /// `getpid()`.
 pub(crate) fn getpid() -> pid_t {
-    // SAFETY: always succeeds.
-    unsafe { libc::getpid() }
+    // SAFETY: getpid takes no argument and always succeeds.
+    unsafe { syscall5(libc::SYS_getpid, 0, 0, 0, 0, 0) }.map_or(0, |p| p as pid_t)
 }
 
 /// The number of threads of this process, from `/proc/self/stat` (field 20).
@@ -274,15 +329,16 @@ pub(crate) fn block_all_signals() -> KernelSigset {
     let all: KernelSigset = !0;
     let mut old: KernelSigset = 0;
     // SAFETY: both sets are valid 8-byte kernel sigsets.
-    unsafe {
-        libc::syscall(
+    let _ = unsafe {
+        syscall5(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &all as *const KernelSigset,
-            &mut old as *mut KernelSigset,
-            8usize,
-        );
-    }
+            libc::SIG_SETMASK as usize,
+            &all as *const KernelSigset as usize,
+            &mut old as *mut KernelSigset as usize,
+            8,
+            0,
+        )
+    };
     old
 }
 
@@ -290,15 +346,16 @@ pub(crate) fn block_all_signals() -> KernelSigset {
 #[inline]
 pub(crate) fn restore_signals(old: KernelSigset) {
     // SAFETY: `old` is a valid 8-byte kernel sigset.
-    unsafe {
-        libc::syscall(
+    let _ = unsafe {
+        syscall5(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &old as *const KernelSigset,
-            std::ptr::null_mut::<KernelSigset>(),
-            8usize,
-        );
-    }
+            libc::SIG_SETMASK as usize,
+            &old as *const KernelSigset as usize,
+            0,
+            8,
+            0,
+        )
+    };
 }
 
 /// `fork()` through the C library (so its `atfork` handlers run).
@@ -339,12 +396,12 @@ pub(crate) unsafe fn fork_clone(flags: c_int) -> Result<(pid_t, Option<OwnedFd>)
     // first two). The child side is the caller's contract.
     let ret = unsafe {
         #[cfg(not(target_arch = "s390x"))]
-        let r = libc::syscall(libc::SYS_clone, flags, 0usize, ptid, 0usize, 0usize);
+        let r = syscall5(libc::SYS_clone, flags as usize, 0, ptid as usize, 0, 0);
         #[cfg(target_arch = "s390x")]
-        let r = libc::syscall(libc::SYS_clone, 0usize, flags, ptid, 0usize, 0usize);
+        let r = syscall5(libc::SYS_clone, 0, flags as usize, ptid as usize, 0, 0);
         r
     };
-    let pid = cvt_long(ret)? as pid_t;
+    let pid = ret? as pid_t;
     if pid == 0 || pidfd < 0 || flags & libc::CLONE_PIDFD as libc::c_ulong == 0 {
         return Ok((pid, None));
     }
