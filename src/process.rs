@@ -282,22 +282,11 @@ pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessSta
         Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
         None => (libc::P_PID, pid as libc::id_t),
     };
-    // The result is built first and filled in place, and is the one value returned: no
-    // copy of the 144-byte resource usage.
-    let mut out = Ok(ProcessState::new(
-        pid,
-        WaitStatus::Exited(0),
-        Rusage::zeroed(),
-    ));
-    let Ok(st) = &mut out else {
-        unreachable!("built as Ok above")
-    };
-    match sys::waitid(idtype, id, libc::WEXITED, Some(st.rusage.raw_mut())) {
-        Ok(Some(c)) => st.status = info_status(c),
-        Ok(None) => out = Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
-        Err(e) => out = Err(Error::os(e).with_stage(Stage::Wait)),
+    match sys::waitid(idtype, id, libc::WEXITED, true) {
+        Ok(Some(c)) => Ok(ProcessState::new(pid, info_status(c), c.rusage)),
+        Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
+        Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
     }
-    out
 }
 
 fn process_done() -> Error {
@@ -417,7 +406,7 @@ impl Process {
             Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
             None => (libc::P_PID, self.pid as libc::id_t),
         };
-        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT, None) {
+        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT, false) {
             Ok(_) => Ok(()),
             Err(libc::ECHILD) if self.is_reaped() => Err(process_done()),
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
@@ -434,18 +423,11 @@ impl Process {
             Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
             None => (libc::P_PID, self.pid as libc::id_t),
         };
-        let mut st = ProcessState::new(self.pid, WaitStatus::Exited(0), Rusage::zeroed());
-        match sys::waitid(
-            idtype,
-            id,
-            libc::WEXITED | libc::WNOHANG,
-            Some(st.rusage.raw_mut()),
-        ) {
+        match sys::waitid(idtype, id, libc::WEXITED | libc::WNOHANG, true) {
             Ok(None) => Ok(None),
             Ok(Some(c)) => {
                 *reaped = true;
-                st.status = info_status(c);
-                Ok(Some(st))
+                Ok(Some(ProcessState::new(self.pid, info_status(c), c.rusage)))
             }
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
         }

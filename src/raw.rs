@@ -367,7 +367,19 @@ impl WaitStatus {
 /// `getrusage(2)`, `wait4(2)`.
 #[derive(Clone, Copy)]
 #[doc(alias("rusage", "syscall.Rusage"))]
-pub struct Rusage(libc::rusage);
+pub struct Rusage {
+    // The fields Linux maintains (getrusage(2)); the others are always zero there. Kept
+    // apart so that a process state is small enough to move without a memcpy call.
+    utime: libc::timeval,
+    stime: libc::timeval,
+    maxrss: libc::c_long,
+    minflt: libc::c_long,
+    majflt: libc::c_long,
+    inblock: libc::c_long,
+    oublock: libc::c_long,
+    nvcsw: libc::c_long,
+    nivcsw: libc::c_long,
+}
 
 fn tv(t: libc::timeval) -> Duration {
     Duration::new(
@@ -387,7 +399,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn user_time(&self) -> Duration {
-        tv(self.0.ru_utime)
+        tv(self.utime)
     }
     /// System CPU time (`ru_stime`).
     ///
@@ -400,7 +412,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn system_time(&self) -> Duration {
-        tv(self.0.ru_stime)
+        tv(self.stime)
     }
     /// Peak resident set size in KiB (`ru_maxrss`).
     ///
@@ -411,7 +423,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn max_rss_kib(&self) -> u64 {
-        self.0.ru_maxrss.max(0) as u64
+        self.maxrss.max(0) as u64
     }
     /// Minor page faults (`ru_minflt`).
     ///
@@ -423,7 +435,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn minor_faults(&self) -> u64 {
-        self.0.ru_minflt.max(0) as u64
+        self.minflt.max(0) as u64
     }
     /// Major page faults (`ru_majflt`): those that needed I/O.
     ///
@@ -434,7 +446,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn major_faults(&self) -> u64 {
-        self.0.ru_majflt.max(0) as u64
+        self.majflt.max(0) as u64
     }
     /// Voluntary context switches (`ru_nvcsw`).
     ///
@@ -446,7 +458,7 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn voluntary_switches(&self) -> u64 {
-        self.0.ru_nvcsw.max(0) as u64
+        self.nvcsw.max(0) as u64
     }
     /// Involuntary context switches (`ru_nivcsw`).
     ///
@@ -457,18 +469,54 @@ impl Rusage {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn involuntary_switches(&self) -> u64 {
-        self.0.ru_nivcsw.max(0) as u64
+        self.nivcsw.max(0) as u64
     }
-    /// The raw C struct.
+    /// Blocks read from storage by file systems (`ru_inblock`, in 512-byte units).
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert_eq!(usage.block_reads(), usage.as_raw().ru_inblock as u64);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn block_reads(&self) -> u64 {
+        self.inblock.max(0) as u64
+    }
+    /// Blocks written to storage by file systems (`ru_oublock`, in 512-byte units).
+    ///
+    /// # Examples
+    /// ```
+    /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
+    /// assert_eq!(usage.block_writes(), usage.as_raw().ru_oublock as u64);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn block_writes(&self) -> u64 {
+        self.oublock.max(0) as u64
+    }
+    /// The C struct, with the fields Linux does not maintain (`ru_ixrss`, `ru_idrss`,
+    /// `ru_isrss`, `ru_nswap`, `ru_msgsnd`, `ru_msgrcv`, `ru_nsignals`) zero, as the kernel
+    /// reports them.
     ///
     /// # Examples
     /// ```
     /// let usage = *forkexec::Cmd::new("true").status()?.rusage();
     /// assert_eq!(usage.as_raw().ru_maxrss as u64, usage.max_rss_kib());
+    /// assert_eq!(usage.as_raw().ru_nswap, 0);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
-    pub fn as_raw(&self) -> &libc::rusage {
-        &self.0
+    pub fn as_raw(&self) -> libc::rusage {
+        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        ru.ru_utime = self.utime;
+        ru.ru_stime = self.stime;
+        ru.ru_maxrss = self.maxrss;
+        ru.ru_minflt = self.minflt;
+        ru.ru_majflt = self.majflt;
+        ru.ru_inblock = self.inblock;
+        ru.ru_oublock = self.oublock;
+        ru.ru_nvcsw = self.nvcsw;
+        ru.ru_nivcsw = self.nivcsw;
+        ru
     }
 }
 
@@ -483,14 +531,26 @@ impl fmt::Debug for Rusage {
 }
 
 impl Rusage {
-    /// All zero, to be filled in place by a wait.
-    pub(crate) fn zeroed() -> Rusage {
-        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
-        Rusage(unsafe { std::mem::zeroed() })
+    /// The maintained fields of a C struct.
+    pub(crate) fn from_raw(ru: &libc::rusage) -> Rusage {
+        Rusage {
+            utime: ru.ru_utime,
+            stime: ru.ru_stime,
+            maxrss: ru.ru_maxrss,
+            minflt: ru.ru_minflt,
+            majflt: ru.ru_majflt,
+            inblock: ru.ru_inblock,
+            oublock: ru.ru_oublock,
+            nvcsw: ru.ru_nvcsw,
+            nivcsw: ru.ru_nivcsw,
+        }
     }
 
-    pub(crate) fn raw_mut(&mut self) -> &mut libc::rusage {
-        &mut self.0
+    /// All zero (a state built without a wait, in tests).
+    #[cfg(test)]
+    pub(crate) fn zeroed() -> Rusage {
+        // SAFETY: `rusage` is plain integers, for which all-zero is a valid value.
+        Rusage::from_raw(&unsafe { std::mem::zeroed() })
     }
 }
 
@@ -540,7 +600,11 @@ pub fn wait4(pid: i32, options: WaitOptions) -> Result<Option<(i32, WaitStatus, 
     if got == 0 {
         return Ok(None);
     }
-    Ok(Some((got, WaitStatus::from_raw(status), Rusage(ru))))
+    Ok(Some((
+        got,
+        WaitStatus::from_raw(status),
+        Rusage::from_raw(&ru),
+    )))
 }
 
 /// Replaces the current process image: `execve(path, argv, envp)`. It returns only on
@@ -897,15 +961,14 @@ impl PidFd {
     /// `waitid(2)` (`P_PIDFD`).
     #[doc(alias = "waitid")]
     pub fn wait(&self, options: WaitOptions) -> Result<Option<(WaitStatus, Rusage)>> {
-        let mut ru = Rusage::zeroed();
         let r = sys::waitid(
             libc::P_PIDFD,
             self.fd.as_raw_fd() as libc::id_t,
             options.0 | libc::WEXITED,
-            Some(ru.raw_mut()),
+            true,
         )
         .map_err(wait_err)?;
-        Ok(r.and_then(|c| WaitStatus::from_siginfo(c.code, c.status).map(|s| (s, ru))))
+        Ok(r.and_then(|c| WaitStatus::from_siginfo(c.code, c.status).map(|s| (s, c.rusage))))
     }
 
     /// Whether the process has exited (the pidfd polls readable), waiting at most `timeout`

@@ -188,19 +188,26 @@ pub(crate) struct ChildInfo {
     pub code: c_int,
     /// `si_status`: the exit code or the signal.
     pub status: c_int,
+    /// The child's resource usage (zero unless asked for).
+    pub rusage: crate::raw::Rusage,
 }
 
-/// Raw `waitid(idtype, id, options)` through the syscall, which also fills `ru` (the child's
-/// resource usage) when given. Returns `None` when `WNOHANG` was given and no child was
-/// ready.
+/// Raw `waitid(idtype, id, options)` through the syscall, which also reports the child's
+/// resource usage when `rusage` is asked for. Returns `None` when `WNOHANG` was given and
+/// no child was ready.
 pub(crate) fn waitid(
     idtype: libc::idtype_t,
     id: libc::id_t,
     options: c_int,
-    ru: Option<&mut libc::rusage>,
+    rusage: bool,
 ) -> Result<Option<ChildInfo>, i32> {
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-    let ru = ru.map_or(std::ptr::null_mut(), |r| r as *mut libc::rusage);
+    let mut ru = MaybeUninit::<libc::rusage>::zeroed();
+    let ru_ptr = if rusage {
+        ru.as_mut_ptr()
+    } else {
+        std::ptr::null_mut()
+    };
     retry(|| {
         // SAFETY: the waitid syscall takes (idtype, id, siginfo*, options, rusage*); the
         // siginfo pointer is valid, the rusage one valid or null.
@@ -211,7 +218,7 @@ pub(crate) fn waitid(
                 id as usize,
                 info.as_mut_ptr() as usize,
                 options as usize,
-                ru as usize,
+                ru_ptr as usize,
             )
         }
     })?;
@@ -224,7 +231,13 @@ pub(crate) fn waitid(
     if pid == 0 {
         return Ok(None);
     }
-    Ok(Some(ChildInfo { code, status }))
+    // SAFETY: zeroed, then (when asked for) filled in by the kernel.
+    let rusage = crate::raw::Rusage::from_raw(unsafe { ru.assume_init_ref() });
+    Ok(Some(ChildInfo {
+        code,
+        status,
+        rusage,
+    }))
 }
 
 /// `pidfd_open(pid, 0)`; the fd is close-on-exec by definition.
