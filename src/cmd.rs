@@ -1039,12 +1039,13 @@ impl Cmd {
         self
     }
 
-    fn prepare(&mut self) -> Result<&Prepared> {
+    /// The prepared plan, built at the first start after a change.
+    #[inline]
+    fn prepare(&mut self) -> Result<&mut Prepared> {
         if self.prepared.is_none() {
-            let p = self.build()?;
-            self.prepared = Some(p);
+            self.prepared = Some(self.build()?);
         }
-        Ok(self.prepared.as_ref().expect("prepared above"))
+        Ok(self.prepared.as_mut().expect("prepared above"))
     }
 
     fn build(&self) -> Result<Prepared> {
@@ -1269,14 +1270,13 @@ impl Cmd {
     /// without a [`Child`], a [`Process`] or a pidfd (its pid cannot be reused before this
     /// call reaps it).
     fn status_direct(&mut self) -> Result<ProcessState> {
-        self.prepare()?;
-        let n_fds = 3 + self.extra_files.len();
-        let prepared = self.prepared.as_mut().expect("prepared above");
+        let (n_fds, strategy) = (3 + self.extra_files.len(), self.strategy);
+        let prepared = self.prepare()?;
         if prepared.direct {
             // The same fds as the last time: every source is still open (the command owns
             // them, or it is the shared /dev/null).
             let ops = prepared.scratch.ops();
-            let spawned = spawn::spawn_planned(&prepared.plan, ops, n_fds, self.strategy, false)?;
+            let spawned = spawn::spawn_planned(&prepared.plan, ops, n_fds, strategy, false)?;
             return crate::process::reap(spawned.pid, None);
         }
         let mut inline = [ChildFd::Inherit; 8];

@@ -277,6 +277,7 @@ fn info_status(c: sys::ChildInfo) -> WaitStatus {
 /// Blocks until the child `pid` (known by its pidfd where there is one) exits, reaps it and
 /// returns its state: the blocking reap behind [`Process::wait`] for an exclusive owner and
 /// behind `Cmd::status`.
+#[inline]
 pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessState> {
     let (idtype, id) = match pidfd {
         Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),

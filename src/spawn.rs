@@ -629,6 +629,7 @@ impl Scratch {
 }
 
 /// Spawns `plan` with fd `ops` already planned for `n_fds` child fds.
+#[inline]
 pub(crate) fn spawn_planned(
     plan: &ExecPlan,
     ops: &[FdOp],

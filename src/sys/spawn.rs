@@ -191,6 +191,7 @@ pub(crate) fn clone_vm_works() -> bool {
 /// on a close-on-exec pipe whose write end is placed at or above `min_fd()`, out of the
 /// fd plan's way. With `want_pidfd`, the pidfd comes from the same `clone` (`CLONE_PIDFD`)
 /// where the kernel has the flag.
+#[inline]
 pub(crate) fn fork(
     ctx: &mut ChildCtx,
     min_fd: impl FnOnce() -> c_int,
@@ -205,6 +206,7 @@ pub(crate) fn fork(
 }
 
 /// The fork strategy through `clone(CLONE_VFORK)` and a shared report slot.
+#[inline]
 fn fork_shared(
     ctx: &mut ChildCtx,
     slot: *mut Report,
@@ -269,6 +271,7 @@ fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spa
 /// Forks with `flags` (plus `SIGCHLD`, plus `CLONE_PIDFD` when wanted and not known to be
 /// refused) with every signal blocked, the child running the plan; retries without
 /// `CLONE_PIDFD` when the kernel refuses it, and remembers.
+#[inline]
 fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Spawned, i32> {
     let clone_pidfd = want_pidfd && probe::clone_pidfd();
     let pidfd_flag = if clone_pidfd { libc::CLONE_PIDFD } else { 0 };
