@@ -9,7 +9,7 @@
 //! | `forkexec Auto (..)` | `auto` | `fork_exec(&plan, &[], Strategy::Auto)` + `waitpid`; the parenthesis says what `Auto` resolved to on this machine |
 //! | `forkexec Vfork` / `PosixSpawn` / `Fork` | `vfork`, `posix_spawn`, `fork` | the same with that explicit strategy |
 //! | `forkexec Cmd, keep_ignored_signals` | `cmd_keep_ignored` | the same `Cmd` with `keep_ignored_signals(true)`: ignored signals stay ignored (POSIX/Go), so on the `clone3` path the child skips its reset of every disposition |
-//! | `forkexec Cmd::status() (Auto)` | `cmd` | `cmd.status()` on one `Cmd` built once (argv/envp prepared at the first start, reused after); stdio on `/dev/null` (the crate's default), the child waited for through its pidfd |
+//! | `forkexec Cmd::status() (Auto)` | `cmd` | `cmd.status()` on one `Cmd` built once (argv/envp prepared at the first start, reused after); stdio on `/dev/null` (the crate's default), the fd plan reused, the child reaped inside `status()` (no `Child`, no pidfd: nothing can signal it before it is reaped) |
 //! | `std Command::status()` | `std` | `Command::new(program).args(..).status()` (built and run each time, as usually written; stdio inherited, std's default) |
 //! | `raw libc posix_spawn` | `libc_posix_spawn` | `libc::posix_spawn` + `libc::waitpid`, argv prebuilt, envp = `environ` |
 //! | `raw libc fork+execve` | `libc_fork` | `libc::fork`; the child `execve`s (or `_exit(127)`s); the parent `waitpid`s |
@@ -26,8 +26,8 @@
 //! parent and child. That part is the same for every row — it is the physical limit, what
 //! the floor row costs — and the differences between rows are what each way of spawning adds.
 //! The forkexec rows also do what the crate does for every child: see that no fd but 0-2
-//! reaches the program, and get a pidfd for the child; the raw rows do neither, std does
-//! the first.
+//! reaches the program and reset every signal disposition (the `fork_exec` rows also get a
+//! pidfd for the child); the raw rows do none of this, std the first.
 //!
 //! `--tiny` spawns a tiny static binary instead (x86_64 only): a 132-byte ELF executable
 //! built by this program — one `PT_LOAD` segment whose code is `exit_group(0)`, no dynamic

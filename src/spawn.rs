@@ -51,7 +51,9 @@ pub enum Strategy {
     PosixSpawn,
     /// `clone(CLONE_VM | CLONE_VFORK)` with the child on its own stack.
     Vfork,
-    /// `fork`, then the child side, then `execve`.
+    /// A fork (the raw `clone(CLONE_VFORK)` system call without `CLONE_VM`: the child gets a
+    /// copy of the parent's memory, the parent thread waits until it execs), then the child
+    /// side, then `execve`. Its cost grows with the parent's memory.
     Fork,
 }
 

@@ -5,7 +5,7 @@
 //! memory, or in the child of a multi-threaded `fork` where another thread may have held the
 //! allocator's lock. So this module only reads memory prepared by the parent before the
 //! clone ([`ChildCtx`]), makes direct system calls, writes its report either into the
-//! parent-provided report slot (vfork) or onto a close-on-exec pipe (fork), and ends in
+//! parent-provided report slot (shared memory) or onto a close-on-exec pipe, and ends in
 //! `execve` or `_exit(127)`. No allocation, no lock, no panic (no indexing, no unwrap, no
 //! arithmetic that can overflow-check), no `Drop` of heap data.
 
@@ -100,9 +100,10 @@ pub(crate) struct ChildCtx {
     pub groups: *const libc::gid_t,
     /// The signal mask the program starts with (points into the plan).
     pub sigmask: *const libc::sigset_t,
-    /// Where a vfork child reports (shared memory); null on the fork strategy.
+    /// Where the child reports (memory shared with the parent); null when it reports on
+    /// `report_fd`.
     pub report: *mut Report,
-    /// Where a fork child reports (a close-on-exec pipe); -1 on the vfork strategy.
+    /// Where the child reports when `report` is null (a close-on-exec pipe); else -1.
     pub report_fd: c_int,
     /// Where to write the child's own pid in decimal, NUL-terminated (the value part of a
     /// `KEY=` entry of a per-spawn envp copy, with at least 12 bytes of room); null: none.
