@@ -1817,3 +1817,82 @@ fn timeout_applies_while_nobody_waits() {
         assert!(t0.elapsed() < Duration::from_secs(10), "{s:?}: hang guard");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// the status() fast path: the fd plan kept between starts, no pidfd
+// ---------------------------------------------------------------------------------------
+
+/// A pipe's read end and a `Stdio` on its write end.
+fn pipe_stdio() -> (std::fs::File, Stdio) {
+    let (r, w) = forkexec::raw::pipe().unwrap();
+    (std::fs::File::from(r), Stdio::from(w))
+}
+
+fn read_all(mut f: std::fs::File) -> String {
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    s
+}
+
+#[test]
+fn status_follows_stdio_and_extra_files_changed_between_starts() {
+    let _g = common::start(
+        "status_follows_stdio_and_extra_files_changed_between_starts",
+        60,
+    );
+    for s in STRATEGIES {
+        let mut cmd = Cmd::new("sh");
+        cmd.args([
+            "-c",
+            "echo out; if [ -e /proc/self/fd/3 ]; then echo three >&3; fi",
+        ])
+        .strategy(s);
+        let (r1, w1) = pipe_stdio();
+        cmd.stdout(w1);
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        // A new stdout: the kept fd plan must not send the output to the old pipe.
+        let (r2, w2) = pipe_stdio();
+        cmd.stdout(w2);
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        // An extra file added after starts: the child sees it as fd 3.
+        let (r3, w3) = forkexec::raw::pipe().unwrap();
+        cmd.extra_file(w3);
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        // A clone shares the fds; changing its stdout leaves the original alone.
+        let mut copy = cmd.clone();
+        let (r4, w4) = pipe_stdio();
+        copy.stdout(w4);
+        assert!(copy.status().unwrap().success(), "{s:?}");
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        drop((cmd, copy));
+        assert_eq!(read_all(r1), "out\nout\n", "{s:?}: first stdout");
+        assert_eq!(read_all(r2), "out\nout\nout\n", "{s:?}: second stdout");
+        assert_eq!(
+            read_all(std::fs::File::from(r3)),
+            "three\nthree\nthree\n",
+            "{s:?}: extra file"
+        );
+        assert_eq!(read_all(r4), "out\n", "{s:?}: the clone's stdout");
+    }
+}
+
+#[test]
+fn started_children_have_a_pidfd_on_every_strategy() {
+    let _g = common::start("started_children_have_a_pidfd_on_every_strategy", 60);
+    for s in STRATEGIES {
+        let mut child = Cmd::new("true").strategy(s).start().unwrap();
+        assert!(
+            child.process().pidfd().is_some(),
+            "{s:?}: no pidfd on kernel 6.x"
+        );
+        assert!(child.wait().unwrap().success(), "{s:?}");
+        // After a status() (which needs none), a start still gets one.
+        let mut cmd = Cmd::new("true");
+        cmd.strategy(s);
+        assert!(cmd.status().unwrap().success(), "{s:?}");
+        let mut child = cmd.start().unwrap();
+        assert!(child.process().pidfd().is_some(), "{s:?}");
+        assert!(child.wait().unwrap().success(), "{s:?}");
+    }
+}
