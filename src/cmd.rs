@@ -283,7 +283,7 @@ struct Prepared {
     scratch: Scratch,
     /// `scratch` holds the plan of the command's own stdio and extra files (no pipe), as
     /// [`Cmd::status`] starts it: it can spawn again without looking at them. Cleared by
-    /// the stdio and extra-file setters and by a start with pipes.
+    /// the stdio and extra-file setters and by every other kind of start.
     direct: bool,
 }
 
@@ -1267,8 +1267,9 @@ impl Cmd {
 
     /// [`status`](Cmd::status) for a child with no pipe and no timeout: nothing to copy,
     /// nothing to watch and nobody who could signal it, so it is spawned and reaped here
-    /// without a [`Child`], a [`Process`] or a pidfd (its pid cannot be reused before this
-    /// call reaps it).
+    /// without a [`Child`], a [`Process`] or a pidfd. It is reaped by pid (as std and Go
+    /// do), which stays its own until this call reaps it, unless some other code of the
+    /// process reaps any child (`waitpid(-1)`).
     fn status_direct(&mut self) -> Result<ProcessState> {
         let (n_fds, strategy) = (3 + self.extra_files.len(), self.strategy);
         let prepared = self.prepare()?;

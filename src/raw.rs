@@ -748,7 +748,10 @@ extern "C" fn trampoline<F: FnMut() -> c_int>(arg: *mut libc::c_void) -> c_int {
 /// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` running `body` as the child on `stack`, with
 /// this thread suspended until the child calls `execve` or exits. Never a `vfork()` that
 /// returns twice: the child has its own stack and ends in `_exit(body())` if it returns.
-/// Returns the child's pid. All signals are blocked in the parent for the duration.
+/// Returns the child's pid. All signals are blocked in the parent for the duration, the C
+/// library's internal ones (32 and 33 with glibc) included, and `body` starts with that
+/// full mask: a body that calls `execve` should first set the mask the program is to
+/// start with (`rt_sigprocmask`), or the program inherits every signal blocked.
 ///
 /// For the common case (fd moves, chdir, `execve`) use the safe [`vfork_exec`].
 ///

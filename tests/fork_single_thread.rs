@@ -59,7 +59,14 @@ fn main() {
     println!("test fork_in_single_threaded_process ... ok");
     forked_process_spawns_with_its_own_report();
     println!("test forked_process_spawns_with_its_own_report ... ok");
-    println!("2 passed, 0 failed");
+    match forked_process_with_the_same_pid_spawns_with_its_own_report() {
+        true => println!("test forked_process_with_the_same_pid_spawns_with_its_own_report ... ok"),
+        false => println!(
+            "test forked_process_with_the_same_pid_spawns_with_its_own_report ... skipped \
+             (no pid namespaces here)"
+        ),
+    }
+    println!("3 passed, 0 failed");
 }
 
 /// Spawns alternately a missing program and `/bin/true` with the Fork strategy, `n` times
@@ -111,5 +118,81 @@ fn forked_process_spawns_with_its_own_report() {
             assert_eq!(wrong, 0, "wrong outcomes in the parent");
             assert_eq!(status, WaitStatus::Exited(0), "wrong outcomes in the child");
         }
+    }
+}
+
+/// `unshare` of a new pid namespace, as root or in a new user namespace; whether it worked.
+fn new_pid_namespace() -> bool {
+    // SAFETY: unshare changes this single-threaded process's namespaces only.
+    unsafe {
+        libc::unshare(libc::CLONE_NEWPID) == 0
+            || libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID) == 0
+    }
+}
+
+/// Waits for `pid` and returns its exit code (-1 for a signal).
+fn exit_code(pid: i32) -> i32 {
+    match raw::waitpid(pid, WaitOptions::empty()).expect("waitpid") {
+        Some((_, WaitStatus::Exited(c))) => c,
+        _ => -1,
+    }
+}
+
+/// As [`forked_process_spawns_with_its_own_report`], between two processes that both are
+/// pid 1 (each the first process of its own pid namespace): the report memory must not be
+/// told apart by pid. `false`: pid namespaces cannot be made here.
+fn forked_process_with_the_same_pid_spawns_with_its_own_report() -> bool {
+    // A runs in a new pid namespace where its child B is pid 1; B maps its report memory,
+    // makes another namespace, and forks C, pid 1 there too; B and C spawn at once.
+    let a = match raw::fork().expect("fork") {
+        ForkResult::Child => {
+            if !new_pid_namespace() {
+                // SAFETY: leave without running the parent's atexit/stdio teardown.
+                unsafe { libc::_exit(77) }
+            }
+            let code = match raw::fork().expect("fork") {
+                ForkResult::Child => {
+                    let mut code = if std::process::id() == 1 { 0 } else { 3 };
+                    if spawn_mix(1) != 0 || !new_pid_namespace() {
+                        code = 4;
+                    }
+                    match raw::fork().expect("fork") {
+                        ForkResult::Child => {
+                            let wrong = spawn_mix(300);
+                            let code = if std::process::id() != 1 {
+                                3
+                            } else if wrong == 0 {
+                                0
+                            } else {
+                                2
+                            };
+                            // SAFETY: as above.
+                            unsafe { libc::_exit(code) }
+                        }
+                        ForkResult::Parent { child } => {
+                            if spawn_mix(300) != 0 {
+                                code = 1;
+                            }
+                            let c = exit_code(child);
+                            if code == 0 {
+                                code = c;
+                            }
+                        }
+                    }
+                    code
+                }
+                ForkResult::Parent { child } => exit_code(child),
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    match exit_code(a) {
+        0 => true,
+        77 => false,
+        1 => panic!("wrong outcomes in the first pid-1 process"),
+        2 => panic!("wrong outcomes in the second pid-1 process"),
+        c => panic!("pid-namespace set-up failed ({c})"),
     }
 }

@@ -47,11 +47,11 @@ impl Report {
     }
 }
 
-/// [`ChildCtx::reset_signals`]: every disposition to `SIG_DFL`.
+/// [`ChildAttrs::reset_signals`]: every disposition to `SIG_DFL`.
 pub(crate) const RESET_ALL: u8 = 2;
-/// [`ChildCtx::reset_signals`]: handlers to `SIG_DFL`, `SIG_IGN` kept.
+/// [`ChildAttrs::reset_signals`]: handlers to `SIG_DFL`, `SIG_IGN` kept.
 pub(crate) const RESET_HANDLED: u8 = 1;
-/// [`ChildCtx::reset_signals`]: nothing (the kernel cleared the handlers).
+/// [`ChildAttrs::reset_signals`]: nothing (the kernel cleared the handlers).
 pub(crate) const RESET_NONE: u8 = 0;
 
 /// The child's attributes as plain values (no pointer), derived once per plan.

@@ -335,14 +335,15 @@ pub(crate) fn block_app_signals() {
 pub(crate) type KernelSigset = u64;
 
 /// Blocks every signal in the calling thread (the raw syscall with every bit set, so the C
-/// library's internal signals are blocked too) and returns the previous mask. Used around
-/// `clone` so that no handler of the parent can run in the child before it resets them.
+/// library's internal signals are blocked too) and returns the previous mask; `None` if the
+/// kernel refused (a seccomp filter), when there is nothing to restore. Used around `clone`
+/// so that no handler of the parent can run in the child before it resets them.
 #[inline]
-pub(crate) fn block_all_signals() -> KernelSigset {
+pub(crate) fn block_all_signals() -> Option<KernelSigset> {
     let all: KernelSigset = !0;
     let mut old: KernelSigset = 0;
     // SAFETY: both sets are valid 8-byte kernel sigsets.
-    let _ = unsafe {
+    let r = unsafe {
         syscall5(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK as usize,
@@ -352,12 +353,13 @@ pub(crate) fn block_all_signals() -> KernelSigset {
             0,
         )
     };
-    old
+    r.ok().map(|_| old)
 }
 
-/// Restores a mask returned by [`block_all_signals`].
+/// Restores a mask returned by [`block_all_signals`] (nothing for `None`).
 #[inline]
-pub(crate) fn restore_signals(old: KernelSigset) {
+pub(crate) fn restore_signals(old: Option<KernelSigset>) {
+    let Some(old) = old else { return };
     // SAFETY: `old` is a valid 8-byte kernel sigset.
     let _ = unsafe {
         syscall5(

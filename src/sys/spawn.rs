@@ -270,14 +270,14 @@ fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spa
 
 /// Forks with `flags` (plus `SIGCHLD`, plus `CLONE_PIDFD` when wanted and not known to be
 /// refused) with every signal blocked, the child running the plan; retries without
-/// `CLONE_PIDFD` when the kernel refuses it, and remembers.
+/// `CLONE_PIDFD` when the kernel refuses it (`EINVAL`), and remembers.
 #[inline]
 fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Spawned, i32> {
     let clone_pidfd = want_pidfd && probe::clone_pidfd();
     let pidfd_flag = if clone_pidfd { libc::CLONE_PIDFD } else { 0 };
     let old = super::block_all_signals();
     let mut result = fork_run(ctx, flags | libc::SIGCHLD | pidfd_flag);
-    if clone_pidfd && result.is_err() {
+    if clone_pidfd && matches!(result, Err(libc::EINVAL)) {
         result = fork_run(ctx, flags | libc::SIGCHLD);
         if result.is_ok() {
             probe::clone_pidfd_failed();
@@ -303,63 +303,95 @@ fn fork_run(ctx: &ChildCtx, flags: c_int) -> Result<Spawned, i32> {
 
 /// A page of memory shared (`MAP_SHARED`) with the children of the thread that owns it: a
 /// forked child writes its report there, and the thread reads it once the child has exec'd
-/// or exited. One per thread, because a thread is suspended while its child runs; it
-/// records the process that mapped it, so that in a process forked from this one (which
-/// inherits the mapping, still shared with us) the thread maps its own page.
+/// or exited. One per thread, because a thread is suspended while its child runs.
+///
+/// A process forked from this one (by any means) inherits the mapping, still shared with
+/// us: it must not use it. Beside it, a private page marked `MADV_WIPEONFORK` holds a 1,
+/// which reads as 0 in every forked process: there the thread maps pages of its own. (A
+/// pid check would not do: in a new pid namespace the forked process may have our pid.)
 struct ReportPage {
     page: Cell<*mut Report>,
-    owner: Cell<pid_t>,
+    marker: Cell<*mut u8>,
 }
 
 const PAGE: usize = 4096;
 
+impl ReportPage {
+    /// Unmaps both pages (ours, or our view of an inherited pair).
+    fn unmap(&self) {
+        for p in [
+            self.page.get().cast::<libc::c_void>(),
+            self.marker.get().cast(),
+        ] {
+            if !p.is_null() {
+                // SAFETY: a mapping of PAGE bytes made by `map_pages`, no longer used.
+                unsafe { libc::munmap(p, PAGE) };
+            }
+        }
+        self.page.set(std::ptr::null_mut());
+        self.marker.set(std::ptr::null_mut());
+    }
+}
+
 impl Drop for ReportPage {
     fn drop(&mut self) {
-        let p = self.page.get();
-        if !p.is_null() {
-            // SAFETY: a mapping of PAGE bytes made by `report_slot`, no longer used.
-            unsafe { libc::munmap(p.cast(), PAGE) };
-        }
+        self.unmap();
     }
 }
 
 thread_local! {
     static REPORT_PAGE: ReportPage = const {
-        ReportPage { page: Cell::new(std::ptr::null_mut()), owner: Cell::new(0) }
+        ReportPage { page: Cell::new(std::ptr::null_mut()), marker: Cell::new(std::ptr::null_mut()) }
     };
 }
 
-/// This thread's report slot, mapped at its first use; `None` if it cannot be mapped (no
-/// memory) or the thread is exiting: the caller then uses a pipe.
+/// An anonymous PAGE-byte mapping with these flags, or null.
+fn map_page(flags: c_int) -> *mut libc::c_void {
+    // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+    let m = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if m == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        m
+    }
+}
+
+/// This thread's report slot, mapped at its first use (and again in a forked process);
+/// `None` if it cannot be mapped (no memory, a kernel before 4.14 without
+/// `MADV_WIPEONFORK`) or the thread is exiting: the caller then uses a pipe.
 fn report_slot() -> Option<*mut Report> {
     REPORT_PAGE
         .try_with(|p| {
-            let pid = super::getpid();
-            if !p.page.get().is_null() && p.owner.get() == pid {
+            let marker = p.marker.get();
+            // SAFETY: a private page of ours (or our copy of the forking process's, which the
+            // kernel zeroed), readable.
+            if !marker.is_null() && unsafe { std::ptr::read_volatile(marker) } == 1 {
                 return Some(p.page.get());
             }
-            if !p.page.get().is_null() {
-                // Inherited from the process this one was forked from: drop our view of it.
-                // SAFETY: a PAGE-byte mapping made by `report_slot` in that process.
-                unsafe { libc::munmap(p.page.get().cast(), PAGE) };
-                p.page.set(std::ptr::null_mut());
-            }
-            // SAFETY: a fresh anonymous shared mapping; no existing memory is touched.
-            let m = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    PAGE,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if m == libc::MAP_FAILED {
+            // First use, or inherited from the process this one was forked from.
+            p.unmap();
+            let page = map_page(libc::MAP_SHARED);
+            let marker = map_page(libc::MAP_PRIVATE);
+            p.page.set(page.cast());
+            p.marker.set(marker.cast());
+            let wiped_on_fork = !marker.is_null()
+                // SAFETY: madvise on the private page just mapped.
+                && unsafe { libc::madvise(marker, PAGE, libc::MADV_WIPEONFORK) } == 0;
+            if page.is_null() || !wiped_on_fork {
+                p.unmap();
                 return None;
             }
-            p.page.set(m.cast());
-            p.owner.set(pid);
+            // SAFETY: the private page just mapped, writable.
+            unsafe { std::ptr::write_volatile(marker.cast::<u8>(), 1) };
             Some(p.page.get())
         })
         .ok()
@@ -370,14 +402,25 @@ static FORK_VFORK: AtomicU8 = AtomicU8::new(0);
 
 /// Whether `clone(CLONE_VFORK)` without `CLONE_VM` suspends the parent until the child
 /// exits here (emulators may run it as a plain fork: then a report in shared memory could be
-/// read before the child wrote it). Probed once with a child that sleeps a millisecond,
-/// then writes `slot`: the parent must see the write as soon as the clone returns.
+/// read before the child wrote it, or land in the next spawn's slot). Probed once, failing
+/// safe: in each of three trials the child sleeps 2 ms, then writes `slot`, and the parent
+/// must see the write as soon as the clone returns. A plain fork would pass only if this
+/// thread were held up 2 ms between those two points three times over. The probe costs
+/// ~6 ms, once per process, on the first use of the `Fork` strategy, with every signal
+/// blocked in the calling thread meanwhile.
 fn fork_vfork_works(slot: *mut Report) -> bool {
     match FORK_VFORK.load(Ordering::Relaxed) {
         1 => return true,
         2 => return false,
         _ => {}
     }
+    let ok = (0..3).all(|_| fork_vfork_trial(slot));
+    FORK_VFORK.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+    ok
+}
+
+/// One trial of [`fork_vfork_works`].
+fn fork_vfork_trial(slot: *mut Report) -> bool {
     // SAFETY: this thread's slot; no child of it runs now.
     unsafe { std::ptr::write_volatile(slot, Report::default()) };
     let old = super::block_all_signals();
@@ -388,7 +431,7 @@ fn fork_vfork_works(slot: *mut Report) -> bool {
     if let Ok((0, _)) = r {
         let ms = libc::timespec {
             tv_sec: 0,
-            tv_nsec: 1_000_000,
+            tv_nsec: 2_000_000,
         };
         // SAFETY: nanosleep and _exit are async-signal-safe; the slot is shared memory.
         unsafe {
@@ -397,18 +440,13 @@ fn fork_vfork_works(slot: *mut Report) -> bool {
             libc::_exit(0);
         }
     }
+    // SAFETY: read right after the clone returned, as the spawns do.
+    let seen = r.is_ok() && unsafe { std::ptr::read_volatile(slot) }.stage == 1;
     super::restore_signals(old);
-    let ok = match r {
-        Ok((pid, _)) => {
-            // SAFETY: read right after the clone returned, as the spawns do.
-            let seen = unsafe { std::ptr::read_volatile(slot) }.stage == 1;
-            let _ = super::wait4(pid, libc::__WALL);
-            seen
-        }
-        Err(_) => false,
-    };
-    FORK_VFORK.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
-    ok
+    if let Ok((pid, _)) = r {
+        let _ = super::wait4(pid, libc::__WALL);
+    }
+    seen
 }
 
 /// What `posix_spawn` is asked to do besides the fds.
