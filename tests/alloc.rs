@@ -73,6 +73,17 @@ fn repeated_status_allocates_nothing() {
                 n, 0,
                 "{s:?} {stdio:?}: {n} allocations in 20 repeated starts"
             );
+            // The same through start() and wait(): a Child with its pidfd.
+            let n = allocations(|| {
+                for _ in 0..20 {
+                    let mut child = cmd.start().unwrap();
+                    assert!(child.wait().unwrap().success());
+                }
+            });
+            assert_eq!(
+                n, 0,
+                "{s:?} {stdio:?}: {n} allocations in 20 start() + wait()"
+            );
         }
     }
 }
