@@ -142,8 +142,9 @@ fn exit_code(pid: i32) -> i32 {
 /// pid 1 (each the first process of its own pid namespace): the report memory must not be
 /// told apart by pid. `false`: pid namespaces cannot be made here.
 fn forked_process_with_the_same_pid_spawns_with_its_own_report() -> bool {
-    // A runs in a new pid namespace where its child B is pid 1; B maps its report memory,
-    // makes another namespace, and forks C, pid 1 there too; B and C spawn at once.
+    // A makes a pid namespace in which its child B is pid 1. B maps its report memory and
+    // forks D, which makes another namespace and forks C, pid 1 there too (C inherits B's
+    // memory through D). B and C spawn at once; B's children stay in B's namespace.
     let a = match raw::fork().expect("fork") {
         ForkResult::Child => {
             if !new_pid_namespace() {
@@ -151,36 +152,7 @@ fn forked_process_with_the_same_pid_spawns_with_its_own_report() -> bool {
                 unsafe { libc::_exit(77) }
             }
             let code = match raw::fork().expect("fork") {
-                ForkResult::Child => {
-                    let mut code = if std::process::id() == 1 { 0 } else { 3 };
-                    if spawn_mix(1) != 0 || !new_pid_namespace() {
-                        code = 4;
-                    }
-                    match raw::fork().expect("fork") {
-                        ForkResult::Child => {
-                            let wrong = spawn_mix(300);
-                            let code = if std::process::id() != 1 {
-                                3
-                            } else if wrong == 0 {
-                                0
-                            } else {
-                                2
-                            };
-                            // SAFETY: as above.
-                            unsafe { libc::_exit(code) }
-                        }
-                        ForkResult::Parent { child } => {
-                            if spawn_mix(300) != 0 {
-                                code = 1;
-                            }
-                            let c = exit_code(child);
-                            if code == 0 {
-                                code = c;
-                            }
-                        }
-                    }
-                    code
-                }
+                ForkResult::Child => same_pid_b(),
                 ForkResult::Parent { child } => exit_code(child),
             };
             // SAFETY: as above.
@@ -194,5 +166,41 @@ fn forked_process_with_the_same_pid_spawns_with_its_own_report() -> bool {
         1 => panic!("wrong outcomes in the first pid-1 process"),
         2 => panic!("wrong outcomes in the second pid-1 process"),
         c => panic!("pid-namespace set-up failed ({c})"),
+    }
+}
+
+/// Process B of [`forked_process_with_the_same_pid_spawns_with_its_own_report`]: its exit
+/// code.
+fn same_pid_b() -> i32 {
+    if std::process::id() != 1 || spawn_mix(1) != 0 {
+        return 3;
+    }
+    let d = match raw::fork().expect("fork") {
+        ForkResult::Child => {
+            let code = if !new_pid_namespace() {
+                4
+            } else {
+                match raw::fork().expect("fork") {
+                    ForkResult::Child => {
+                        let code = match (std::process::id(), spawn_mix(300)) {
+                            (1, 0) => 0,
+                            (1, _) => 2,
+                            _ => 3,
+                        };
+                        // SAFETY: leave without running the parent's atexit/stdio teardown.
+                        unsafe { libc::_exit(code) }
+                    }
+                    ForkResult::Parent { child } => exit_code(child),
+                }
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    let wrong = spawn_mix(300);
+    match (wrong, exit_code(d)) {
+        (0, c) => c,
+        _ => 1,
     }
 }
