@@ -1297,13 +1297,8 @@ impl Cmd {
             &self.extra_files,
         )?;
         let prepared = self.prepared.as_mut().expect("prepared above");
-        let spawned = spawn::spawn_with(
-            &prepared.plan,
-            fds,
-            self.strategy,
-            &mut prepared.scratch,
-            false,
-        )?;
+        let spawned =
+            spawn::spawn_with(&prepared.plan, fds, strategy, &mut prepared.scratch, false)?;
         prepared.direct = true;
         crate::process::reap(spawned.pid, None)
     }

@@ -554,6 +554,11 @@ impl Scratch {
             ops: OpBuf::new(),
         }
     }
+
+    /// The ops planned by the last [`spawn_with`].
+    pub(crate) fn ops(&self) -> &[FdOp] {
+        self.ops.as_slice()
+    }
 }
 
 /// Creates a child running `plan`, with `fds[i]` as its fd `i` (fds 0-2 not listed are
@@ -621,13 +626,6 @@ pub(crate) fn spawn_with(
         strategy,
         want_pidfd,
     )
-}
-
-impl Scratch {
-    /// The ops planned by the last [`spawn_with`].
-    pub(crate) fn ops(&self) -> &[FdOp] {
-        self.ops.as_slice()
-    }
 }
 
 /// Spawns `plan` with fd `ops` already planned for `n_fds` child fds.
