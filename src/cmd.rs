@@ -1735,6 +1735,26 @@ impl Child {
                 }
                 let Some(f) = &fds[k] else { continue };
                 let b = &mut bufs[k];
+                if !bulk[k] && b.capacity() - b.len() < 4096 {
+                    // With little room left, read to the stack first: a child that writes
+                    // nothing (or little) costs no allocation (or one of the right size),
+                    // and the buffer only grows by 64 KiB when a full chunk came.
+                    let mut first = [0u8; 4096];
+                    match rustix::io::read(f, &mut first) {
+                        Ok(0) => {
+                            fds[k] = None;
+                            continue;
+                        }
+                        Ok(n) => {
+                            b.extend_from_slice(first.get(..n).unwrap_or(&first));
+                            if n < first.len() {
+                                continue;
+                            }
+                        }
+                        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
+                        Err(e) => return Err(Error::os(e.raw_os_error())),
+                    }
+                }
                 // Read straight into the buffer's spare room; grow it only when it is
                 // nearly full, so a short output costs one allocation. A stream that
                 // fills the pipe is switched (once) to a 1 MiB non-blocking pipe read to

@@ -113,8 +113,14 @@ fn output_allocates_only_its_buffers() {
         let mut out = Vec::new();
         let n = allocations(|| out = cmd.output().unwrap());
         assert_eq!(out, b"hello\n");
-        // One buffer for stdout, one for the captured stderr: nothing per argument or
+        // One buffer for stdout, of its size; nothing for the empty stderr, per argument or
         // per environment variable.
-        assert!(n <= 2, "{s:?}: {n} allocations for one output()");
+        assert_eq!(n, 1, "{s:?}: {n} allocations for one output()");
+        // A child that writes nothing costs nothing.
+        let mut quiet = Cmd::new("true");
+        quiet.strategy(s);
+        assert!(quiet.output().unwrap().is_empty());
+        let n = allocations(|| assert!(quiet.output().unwrap().is_empty()));
+        assert_eq!(n, 0, "{s:?}: {n} allocations for an empty output()");
     }
 }
