@@ -279,14 +279,19 @@ fn info_status(c: sys::ChildInfo) -> WaitStatus {
 /// behind `Cmd::status`.
 #[inline]
 pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessState> {
-    let (idtype, id) = match pidfd {
-        Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
-        None => (libc::P_PID, pid as libc::id_t),
-    };
+    let (idtype, id) = wait_target(pid, pidfd);
     match sys::waitid(idtype, id, libc::WEXITED, true) {
         Ok(Some(c)) => Ok(ProcessState::new(pid, info_status(c), c.rusage)),
         Ok(None) => Err(Error::os(libc::ECHILD).with_stage(Stage::Wait)),
         Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+    }
+}
+
+/// What `waitid` waits for: the pidfd where there is one, else the pid.
+fn wait_target(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> (libc::idtype_t, libc::id_t) {
+    match pidfd {
+        Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
+        None => (libc::P_PID, pid as libc::id_t),
     }
 }
 
@@ -403,10 +408,7 @@ impl Process {
 
     /// Blocks until the process has exited (without reaping it).
     fn wait_exit(&self) -> Result<()> {
-        let (idtype, id) = match &self.pidfd {
-            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
-            None => (libc::P_PID, self.pid as libc::id_t),
-        };
+        let (idtype, id) = wait_target(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()));
         match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT, false) {
             Ok(_) => Ok(()),
             Err(libc::ECHILD) if self.is_reaped() => Err(process_done()),
@@ -420,10 +422,7 @@ impl Process {
         if *reaped {
             return Err(process_done());
         }
-        let (idtype, id) = match &self.pidfd {
-            Some(fd) => (libc::P_PIDFD, fd.as_raw_fd() as libc::id_t),
-            None => (libc::P_PID, self.pid as libc::id_t),
-        };
+        let (idtype, id) = wait_target(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()));
         match sys::waitid(idtype, id, libc::WEXITED | libc::WNOHANG, true) {
             Ok(None) => Ok(None),
             Ok(Some(c)) => {
