@@ -611,3 +611,94 @@ fn malformed_hand_over_is_a_clear_error() {
     assert!(rest.contains("exiting"), "{rest}");
     assert!(child.wait().expect("wait").success());
 }
+
+/// Set in the copy of this test binary that [`adoption_happens_once_per_process`] runs.
+const ADOPT_CHILD: &str = "FORKEXEC_TEST_ADOPT_ONCE";
+
+/// The inherited fds have one owner per process: a second upgrader that would inherit is
+/// refused, during and after the life of the first, and an fd the program opened since
+/// at an inherited number is never taken. Process-wide state: the checks run in a fresh
+/// copy of this test binary, handed a listening socket as systemd would.
+#[test]
+fn adoption_happens_once_per_process() {
+    if std::env::var_os(ADOPT_CHILD).is_some() {
+        adoption_child();
+        return;
+    }
+    let _g = common::start("adoption_happens_once_per_process", 120);
+    let sock = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = sock.local_addr().unwrap();
+    let inode = rustix::fs::fstat(&sock).unwrap().st_ino;
+    let out = Cmd::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "--exact",
+            "adoption_happens_once_per_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ADOPT_CHILD, format!("{addr} {inode}"))
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "http")
+        .env_child_pid("LISTEN_PID")
+        .extra_file(OwnedFd::from(sock))
+        .timeout(Duration::from_secs(100))
+        .output();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let out = match out {
+        Ok(o) => text(&o),
+        Err(e) => panic!("the child test failed: {e}\nstderr:\n{}", text(e.stderr())),
+    };
+    assert!(
+        out.contains("adoption child: all checks passed"),
+        "the checks did not run:\n{out}"
+    );
+}
+
+/// The checks of [`adoption_happens_once_per_process`], in the process handed fd 3.
+fn adoption_child() {
+    use forkexec::ErrorKind;
+    use forkexec::upgrade::{StartedBy, Upgrader};
+    use std::os::fd::AsRawFd;
+    let v = std::env::var(ADOPT_CHILD).unwrap();
+    let (addr, inode) = v.split_once(' ').unwrap();
+    let addr: SocketAddr = addr.parse().unwrap();
+    let inode: u64 = inode.parse().unwrap();
+
+    let up = Upgrader::new().expect("the first upgrader adopts");
+    assert_eq!(up.started_by(), StartedBy::SocketActivation);
+    assert_eq!(up.inherited(), ["http"]);
+    // A second one would take fd 3 again: refused, with the way out in the message.
+    let e = Upgrader::new().expect_err("a second upgrader must not adopt");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("inherit(false)"), "{e}");
+    let other = Upgrader::builder()
+        .inherit(false)
+        .build()
+        .expect("inherit(false)");
+    assert_eq!(other.started_by(), StartedBy::Fresh);
+    assert!(other.inherited().is_empty());
+    // The first still owns the socket, untouched.
+    assert_eq!(up.inherited(), ["http"]);
+    let l = up
+        .listen_tcp("http", addr)
+        .expect("claim the inherited socket");
+    assert_eq!(
+        rustix::fs::fstat(&l).unwrap().st_ino,
+        inode,
+        "the inherited one"
+    );
+    drop((l, up, other));
+
+    // The fd numbers are free again and the program reuses them, not close-on-exec (as
+    // a C library might): still never adopted, the flag outlives the first upgrader.
+    let mine = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rustix::io::fcntl_setfd(&mine, rustix::io::FdFlags::empty()).unwrap();
+    let e = Upgrader::new().expect_err("no upgrader adopts twice");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(
+        mine.local_addr().is_ok(),
+        "fd {} still ours",
+        mine.as_raw_fd()
+    );
+    println!("adoption child: all checks passed");
+}

@@ -23,6 +23,21 @@
 //!    — the new process exits first, or the timeout passes — the new process is killed
 //!    and reaped, the error says which, and this process goes on serving.
 //!
+//! # Who owns the inherited fds
+//! One `Upgrader` per process takes the hand-over: the first one built with
+//! [`inherit(true)`](Builder::inherit) (the default, as [`Upgrader::new`]). From then on
+//! it **owns** the inherited fds (3, 4, ... and the readiness pipe): nothing else in the
+//! process may close them, wrap them (`from_raw_fd`), or take them through another
+//! socket-activation library (`listenfd`, `sd_listen_fds`). Claim them through the
+//! upgrader instead ([`listen_tcp`](Upgrader::listen_tcp), [`fd`](Upgrader::fd), ...),
+//! which hands the claimed fd over to the caller; the unclaimed ones are closed by
+//! [`ready`](Upgrader::ready) or when the upgrader is dropped. A second upgrader that
+//! would inherit is refused ([`ErrorKind::InvalidInput`]), for the whole life of the
+//! process and whether or not there was a hand-over — by then the fd numbers may name
+//! other files, so taking them again would give one fd two owners. Build any further
+//! upgrader with `inherit(false)`. A hand-over that [`Builder::build`] refused as
+//! malformed was not taken, and does not count.
+//!
 //! The listening socket itself is never closed during an upgrade: both processes hold the
 //! same kernel socket, so a connection that arrives meanwhile waits in its accept queue
 //! and is accepted by whichever process is still accepting. Note that file status flags
@@ -126,7 +141,8 @@ pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The byte the new process writes to the readiness pipe.
 const READY_BYTE: u8 = b'R';
 
-/// Set by the first `Upgrader` that adopts the inherited fds: they have one owner.
+/// Set by the first `Upgrader` built with `inherit(true)` (unless its hand-over was
+/// refused): the inherited fds have one owner, and no later `Upgrader` may take them.
 static ADOPTED: AtomicBool = AtomicBool::new(false);
 
 /// How this process was started, as [`Upgrader::new`] found it.
@@ -285,7 +301,9 @@ impl Builder {
 
     /// Whether to adopt the fds of a hand-over (default `true`). `false` ignores the
     /// hand-over environment entirely, for a process that must listen afresh (after a
-    /// hand-over that [`build`](Builder::build) refused, say).
+    /// hand-over that [`build`](Builder::build) refused, say), and for every upgrader
+    /// after the first: only one per process may inherit (see
+    /// [who owns the inherited fds](self#who-owns-the-inherited-fds)).
     pub fn inherit(&mut self, on: bool) -> &mut Builder {
         self.inherit = on;
         self
@@ -298,21 +316,33 @@ impl Builder {
         self
     }
 
-    /// Reads the hand-over environment and adopts its fds.
+    /// Reads the hand-over environment and adopts its fds (unless
+    /// [`inherit(false)`](Builder::inherit)). Only the first upgrader of the process that
+    /// inherits takes them, and owns them from then on (see
+    /// [who owns the inherited fds](self#who-owns-the-inherited-fds)).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] when the hand-over is malformed: a bad number, name or
-    /// name count ([`parse_listen_env`]), an fd that is not open or was not inherited (it
-    /// is close-on-exec: this process opened it itself), a readiness fd that is not a
-    /// pipe. Nothing is adopted or closed then and the environment is left as it
-    /// was, so the process can go on with `inherit(false)` and listen afresh.
+    /// [`ErrorKind::InvalidInput`] when another upgrader of this process inherited
+    /// already (even one dropped since, even without a hand-over): build this one with
+    /// `inherit(false)`. [`ErrorKind::InvalidInput`] when the hand-over is malformed: a
+    /// bad number, name or name count ([`parse_listen_env`]), an fd that is not open or
+    /// was not inherited (it is close-on-exec: this process opened it itself), a
+    /// readiness fd that is not a pipe. Nothing is adopted or closed then and the
+    /// environment is left as it was, so the process can go on with `inherit(false)` and
+    /// listen afresh.
     /// [`ErrorKind::Io`] when the exit pipe cannot be created.
     pub fn build(&self) -> Result<Upgrader> {
         let mut started_by = StartedBy::Fresh;
         let mut generation = 1;
         let mut inherited = Vec::new();
         let mut ready_pipe = None;
-        if self.inherit && !ADOPTED.swap(true, Ordering::SeqCst) {
+        if self.inherit {
+            if ADOPTED.swap(true, Ordering::SeqCst) {
+                return Err(Error::invalid(
+                    "Upgrader: another Upgrader of this process has inherited already (one \
+                     per process owns the inherited fds); build this one with inherit(false)",
+                ));
+            }
             match adopt() {
                 Ok(a) => {
                     (started_by, generation, inherited, ready_pipe) =
@@ -579,18 +609,26 @@ fn io_error(e: io::Error, context: String) -> Error {
 impl Upgrader {
     /// Reads the hand-over environment, adopts the inherited fds (marking them
     /// close-on-exec) and removes the hand-over variables from the environment while the
-    /// process is single-threaded. Create it once, first thing in `main`; a later
-    /// `Upgrader` in the same process adopts nothing.
+    /// process is single-threaded. Create it once, first thing in `main`: it owns the
+    /// inherited fds from then on, and nothing else in the process may close or wrap them
+    /// (see [who owns the inherited fds](self#who-owns-the-inherited-fds)).
     ///
     /// # Errors
-    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`] for a malformed hand-over (see
-    /// [`parse_listen_env`]); nothing is adopted then, and
+    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`] when an upgrader of this process
+    /// inherited already (a second `Upgrader::new()` is refused, whether or not there was
+    /// a hand-over; build further ones with `inherit(false)`), or for a malformed
+    /// hand-over (see [`parse_listen_env`]); nothing is adopted then, and
     /// `Upgrader::builder().inherit(false).build()` listens afresh.
     ///
     /// # Examples
     /// ```
-    /// let up = forkexec::upgrade::Upgrader::new()?;
+    /// use forkexec::{ErrorKind, upgrade::Upgrader};
+    /// let up = Upgrader::new()?;
     /// println!("generation {} started by {:?}", up.generation(), up.started_by());
+    /// // The inherited fds have one owner: a second upgrader may not inherit.
+    /// assert_eq!(Upgrader::new().unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// let other = Upgrader::builder().inherit(false).build()?;
+    /// # drop(other);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn new() -> Result<Upgrader> {
