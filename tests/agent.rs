@@ -740,6 +740,35 @@ fn stderr_modes_and_close_input() {
 }
 
 #[test]
+fn input_is_one_line_per_call() {
+    let _g = common::start("input_is_one_line_per_call", 60);
+    let master = Master::new().unwrap();
+    let h = master.handle();
+    let log = Log::default();
+    master
+        .start("cat", cat(), log.on_line(), log.on_finish())
+        .unwrap();
+    // A newline anywhere would make one call two lines: refused, nothing queued.
+    for bad in [&b"a\nb"[..], b"trailing\n", b"\n", b"\nleading"] {
+        let e = master.input("cat", bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}: {e}");
+        let e = h.input("cat", bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad:?}: {e}");
+    }
+    // Checked before anything else.
+    let e = master.input("nobody", "x\ny").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Every other byte goes through as it is.
+    master.input("cat", "one").unwrap();
+    h.input("cat", b"\r\0 two\xff").unwrap();
+    master.input("cat", "").unwrap();
+    master.close_input("cat").unwrap();
+    log.wait("cat ends", |evs| count_finishes(evs) == 1);
+    assert_eq!(log.lines("cat"), [&b"one"[..], b"\r\0 two\xff", b""]);
+    assert!(log.finishes("cat")[0].as_ref().unwrap().success());
+}
+
+#[test]
 fn callbacks_rules() {
     let _g = common::start("callbacks_rules", 60);
     let master = Master::new().unwrap();

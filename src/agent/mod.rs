@@ -51,9 +51,11 @@
 //! A line longer than [`max_line`](WorkerOptions::max_line) bytes is delivered **in
 //! pieces**: consecutive calls with exactly `max_line` bytes each, then one with the rest
 //! (`1..=max_line` bytes); no more than `max_line` bytes of output are ever held per
-//! stream. Input is buffered per worker up to [`input_limit`](WorkerOptions::input_limit)
-//! bytes and written by the loop as the pipe takes it: [`Master::input`] never blocks,
-//! and a full buffer is an error (errno `ENOBUFS`).
+//! stream. Input is lines too: [`Master::input`] sends one line per call (it adds the
+//! newline) and refuses one that contains `\n`. Input is buffered per worker up to
+//! [`input_limit`](WorkerOptions::input_limit) bytes and written by the loop as the pipe
+//! takes it: [`Master::input`] never blocks, and a full buffer is an error (errno
+//! `ENOBUFS`).
 //!
 //! # Restarts
 //! [`Restart`] says when a worker whose process ended is started again; [`Backoff`] spaces
@@ -495,7 +497,15 @@ impl Shared {
         t.get(id).map(f).ok_or_else(|| no_worker(id))
     }
 
+    /// Queues one line for `id`'s stdin: the one implementation of [`Master::input`] and
+    /// [`Handle::input`].
     fn input(&self, id: &str, line: &[u8]) -> Result<()> {
+        if let Some(at) = memchr::memchr(b'\n', line) {
+            return Err(Error::invalid(format!(
+                "agent: input for worker {id:?} holds a newline at byte {at}: one call \
+                 sends one line (the newline is added), so call input once per line"
+            )));
+        }
         let (key, input) = self.entry(id, |e| (e.key, e.input.clone()))?;
         let mut inp = lock(&input);
         if !inp.running {
@@ -751,7 +761,14 @@ impl Master {
     /// Queues `line` and a newline for the worker's stdin. Never blocks: the loop writes
     /// the bytes as the pipe takes them.
     ///
+    /// One call sends exactly one line: `line` must not contain `\n` (it would reach the
+    /// worker as two lines and break the one-call-one-line framing). Send several lines
+    /// with one call each. The line may hold any other byte (`\r`, NUL, invalid UTF-8);
+    /// there is no way to send bytes that do not end in a newline (use [`Cmd`] with
+    /// [`Stdio::piped`](crate::Stdio::piped) for a byte stream).
+    ///
     /// # Errors
+    /// [`ErrorKind::InvalidInput`] when `line` contains `\n` (nothing is queued);
     /// [`ErrorKind::NotFound`] for an unknown `id`; [`ErrorKind::ProcessDone`] when no
     /// process of the worker is running; [`ErrorKind::Io`] with errno `ENOBUFS` when the
     /// buffer would pass [`input_limit`](WorkerOptions::input_limit) (the worker does
@@ -763,15 +780,19 @@ impl Master {
     /// ```
     /// # fn sleep30() -> forkexec::Cmd { let mut c = forkexec::Cmd::new("sleep"); c.arg("30"); c }
     /// use std::sync::mpsc;
-    /// use forkexec::{Cmd, agent::{Master, WorkerOptions}};
+    /// use forkexec::{Cmd, ErrorKind, agent::{Master, WorkerOptions}};
     /// let master = Master::new()?;
     /// let (tx, rx) = mpsc::channel();
     /// let mut tr = Cmd::new("tr");
     /// tr.args(["a-z", "A-Z"]);
     /// master.start("up", tr, move |_, l| tx.send(l.to_vec()).unwrap(), |_, _| {})?;
     /// master.input("up", "shout")?;
+    /// // One call, one line: a newline inside is refused, nothing is sent.
+    /// let err = master.input("up", "two\nlines").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
     /// master.close_input("up")?; // tr writes when its input ends
     /// assert_eq!(rx.recv().unwrap(), b"SHOUT");
+    /// assert!(rx.recv().is_err()); // and nothing else
     ///
     /// // A worker that never reads: its buffer fills, and input() says so.
     /// let opts = WorkerOptions::new().input_limit(1000);
@@ -1025,10 +1046,10 @@ impl Handle {
             .start(id, cmd, opts, Box::new(on_line), Box::new(on_finish))
     }
 
-    /// As [`Master::input`].
+    /// As [`Master::input`]: one line per call, without `\n`.
     ///
     /// # Errors
-    /// As [`Master::input`].
+    /// As [`Master::input`]: [`ErrorKind::InvalidInput`] when `line` contains `\n`.
     ///
     /// # Examples
     /// ```
@@ -1036,6 +1057,7 @@ impl Handle {
     /// let h = master.handle();
     /// master.start("c", forkexec::Cmd::new("cat"), |_, _| {}, |_, _| {})?;
     /// h.input("c", "hi")?;
+    /// assert_eq!(h.input("c", "a\nb").unwrap_err().kind(), forkexec::ErrorKind::InvalidInput);
     /// drop(master);
     /// assert!(h.input("c", "hi").is_err());
     /// # Ok::<(), forkexec::Error>(())
