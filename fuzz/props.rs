@@ -8,27 +8,65 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use forkexec::ErrorKind;
-use forkexec::plan::{FdOpKind, FdTarget, plan_fds};
+use forkexec::plan::{FD_LIMIT, FdOpKind, FdTarget, plan_fds};
 use forkexec::raw::{CStringArray, WaitStatus, merge_env};
 
 // ---- fuzz/fuzz_targets/fd_plan.rs ------------------------------------------------------
+/// The source fd a fuzz byte stands for: small fds (most bytes), the highest possible fds,
+/// and numbers that can never be fds (negative, at or above `FD_LIMIT`).
+pub fn fd_plan_source(b: u8) -> i32 {
+    match b {
+        0xf0..=0xf7 => FD_LIMIT - 1 - i32::from(b - 0xf0),
+        0xf8 => FD_LIMIT,
+        0xf9 => i32::MAX,
+        0xfa => i32::MAX - 1,
+        0xfb => -1,
+        0xfc => i32::MIN,
+        0xfd => FD_LIMIT + 63,
+        b => (b % 24) as i32,
+    }
+}
+
 pub fn fd_plan(data: &[u8]) {
-    // Each byte is one child fd: 0xff = Close, 0xfe = Inherit, else Fd(byte % 24).
+    // Each byte is one child fd: 0xff = Close, 0xfe = Inherit, else Fd(fd_plan_source(b)).
     let targets: Vec<FdTarget> = data
         .iter()
         .take(40)
         .map(|&b| match b {
             0xff => FdTarget::Close,
             0xfe => FdTarget::Inherit,
-            b => FdTarget::Fd((b % 24) as i32),
+            b => FdTarget::Fd(fd_plan_source(b)),
         })
         .collect();
-    // Model: every fd 0..64 is open on object id = fd.
+    let sources = || {
+        targets.iter().filter_map(|t| match *t {
+            FdTarget::Fd(s) => Some(s),
+            _ => None,
+        })
+    };
+    let impossible = sources().any(|s| !(0..FD_LIMIT).contains(&s));
+    let huge = sources().any(|s| s >= 64);
+    let ops = match plan_fds(&targets) {
+        // A number that cannot be an fd is refused, never planned (and never a panic).
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{targets:?}: {e}");
+            // Otherwise only the top of the fd range can leave no room for a temporary.
+            assert!(impossible || huge, "{targets:?} refused: {e}");
+            return;
+        }
+        Ok(_) if impossible => panic!("{targets:?}: an impossible fd was planned"),
+        Ok(ops) => ops,
+    };
+    // Model: every fd 0..64 is open on object id = fd, and so is every huge source.
     let mut table: BTreeMap<i32, i32> = (0..64).map(|fd| (fd, fd)).collect();
+    table.extend(sources().map(|s| (s, s)));
     let start = table.clone();
-    let ops = plan_fds(&targets);
     let mut temps = Vec::new();
     for op in &ops {
+        assert!(
+            (0..FD_LIMIT).contains(&op.src) && (0..FD_LIMIT).contains(&op.dst),
+            "{op:?}"
+        );
         match op.kind {
             FdOpKind::Dup | FdOpKind::DupCloexec => {
                 let obj = *table.get(&op.src).expect("source open");
@@ -50,8 +88,16 @@ pub fn fd_plan(data: &[u8]) {
             FdTarget::Inherit => assert_eq!(table.get(&i), start.get(&i)),
         }
     }
+    // The standard fds the plan does not name are the child's too: untouched.
+    for fd in targets.len() as i32..3 {
+        assert_eq!(table.get(&fd), start.get(&fd), "fd {fd} touched: {ops:?}");
+    }
     for t in temps {
-        assert!(t >= targets.len() as i32);
+        assert!(t >= (targets.len() as i32).max(3));
+        assert!(
+            sources().all(|s| s < t),
+            "temporary {t} below a source: {ops:?}"
+        );
         assert!(!table.contains_key(&t), "temporary {t} left open: {ops:?}");
     }
 }

@@ -56,6 +56,24 @@ fn replay(target: &str, prop: impl Fn(&[u8])) {
 fn replay_fd_plan() {
     let _g = common::start("replay_fd_plan", 60);
     replay("fd_plan", fd_plan);
+    // The audit's input: child fd 0 from fd i32::MAX, child fd 1 from fd 0 (the planner's
+    // temporary used to overflow).
+    fd_plan(&[0xf9, 0x00]);
+    // Every input of up to 4 child fds over an alphabet with small fds, the top of the fd
+    // range, impossible fd numbers, Close and Inherit.
+    let alphabet: Vec<u8> = [0, 1, 2, 3, 23]
+        .into_iter()
+        .chain([0xf0, 0xf1, 0xf7])
+        .chain(0xf8..=0xff)
+        .collect();
+    let mut input = Vec::new();
+    for len in 0..=4u32 {
+        for code in 0..alphabet.len().pow(len) {
+            input.clear();
+            input.extend((0..len).map(|k| alphabet[code / alphabet.len().pow(k) % alphabet.len()]));
+            fd_plan(&input);
+        }
+    }
 }
 
 #[test]

@@ -370,6 +370,43 @@ fn pidfd_open_self_and_reaped() {
     assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
 }
 
+/// `fork_exec` with only child fds 0 and 1 named, swapped: the planner needs a temporary,
+/// which must not be fd 2 (the child's stderr, inherited because it is not named). It used
+/// to be: fd 2 was overwritten with the temporary copy and then closed.
+#[test]
+fn fork_exec_swap_of_0_and_1_keeps_unnamed_fd_2() {
+    let _g = common::start("fork_exec_swap_of_0_and_1_keeps_unnamed_fd_2", 60);
+    let link = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}"));
+    let (Ok(_), Ok(_), Ok(stderr)) = (link(0), link(1), link(2)) else {
+        println!("skipped: fds 0-2 of the test process are not all open");
+        return;
+    };
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    let fds = [
+        raw::ChildFd::Fd(std::os::fd::AsFd::as_fd(&stdout)),
+        raw::ChildFd::Fd(std::os::fd::AsFd::as_fd(&stdin)),
+    ];
+    let plan = ExecPlan::new(
+        "/bin/sh",
+        [
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new(r#"[ "$(readlink /proc/$$/fd/2)" = "$1" ]"#),
+            OsStr::new("sh"),
+            stderr.as_os_str(),
+        ],
+    )
+    .expect("plan");
+    for s in STRATEGIES {
+        let child = raw::fork_exec(&plan, &fds, s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
+        assert_eq!(
+            reap(child.pid),
+            WaitStatus::Exited(0),
+            "{s:?}: the child's fd 2 is not the parent's {stderr:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // fork, fork_unchecked, clone_vfork
 // ---------------------------------------------------------------------------------------
