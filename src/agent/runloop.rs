@@ -638,24 +638,11 @@ impl Loop {
                 Restart::OnFailure => failed,
                 Restart::Always => true,
             };
-        let mut restart_at = None;
-        if wanted {
-            let now = Instant::now();
-            while let Some(&t) = w.restarts.front() {
-                if now.saturating_duration_since(t) >= w.backoff.window {
-                    w.restarts.pop_front();
-                } else {
-                    break;
-                }
-            }
-            let n = w.restarts.len();
-            if n < w.backoff.max_restarts as usize {
-                let factor = 1u32 << n.min(30);
-                let delay = w.backoff.initial.saturating_mul(factor).min(w.backoff.max);
-                w.restarts.push_back(now);
-                restart_at = Some(now.checked_add(delay).unwrap_or(now));
-            }
-        }
+        let restart_at = if wanted {
+            next_restart(&w.backoff, &mut w.restarts, Instant::now())
+        } else {
+            None
+        };
         let state = match restart_at {
             Some(_) => WorkerState::Restarting {
                 restarts: w.total_restarts + 1,
@@ -800,6 +787,36 @@ impl Loop {
     }
 }
 
+/// When a worker whose process ended at `now` is started again: `now` plus its back-off
+/// delay, `initial * 2^n` (at most `max`) for the `n`-th restart of the window; `None`
+/// when `max_restarts` restarts already happened within the last `window` (the master
+/// gives up). `restarts` holds the times of the window's restarts; a restart is recorded.
+fn next_restart(b: &Backoff, restarts: &mut VecDeque<Instant>, now: Instant) -> Option<Instant> {
+    while let Some(&t) = restarts.front() {
+        if now.saturating_duration_since(t) >= b.window {
+            restarts.pop_front();
+        } else {
+            break;
+        }
+    }
+    let n = restarts.len();
+    if n >= b.max_restarts as usize {
+        return None;
+    }
+    let factor = 1u32 << n.min(30);
+    let delay = b.initial.saturating_mul(factor).min(b.max);
+    restarts.push_back(now);
+    // A delay past what `Instant` can hold is as good as never: a year, not at once.
+    Some(
+        now.checked_add(delay)
+            .or_else(|| now.checked_add(FAR))
+            .unwrap_or(now),
+    )
+}
+
+/// Where a restart goes whose delay does not fit in an `Instant`.
+const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Reads the worker's stdout or stderr (at most `reads` times), delivering lines; `true`
 /// at end of file (or on a read error, which ends the stream too).
 fn read_some(w: &mut Worker, is_err: bool, scratch: &mut [u8], reads: usize) -> bool {
@@ -943,5 +960,84 @@ fn pump(epoll: &OwnedFd, key: u64, run: &mut Run, inp: &mut MutexGuard<'_, Input
     }
     if inp.eof {
         close_stdin(epoll, run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// The delays the schedule gives at `at` (offsets from one start), `None` for "gave up".
+    fn delays(b: &Backoff, at: &[Duration]) -> Vec<Option<Duration>> {
+        let t0 = Instant::now();
+        let mut restarts = VecDeque::new();
+        at.iter()
+            .map(|&d| {
+                let now = t0 + d;
+                next_restart(b, &mut restarts, now).map(|r| r - now)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_then_gives_up() {
+        let b = Backoff {
+            initial: 50 * MS,
+            max: Duration::from_secs(1),
+            max_restarts: 3,
+            window: Duration::from_secs(60),
+        };
+        let s = Duration::from_secs(1);
+        assert_eq!(
+            delays(&b, &[0 * s, s, 2 * s, 3 * s, 4 * s]),
+            [Some(50 * MS), Some(100 * MS), Some(200 * MS), None, None]
+        );
+        // The first restart leaves the window: one more, at the third step's delay.
+        assert_eq!(
+            delays(&b, &[0 * s, s, 2 * s, 60 * s, 60 * s]),
+            [
+                Some(50 * MS),
+                Some(100 * MS),
+                Some(200 * MS),
+                Some(200 * MS),
+                None
+            ]
+        );
+        // A worker that ran well for a window starts again from `initial`.
+        assert_eq!(
+            delays(&b, &[0 * s, s, 2 * s, 200 * s]),
+            [Some(50 * MS), Some(100 * MS), Some(200 * MS), Some(50 * MS)]
+        );
+    }
+
+    #[test]
+    fn backoff_is_capped_and_bounded() {
+        let b = Backoff {
+            initial: 400 * MS,
+            max: Duration::from_secs(1),
+            max_restarts: 40,
+            window: Duration::from_secs(3600),
+        };
+        let at: Vec<Duration> = (0..40).map(|i| i * MS).collect();
+        let d = delays(&b, &at);
+        assert_eq!(
+            d[..4],
+            [Some(400 * MS), Some(800 * MS), Some(b.max), Some(b.max)]
+        );
+        assert!(d[2..].iter().all(|d| *d == Some(b.max)), "{d:?}");
+        let huge = Backoff {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+            ..b
+        };
+        // Not "at once" when the delay overflows the clock.
+        assert!(delays(&huge, &at).iter().all(|d| d.unwrap() >= FAR));
+        let never = Backoff {
+            max_restarts: 0,
+            ..b
+        };
+        assert_eq!(delays(&never, &[Duration::ZERO]), [None]);
     }
 }
