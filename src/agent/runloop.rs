@@ -991,12 +991,12 @@ mod tests {
         };
         let s = Duration::from_secs(1);
         assert_eq!(
-            delays(&b, &[0 * s, s, 2 * s, 3 * s, 4 * s]),
+            delays(&b, &[Duration::ZERO, s, 2 * s, 3 * s, 4 * s]),
             [Some(50 * MS), Some(100 * MS), Some(200 * MS), None, None]
         );
         // The first restart leaves the window: one more, at the third step's delay.
         assert_eq!(
-            delays(&b, &[0 * s, s, 2 * s, 60 * s, 60 * s]),
+            delays(&b, &[Duration::ZERO, s, 2 * s, 60 * s, 60 * s]),
             [
                 Some(50 * MS),
                 Some(100 * MS),
@@ -1007,7 +1007,7 @@ mod tests {
         );
         // A worker that ran well for a window starts again from `initial`.
         assert_eq!(
-            delays(&b, &[0 * s, s, 2 * s, 200 * s]),
+            delays(&b, &[Duration::ZERO, s, 2 * s, 200 * s]),
             [Some(50 * MS), Some(100 * MS), Some(200 * MS), Some(50 * MS)]
         );
     }
