@@ -12,9 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::capture::{Capture, Keep};
 use crate::cstr::{CStringArray, merge_env};
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::look_path_in;
+use crate::namespaces::Namespaces;
 use crate::process::{Credential, Process, ProcessState, SysProcAttr};
 use crate::raw::{ChildFd, ExecPlan, Strategy};
 use crate::signal::Signal;
@@ -264,13 +266,19 @@ impl Read for ChildStderr {
 }
 
 /// The null device, opened once per process (close-on-exec) and shared by every child.
+/// It is kept at fd 3 or above: opened while the application has fd 0, 1 or 2 closed, it
+/// would land there, and once the application restored its stdio, a "null" child would
+/// get the real stream.
 fn dev_null() -> Result<BorrowedFd<'static>> {
     static NULL: OnceLock<OwnedFd> = OnceLock::new();
     if let Some(fd) = NULL.get() {
         return Ok(fd.as_fd());
     }
-    let fd = sys::open(c"/dev/null", libc::O_RDWR)
-        .map_err(|e| Error::from_errno(Stage::Pipe, e).with_path("/dev/null"))?;
+    let err = |e| Error::from_errno(Stage::Pipe, e).with_path("/dev/null");
+    let mut fd = sys::open(c"/dev/null", libc::O_RDWR).map_err(err)?;
+    if fd.as_raw_fd() <= 2 {
+        fd = sys::dup_cloexec_min(fd.as_fd(), 3).map_err(err)?;
+    }
     Ok(NULL.get_or_init(|| fd).as_fd())
 }
 
@@ -331,6 +339,7 @@ pub struct Cmd {
     allow_dot: bool,
     env_child_pid: Option<OsString>,
     keep_ignored_signals: bool,
+    output_limit: Option<usize>,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -387,6 +396,7 @@ impl Cmd {
             allow_dot: false,
             env_child_pid: None,
             keep_ignored_signals: false,
+            output_limit: None,
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -599,7 +609,7 @@ impl Cmd {
     /// ```
     /// use forkexec::{Cmd, ErrorKind, raw::Strategy};
     /// Cmd::new("true").strategy(Strategy::Fork).run()?;
-    /// let err = Cmd::new("true").strategy(Strategy::Fork).clone_flags(libc::CLONE_NEWUTS).run();
+    /// let err = Cmd::new("true").strategy(Strategy::PosixSpawn).chroot("/").run();
     /// assert_eq!(err.unwrap_err().kind(), ErrorKind::Unsupported);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
@@ -771,18 +781,20 @@ impl Cmd {
         setter!(self)
     }
 
-    /// Runs the child as `uid`/`gid` with supplementary `groups` (`None`: unchanged).
+    /// Runs the child as `uid`/`gid` with exactly the supplementary `groups` (empty: none).
+    /// The caller's own supplementary groups never reach the child (std and Go clear them
+    /// too); to keep them, set [`Credential::keep_groups`] through [`sys`](Cmd::sys).
     /// Switching to other ids needs privilege (`CAP_SETUID`, `CAP_SETGID`); a refusal fails
     /// the start with [`Stage::Credentials`].
     ///
     /// # Examples
     /// ```
     /// use forkexec::{Cmd, Stage};
-    /// // SAFETY: geteuid and getegid cannot fail.
-    /// let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    /// let (euid, egid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
     /// let (uid, gid) = if euid == 0 { (65534, 65534) } else { (euid, egid) }; // root: `nobody`
-    /// match Cmd::new("id").arg("-u").credential(uid, gid, None).output() {
-    ///     Ok(out) => assert_eq!(out, format!("{uid}\n").into_bytes()),
+    /// match Cmd::new("id").arg("-G").credential(uid, gid, []).output() {
+    ///     // Root's groups (0 and the others) are gone; only the primary group is left.
+    ///     Ok(out) => assert_eq!(out, format!("{gid}\n").into_bytes()),
     ///     Err(e) => assert_eq!(e.stage(), Some(Stage::Credentials)), // e.g. an unmapped uid
     /// }
     /// # Ok::<(), forkexec::Error>(())
@@ -790,15 +802,26 @@ impl Cmd {
     ///
     /// # References
     /// `setgroups(2)`, `setgid(2)`, `setuid(2)`.
-    #[doc(alias = "Credential")]
-    pub fn credential(&mut self, uid: u32, gid: u32, groups: Option<Vec<u32>>) -> &mut Cmd {
-        self.sys.credential = Some(Credential { uid, gid, groups });
+    #[doc(alias("Credential", "uid", "gid", "groups"))]
+    pub fn credential(
+        &mut self,
+        uid: u32,
+        gid: u32,
+        groups: impl IntoIterator<Item = u32>,
+    ) -> &mut Cmd {
+        self.sys.credential = Some(Credential {
+            uid,
+            gid,
+            groups: groups.into_iter().collect(),
+            keep_groups: false,
+        });
         setter!(self)
     }
 
     /// `chroot` the child to `dir` (before `chdir`; needs `CAP_SYS_CHROOT`). The `PATH`
     /// lookup happens in the parent, outside the new root; [`dir`](Cmd::dir) is then a
-    /// directory inside it, checked by the child only.
+    /// directory inside it, checked by the child only. Without a `dir`, the child starts
+    /// at the new root's `/` (as std does), never in a directory outside it.
     ///
     /// # Examples
     /// ```
@@ -817,13 +840,15 @@ impl Cmd {
         setter!(self)
     }
 
-    /// `unshare(flags)` in the child (`libc::CLONE_NEWNS | ...`; Go's `Unshareflags`).
+    /// Moves the child into new `namespaces` with `unshare(2)` before exec (Go's
+    /// `Unshareflags`). A new mount namespace is made private at once (`MS_REC |
+    /// MS_PRIVATE` on `/`, as Go does): the child's mounts never propagate back.
     ///
     /// # Examples
     /// ```
-    /// use forkexec::{Cmd, ErrorKind, Stage};
+    /// use forkexec::{Cmd, ErrorKind, Namespaces, Stage};
     /// let ours = std::fs::read_link("/proc/self/ns/uts")?;
-    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").unshare(libc::CLONE_NEWUTS).output() {
+    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").unshare(Namespaces::UTS).output() {
     ///     Ok(out) => assert_ne!(out, format!("{}\n", ours.display()).into_bytes()),
     ///     // Without CAP_SYS_ADMIN the child's unshare is refused.
     ///     Err(e) => assert_eq!((e.kind(), e.stage()), (ErrorKind::PermissionDenied, Some(Stage::Unshare))),
@@ -832,10 +857,10 @@ impl Cmd {
     /// ```
     ///
     /// # References
-    /// `unshare(2)`, `namespaces(7)`.
+    /// `unshare(2)`, `namespaces(7)`, `mount_namespaces(7)`.
     #[doc(alias = "Unshareflags")]
-    pub fn unshare(&mut self, flags: i32) -> &mut Cmd {
-        self.sys.unshare = flags;
+    pub fn unshare(&mut self, namespaces: Namespaces) -> &mut Cmd {
+        self.sys.unshare = namespaces;
         setter!(self)
     }
 
@@ -877,26 +902,29 @@ impl Cmd {
         setter!(self)
     }
 
-    /// Creates the child in new namespaces (`clone` flags such as `libc::CLONE_NEWPID`;
-    /// Go's `Cloneflags`). Only the vfork strategy can express this.
+    /// Creates the child in new `namespaces` by the `clone` itself (Go's `Cloneflags`):
+    /// with [`Namespaces::PID`] the child is pid 1 of its namespace. The `Vfork` and `Fork`
+    /// strategies (and `Auto`) can express this, `PosixSpawn` cannot. Only namespaces can
+    /// be asked for (see [`Namespaces`]): no value makes the child share the parent's fds,
+    /// cwd, signal handlers or thread group.
     ///
     /// # Examples
     /// ```
-    /// use forkexec::{Cmd, ErrorKind};
+    /// use forkexec::{Cmd, ErrorKind, Namespaces};
     /// let ours = std::fs::read_link("/proc/self/ns/uts")?;
-    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").clone_flags(libc::CLONE_NEWUTS).output() {
+    /// match Cmd::new("readlink").arg("/proc/self/ns/uts").clone_namespaces(Namespaces::UTS).output() {
     ///     Ok(out) => assert_ne!(out, format!("{}\n", ours.display()).into_bytes()),
-    ///     // Without CAP_SYS_ADMIN `clone` is refused; without a working vfork, unsupported.
-    ///     Err(e) => assert!(matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::Unsupported)),
+    ///     // Without CAP_SYS_ADMIN `clone` is refused.
+    ///     Err(e) => assert_eq!(e.kind(), ErrorKind::PermissionDenied),
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # References
     /// `clone(2)`, `namespaces(7)`.
-    #[doc(alias = "Cloneflags")]
-    pub fn clone_flags(&mut self, flags: i32) -> &mut Cmd {
-        self.sys.clone_flags = flags;
+    #[doc(alias("Cloneflags", "clone_flags"))]
+    pub fn clone_namespaces(&mut self, namespaces: Namespaces) -> &mut Cmd {
+        self.sys.clone_namespaces = namespaces;
         setter!(self)
     }
 
@@ -1014,7 +1042,7 @@ impl Cmd {
                 let abs = if d.is_absolute() {
                     d.clone()
                 } else {
-                    std::env::current_dir().map_err(Error::from_io)?.join(d)
+                    logical_cwd()?.join(d)
                 };
                 // POSIX: PWD is an absolute path without `.` or `..` (Go: filepath.Abs).
                 Some(clean_absolute(&abs).into_os_string())
@@ -1356,12 +1384,54 @@ impl Cmd {
         drop(child.stdin.take());
         let out = child.stdout.take().map(OwnedFd::from);
         let err = child.stderr.take().map(OwnedFd::from);
-        let (stdout, stderr_bytes, delay_hit) = child.drain(out, err)?;
+        let keep = [self.keep_output(), Keep::PrefixSuffix];
+        let ([stdout, stderr_bytes], delay_hit) = child.drain(out, err, keep)?;
         let st = child.finish(delay_hit)?;
-        if !st.success() {
-            return Err(Error::exit_status(st).with_stderr(stderr_bytes));
+        self.check_output(st, &stdout)
+            .map_err(|e| e.with_stderr(stderr_bytes))?;
+        Ok(stdout.into_bytes())
+    }
+
+    /// Caps what [`output`](Cmd::output) and [`combined_output`](Cmd::combined_output)
+    /// collect at `bytes`. A child that writes more is killed (`SIGKILL`); what it writes
+    /// until its pipes close is read and dropped, so it can never block on a full pipe, and
+    /// the call fails with [`ErrorKind::OutputLimit`]. Without a limit (the default)
+    /// everything is kept. The stderr an error carries is bounded either way: its first and
+    /// last 32 KiB (Go's bound), see [`Error::stderr`].
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind};
+    /// let err = Cmd::new("yes").output_limit(1 << 20).output().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::OutputLimit);
+    /// let out = Cmd::new("echo").arg("small").output_limit(1 << 20).output()?;
+    /// assert_eq!(out, b"small\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn output_limit(&mut self, bytes: usize) -> &mut Cmd {
+        self.output_limit = Some(bytes);
+        self
+    }
+
+    fn keep_output(&self) -> Keep {
+        self.output_limit.map_or(Keep::All, Keep::Cap)
+    }
+
+    /// The error for a captured run that went wrong: the output limit first (the kill is
+    /// ours), then an unsuccessful exit.
+    fn check_output(&self, st: ProcessState, out: &Capture) -> Result<()> {
+        if out.overflowed() {
+            let limit = self.output_limit.unwrap_or(0);
+            return Err(Error::new(
+                ErrorKind::OutputLimit,
+                format!("output limit of {limit} bytes exceeded; child killed ({st})"),
+            )
+            .with_state(st));
         }
-        Ok(stdout)
+        if !st.success() {
+            return Err(Error::exit_status(st));
+        }
+        Ok(())
     }
 
     /// Runs the child with stdout and stderr on one pipe and returns what it wrote, in
@@ -1384,12 +1454,11 @@ impl Cmd {
         let mut child = self.start_with(&stdin, &w, &w, true)?;
         drop(w);
         drop(child.stdin.take());
-        let (out, _, delay_hit) = child.drain(Some(r), None)?;
+        let keep = [self.keep_output(), Keep::All];
+        let ([out, _], delay_hit) = child.drain(Some(r), None, keep)?;
         let st = child.finish(delay_hit)?;
-        if !st.success() {
-            return Err(Error::exit_status(st));
-        }
-        Ok(out)
+        self.check_output(st, &out)?;
+        Ok(out.into_bytes())
     }
 }
 
@@ -1422,6 +1491,23 @@ fn child_fds<'a, 'b>(
         fds[3 + i] = ChildFd::Fd(f.as_fd());
     }
     Ok(fds)
+}
+
+/// The current directory as the user reached it (Go's `os.Getwd`): `$PWD` when it is
+/// absolute and names the same directory as `.` (through symbolic links, say), else the
+/// physical path.
+fn logical_cwd() -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from) {
+        if pwd.is_absolute() {
+            if let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata(".")) {
+                if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+                    return Ok(pwd);
+                }
+            }
+        }
+    }
+    std::env::current_dir().map_err(Error::from_io)
 }
 
 /// `p` (absolute) without `.` and `..` components, lexically (Go's `filepath.Clean`).
@@ -1662,8 +1748,10 @@ impl Child {
         &mut self,
         out: Option<OwnedFd>,
         err: Option<OwnedFd>,
-    ) -> Result<(Vec<u8>, Vec<u8>, bool)> {
-        let mut bufs = [Vec::new(), Vec::new()];
+        keep: [Keep; 2],
+    ) -> Result<([Capture; 2], bool)> {
+        let mut caps = keep.map(Capture::new);
+        let mut over_limit = false;
         let mut fds = [out, err];
         let mut exited_at: Option<Instant> = None;
         // Set when the wait delay ran out: one last poll that does not block, to take what
@@ -1672,11 +1760,7 @@ impl Child {
         let mut bulk = [false; 2];
         loop {
             if fds.iter().all(Option::is_none) {
-                return Ok((
-                    std::mem::take(&mut bufs[0]),
-                    std::mem::take(&mut bufs[1]),
-                    false,
-                ));
+                return Ok((caps, false));
             }
             let now = Instant::now();
             let mut limit: Option<Instant> = None;
@@ -1734,7 +1818,8 @@ impl Child {
                     continue;
                 }
                 let Some(f) = &fds[k] else { continue };
-                let b = &mut bufs[k];
+                let cap = &mut caps[k];
+                let b = &mut cap.buf;
                 if !bulk[k] && b.capacity() - b.len() < 4096 {
                     // With little room left, read to the stack first: a child that writes
                     // nothing (or little) costs no allocation (or one of the right size),
@@ -1747,6 +1832,7 @@ impl Child {
                         }
                         Ok(n) => {
                             b.extend_from_slice(first.get(..n).unwrap_or(&first));
+                            cap.trim();
                             if n < first.len() {
                                 continue;
                             }
@@ -1761,10 +1847,13 @@ impl Child {
                 // EAGAIN after each poll: bulk output then costs a poll per MiB, not per
                 // 64 KiB.
                 loop {
+                    let b = &mut cap.buf;
                     if b.capacity() - b.len() < 4096 {
                         b.reserve(64 * 1024);
                     }
-                    match rustix::io::read(f, rustix::buffer::spare_capacity(b)) {
+                    let r = rustix::io::read(f, rustix::buffer::spare_capacity(b));
+                    cap.trim();
+                    match r {
                         Ok(0) => {
                             fds[k] = None;
                             break;
@@ -1780,6 +1869,12 @@ impl Child {
                         Err(e) => return Err(Error::os(e.raw_os_error())),
                     }
                 }
+            }
+            if !over_limit && caps.iter().any(Capture::overflowed) {
+                // Past the output limit: the child is killed (its output keeps being read,
+                // and dropped, until the pipes close, so it cannot block on a full pipe).
+                over_limit = true;
+                let _ = self.process.kill();
             }
             let now = Instant::now();
             if let Some(d) = self.deadline {
@@ -1800,11 +1895,7 @@ impl Child {
                     if self.timed_out {
                         let _ = self.process.kill();
                     }
-                    return Ok((
-                        std::mem::take(&mut bufs[0]),
-                        std::mem::take(&mut bufs[1]),
-                        true,
-                    ));
+                    return Ok((caps, true));
                 }
             }
         }

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     WaitDelay,
     /// Go's `os.ErrProcessDone`: the process was already waited for.
     ProcessDone,
+    /// The child wrote more than [`Cmd::output_limit`](crate::Cmd::output_limit) allows
+    /// and was killed.
+    OutputLimit,
     /// The request cannot be expressed by the chosen strategy or by this kernel.
     Unsupported,
     /// A safe `fork()` was refused because the process has more than one thread.
@@ -304,8 +307,10 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_stderr(mut self, stderr: Vec<u8>) -> Error {
-        self.0.stderr = stderr;
+    /// Attaches a child's stderr as captured under `Keep::PrefixSuffix`: at most its first
+    /// and last 32 KiB, around Go's marker `"\n... omitting N bytes ...\n"`.
+    pub(crate) fn with_stderr(mut self, stderr: crate::capture::Capture) -> Error {
+        self.0.stderr = stderr.into_bytes();
         self
     }
 
@@ -355,8 +360,10 @@ impl Error {
         self.0.path.as_deref()
     }
 
-    /// The child's captured standard error, for an [`ErrorKind::ExitStatus`] error returned
-    /// by an output-capturing call; empty otherwise.
+    /// The child's captured standard error, for an error of a child that ran, returned by
+    /// an output-capturing call; empty otherwise. It is bounded as Go bounds
+    /// `ExitError.Stderr`: a longer stream keeps its first and last 32 KiB, with
+    /// `"\n... omitting N bytes ...\n"` between them.
     ///
     /// # Examples
     /// ```
@@ -451,6 +458,7 @@ impl From<Error> for io::Error {
             ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
             ErrorKind::InvalidInput => io::ErrorKind::InvalidInput,
             ErrorKind::Timeout | ErrorKind::WaitDelay => io::ErrorKind::TimedOut,
+            ErrorKind::OutputLimit => io::ErrorKind::FileTooLarge,
             ErrorKind::Unsupported | ErrorKind::MultiThreaded => io::ErrorKind::Unsupported,
             ErrorKind::Io | ErrorKind::Exec | ErrorKind::ExitStatus | ErrorKind::ProcessDone => {
                 match err.errno() {

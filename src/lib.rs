@@ -37,10 +37,12 @@ compile_error!("forkexec supports Linux only (for now)");
 
 #[cfg(feature = "agent")]
 pub mod agent;
+mod capture;
 mod cmd;
 mod cstr;
 mod error;
 mod lookpath;
+mod namespaces;
 pub mod plan;
 mod process;
 pub mod raw;
@@ -52,6 +54,7 @@ pub mod upgrade;
 
 pub use cmd::{Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Stdio};
 pub use error::{Error, ErrorKind, Result, Stage};
+pub use namespaces::Namespaces;
 pub use lookpath::{look_path, look_path_in, path_candidates};
 pub use process::{
     Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::cstr::CStringArray;
 use crate::error::{Error, ErrorKind, Result, Stage};
+use crate::namespaces::Namespaces;
 use crate::raw::{ChildFd, ExecPlan, Rusage, Strategy, WaitStatus};
 use crate::signal::Signal;
 use crate::spawn::{self, Spawned, path_cstring};
@@ -637,11 +638,17 @@ pub struct SysProcAttr {
     pub credential: Option<Credential>,
     /// `chroot` to this directory before `chdir`.
     pub chroot: Option<PathBuf>,
-    /// `unshare(2)` flags (`CLONE_NEWNS`, `CLONE_NEWUTS`, ...), applied in the child.
-    pub unshare: i32,
-    /// Namespace flags for the `clone` itself (`CLONE_NEWPID`, `CLONE_NEWUTS`, ...: Go's
-    /// `Cloneflags`); only [`Strategy::Vfork`] (and `Auto` resolving to it) can pass them.
-    pub clone_flags: i32,
+    /// Namespaces the child moves into with `unshare(2)` before exec (Go's
+    /// `Unshareflags`). A new mount namespace is made private at once (`MS_REC |
+    /// MS_PRIVATE` on `/`, as Go does), so the child's mounts never reach the parent.
+    #[doc(alias = "Unshareflags")]
+    pub unshare: Namespaces,
+    /// Namespaces the child is created in, by the `clone` itself (Go's `Cloneflags`): the
+    /// `Vfork` and `Fork` strategies (and `Auto`) can pass them, `PosixSpawn` cannot. Only
+    /// namespaces can be asked for: nothing here can make the child share the parent's
+    /// fds, cwd, signal handlers or thread group.
+    #[doc(alias("Cloneflags", "clone_flags"))]
+    pub clone_namespaces: Namespaces,
     /// Move the child into this cgroup (a directory of the cgroup filesystem) before exec,
     /// by writing to its `cgroup.procs` (Go's `UseCgroupFD`).
     pub cgroup: Option<PathBuf>,
@@ -655,8 +662,8 @@ pub struct SysProcAttr {
 ///
 /// # Examples
 /// ```
-/// let c = forkexec::Credential { uid: 0, gid: 0, groups: Some(vec![]) };
-/// assert_eq!(c.uid, 0);
+/// let c = forkexec::Credential { uid: 65534, gid: 65534, ..Default::default() };
+/// assert!(c.groups.is_empty() && !c.keep_groups); // the caller's groups are dropped
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credential {
@@ -664,8 +671,17 @@ pub struct Credential {
     pub uid: u32,
     /// Group id.
     pub gid: u32,
-    /// Supplementary groups; `None` leaves them unchanged (Go's `NoSetGroups`).
-    pub groups: Option<Vec<u32>>,
+    /// Supplementary groups the child gets (`setgroups`); empty: none. Unless
+    /// [`keep_groups`](Credential::keep_groups) is set, the caller's supplementary groups
+    /// are always replaced, so dropping root to another uid does not keep root's groups
+    /// (as std and Go do). A refusal of the empty list for want of privilege (`EPERM`: the
+    /// caller has no `CAP_SETGID`, so no group it could not already use) is ignored, as
+    /// std does; any other failure fails the start with [`Stage::Credentials`].
+    pub groups: Vec<u32>,
+    /// Leave the supplementary groups as they are (Go's `NoSetGroups`); `groups` is then
+    /// ignored.
+    #[doc(alias = "NoSetGroups")]
+    pub keep_groups: bool,
 }
 
 impl SysProcAttr {
@@ -691,13 +707,16 @@ impl SysProcAttr {
         a.pdeathsig = self.pdeathsig;
         a.uid = self.credential.as_ref().map(|c| c.uid);
         a.gid = self.credential.as_ref().map(|c| c.gid);
-        a.groups = self.credential.as_ref().and_then(|c| c.groups.clone());
+        a.groups = match &self.credential {
+            Some(c) if !c.keep_groups => Some(c.groups.clone()),
+            _ => None,
+        };
         a.chroot = match &self.chroot {
             Some(p) => Some(path_cstring(p, "chroot directory")?),
             None => None,
         };
-        a.unshare = self.unshare;
-        a.clone_flags = self.clone_flags;
+        a.unshare = self.unshare.bits();
+        a.clone_flags = self.clone_namespaces.bits();
         a.cgroup_procs = match &self.cgroup {
             Some(dir) => {
                 let procs = path_cstring(&dir.join("cgroup.procs"), "cgroup directory")?;

@@ -112,8 +112,9 @@ pub(crate) struct Attrs {
     pub gid: Option<u32>,
     pub groups: Option<Vec<libc::gid_t>>,
     pub chroot: Option<CString>,
+    /// `unshare` flags: namespace bits only (from [`Namespaces`](crate::Namespaces)).
     pub unshare: c_int,
-    /// Extra `clone` flags (namespaces); only the vfork strategy can pass them.
+    /// Extra `clone` flags: namespace bits only (from [`Namespaces`](crate::Namespaces)).
     pub clone_flags: c_int,
     /// `KEY=` of an environment entry whose value is the child's own pid.
     pub pid_env: Option<CString>,
@@ -465,12 +466,14 @@ impl ExecPlan {
             let a = &self.attrs;
             ChildAttrs {
                 setsid: a.setsid,
-                pgid: a.pgid.unwrap_or(-1),
+                // A foreground child leads its own process group unless told which (Go).
+                pgid: a.pgid.or(a.foreground.then_some(0)).unwrap_or(-1),
                 ctty: a.ctty.unwrap_or(-1),
                 foreground: a.foreground,
                 noctty: a.noctty,
                 pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
                 unshare: a.unshare,
+                private_mounts: (a.unshare | a.clone_flags) & libc::CLONE_NEWNS != 0,
                 cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
                 set_groups: a.groups.is_some(),
                 n_groups: a.groups.as_ref().map_or(0, Vec::len),
@@ -495,7 +498,7 @@ impl ExecPlan {
             ),
             (a.chroot.is_some(), "chroot"),
             (a.unshare != 0, "unshare"),
-            (a.clone_flags != 0, "clone flags"),
+            (a.clone_flags != 0, "clone namespaces"),
             (a.cgroup_procs.is_some(), "cgroup placement"),
             (a.ctty.is_some() || a.foreground, "controlling terminal"),
             (a.noctty, "noctty"),
@@ -640,6 +643,10 @@ pub(crate) fn spawn_planned(
     if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
         return Err(Error::invalid(format!("invalid process group {g}")));
     }
+    // Built from `Namespaces` only; checked again here, before any clone, because a flag
+    // outside them (CLONE_FILES, CLONE_SIGHAND, an exit signal...) would corrupt this
+    // process.
+    crate::Namespaces::from_bits(plan.attrs.clone_flags | plan.attrs.unshare)?;
     let n = n_fds.max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
 
@@ -715,7 +722,13 @@ pub(crate) fn spawn_planned(
                 ops: ops.as_ptr(),
                 n_ops: ops.len(),
                 close_from,
-                cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                // After a chroot without a directory, the child starts at the new root: its
+                // cwd must not stay outside it.
+                cwd: match (&plan.cwd, &a.chroot) {
+                    (Some(c), _) => c.as_ptr(),
+                    (None, Some(_)) => c"/".as_ptr(),
+                    (None, None) => std::ptr::null(),
+                },
                 chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 parent_pid: if ca.pdeathsig != 0 { sys::getpid() } else { 0 },
                 groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
@@ -734,14 +747,9 @@ pub(crate) fn spawn_planned(
                     ));
                 }
                 sys::spawn::vfork(&mut ctx, a.clone_flags, want_pidfd)
-            } else if a.clone_flags != 0 {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "clone flags are not supported by the fork strategy (use Vfork or Auto)",
-                ));
             } else {
                 let min_fd = || ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
-                sys::spawn::fork(&mut ctx, min_fd, want_pidfd)
+                sys::spawn::fork(&mut ctx, a.clone_flags, min_fd, want_pidfd)
             }
         }
         Strategy::Auto => unreachable!("resolved above"),

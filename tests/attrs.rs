@@ -5,8 +5,44 @@
 
 mod common;
 
+use std::time::Duration;
+
 use forkexec::raw::Strategy;
-use forkexec::{Cmd, ErrorKind};
+use forkexec::{Cmd, ErrorKind, Namespaces, Stdio, SysProcAttr};
+
+const HELPER_ENV: &str = "FORKEXEC_ATTRS_HELPER";
+
+/// Whether this process is the helper copy started by [`run_helper`] for `name`.
+fn is_helper(name: &str) -> bool {
+    std::env::var_os(HELPER_ENV).is_some_and(|v| v == name)
+}
+
+/// Runs the test `name` of this binary in a fresh process, through `wrap` (a command and
+/// its arguments put before the test binary, e.g. `unshare --mount`), with `cmd` adjusted
+/// by `tweak`; returns what it printed, having asserted it printed `HELPER-OK`.
+fn run_helper(name: &str, wrap: &[&str], tweak: impl FnOnce(&mut Cmd)) -> String {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut args: Vec<std::ffi::OsString> = wrap.iter().map(Into::into).collect();
+    args.push(exe.into());
+    for a in ["--exact", name, "--nocapture", "--test-threads=1"] {
+        args.push(a.into());
+    }
+    let mut cmd = Cmd::new(&args[0]);
+    cmd.args(&args[1..])
+        .env(HELPER_ENV, name)
+        .timeout(Duration::from_secs(60));
+    tweak(&mut cmd);
+    let (out, err) = match cmd.combined_output() {
+        Ok(out) => (out, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        err.is_none() && out.contains("HELPER-OK"),
+        "helper {name} failed: {err:?}\n{out}"
+    );
+    out
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -20,10 +56,10 @@ fn clone_newpid_makes_the_child_pid_one() {
         eprintln!("skipped: CLONE_NEWPID needs root");
         return;
     }
-    for s in [Strategy::Vfork, Strategy::Auto] {
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
         let out = Cmd::new("sh")
             .args(["-c", "echo $$"])
-            .clone_flags(libc::CLONE_NEWPID)
+            .clone_namespaces(Namespaces::PID)
             .strategy(s)
             .output();
         match out {
@@ -35,14 +71,12 @@ fn clone_newpid_makes_the_child_pid_one() {
             Err(e) => panic!("{s:?}: {e}"),
         }
     }
-    for s in [Strategy::Fork, Strategy::PosixSpawn] {
-        let err = Cmd::new("true")
-            .clone_flags(libc::CLONE_NEWPID)
-            .strategy(s)
-            .run()
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported, "{s:?}: {err}");
-    }
+    let err = Cmd::new("true")
+        .clone_namespaces(Namespaces::PID)
+        .strategy(Strategy::PosixSpawn)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 }
 
 #[test]
@@ -59,7 +93,7 @@ fn unshare_uts_keeps_hostname_changes_private() {
                 "-c",
                 "echo forkexec-uts > /proc/sys/kernel/hostname && cat /proc/sys/kernel/hostname",
             ])
-            .unshare(libc::CLONE_NEWUTS)
+            .unshare(Namespaces::UTS)
             .strategy(s)
             .output();
         match r {
@@ -76,7 +110,7 @@ fn unshare_uts_keeps_hostname_changes_private() {
         before
     );
     let err = Cmd::new("true")
-        .unshare(libc::CLONE_NEWUTS)
+        .unshare(Namespaces::UTS)
         .strategy(Strategy::PosixSpawn)
         .run();
     assert_eq!(err.unwrap_err().kind(), ErrorKind::Unsupported);
@@ -133,7 +167,7 @@ fn credentials_and_chroot() {
     for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
         let out = Cmd::new("/bin/sh")
             .args(["-c", "id -u; id -g; id -G"])
-            .credential(65534, 65534, Some(vec![65534]))
+            .credential(65534, 65534, [65534])
             .strategy(s)
             .output()
             .unwrap_or_else(|e| panic!("{s:?}: {e}"));
@@ -154,7 +188,7 @@ fn credentials_and_chroot() {
         let mut cmd = Cmd::new("true");
         cmd.strategy(Strategy::PosixSpawn);
         if attr == 0 {
-            cmd.credential(65534, 65534, None);
+            cmd.credential(65534, 65534, []);
         } else {
             cmd.chroot("/");
         }
@@ -258,4 +292,245 @@ fn setsid_with_ctty_gives_the_child_a_controlling_terminal() {
         .run()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
+}
+
+/// Every namespace at once, by clone and by unshare, with a cwd and null stdio: the parent's
+/// fds, cwd and signal handlers are untouched (no flag can make the child share them).
+#[test]
+fn namespaces_leave_the_parent_alone() {
+    let _g = common::start("namespaces_leave_the_parent_alone", 60);
+    if !is_root() {
+        eprintln!("skipped: namespaces need root");
+        return;
+    }
+    let all = Namespaces::MOUNT
+        | Namespaces::UTS
+        | Namespaces::IPC
+        | Namespaces::PID
+        | Namespaces::NET
+        | Namespaces::CGROUP;
+    let fd_targets = || {
+        (0..3)
+            .map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+            .collect::<Vec<_>>()
+    };
+    let (fds, cwd) = (fd_targets(), std::env::current_dir().unwrap());
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        for (clone, unshare) in [(all, Namespaces::NONE), (Namespaces::NONE, all)] {
+            let r = Cmd::new("true")
+                .clone_namespaces(clone)
+                .unshare(unshare)
+                .dir("/")
+                .strategy(s)
+                .status();
+            match r {
+                Ok(st) => assert!(st.success(), "{s:?}"),
+                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                    eprintln!("skipped: namespaces refused here: {e}");
+                    return;
+                }
+                Err(e) => panic!("{s:?}: {e}"),
+            }
+            assert_eq!(fd_targets(), fds, "{s:?}");
+            assert_eq!(std::env::current_dir().unwrap(), cwd, "{s:?}");
+            assert!(file.metadata().is_ok(), "{s:?}: a live File was closed");
+        }
+    }
+}
+
+/// Regression (issue 11): a child in a new mount namespace made its mounts private only
+/// by chance; under a shared `/` its mounts propagated back into the parent's namespace.
+/// The helper runs in a mount namespace of its own whose `/` is shared (util-linux
+/// `unshare --propagation shared`), so nothing reaches the host's.
+#[test]
+fn unshared_mounts_stay_in_the_child() {
+    let _g = common::start("unshared_mounts_stay_in_the_child", 90);
+    if is_helper("unshared_mounts_stay_in_the_child") {
+        let dir = std::env::temp_dir().join(format!("forkexec-mnt-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let mounted = || {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            info.contains(dir.to_str().unwrap())
+        };
+        let mut results = Vec::new();
+        for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+            for (clone, unshare) in [
+                (Namespaces::MOUNT, Namespaces::NONE),
+                (Namespaces::NONE, Namespaces::MOUNT),
+            ] {
+                let st = Cmd::new("mount")
+                    .args(["-t", "tmpfs", "none"])
+                    .arg(&dir)
+                    .clone_namespaces(clone)
+                    .unshare(unshare)
+                    .strategy(s)
+                    .status();
+                results.push((s, st.map(|st| st.success()), mounted()));
+                if mounted() {
+                    let _ = Cmd::new("umount").arg(&dir).status();
+                }
+            }
+        }
+        std::fs::remove_dir(&dir).unwrap();
+        for (s, st, leaked) in results {
+            assert_eq!(st.unwrap(), true, "{s:?}: mount failed");
+            assert!(
+                !leaked,
+                "{s:?}: the child's mount appeared in the parent's namespace"
+            );
+        }
+        println!("HELPER-OK");
+        return;
+    }
+    if !is_root()
+        || Cmd::new("unshare")
+            .args(["--mount", "--propagation", "shared", "true"])
+            .status()
+            .map_or(true, |s| !s.success())
+    {
+        eprintln!("skipped: needs root and util-linux unshare");
+        return;
+    }
+    run_helper(
+        "unshared_mounts_stay_in_the_child",
+        &["unshare", "--mount", "--propagation", "shared"],
+        |_| {},
+    );
+}
+
+/// Regression (issue 11): `credential` without groups kept the caller's supplementary
+/// groups (root's 0, 4, 6 stayed with a child switched to `nobody`). The helper is started
+/// with groups 0, 4 and 6 and checks what its children get.
+#[test]
+fn credential_clears_supplementary_groups() {
+    let _g = common::start("credential_clears_supplementary_groups", 90);
+    if is_helper("credential_clears_supplementary_groups") {
+        let ours = Cmd::new("id").arg("-G").output().unwrap();
+        assert_eq!(ours, b"0 4 6\n", "the helper's own groups");
+        for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+            let out = Cmd::new("id")
+                .arg("-G")
+                .credential(65534, 65534, [])
+                .strategy(s)
+                .output()
+                .unwrap();
+            assert_eq!(out, b"65534\n", "{s:?}: groups kept");
+            let out = Cmd::new("id")
+                .arg("-G")
+                .credential(0, 0, [7])
+                .strategy(s)
+                .output()
+                .unwrap();
+            assert_eq!(out, b"0 7\n", "{s:?}");
+            // Go's NoSetGroups: kept when asked.
+            let sys = SysProcAttr {
+                credential: Some(forkexec::Credential {
+                    uid: 0,
+                    gid: 0,
+                    keep_groups: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let out = Cmd::new("id")
+                .arg("-G")
+                .sys(sys)
+                .strategy(s)
+                .output()
+                .unwrap();
+            assert_eq!(out, b"0 4 6\n", "{s:?}: keep_groups");
+        }
+        println!("HELPER-OK");
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: switching credentials needs root");
+        return;
+    }
+    run_helper("credential_clears_supplementary_groups", &[], |c| {
+        c.credential(0, 0, [0, 4, 6]);
+    });
+}
+
+/// Regression (issue 11): `chroot` without `dir` left the child's cwd outside the new
+/// root, where `..` leads back to the host's files. It now starts at the new root.
+#[test]
+fn chroot_without_dir_starts_at_the_new_root() {
+    let _g = common::start("chroot_without_dir_starts_at_the_new_root", 60);
+    if !is_root() {
+        eprintln!("skipped: chroot needs root");
+        return;
+    }
+    // Run from a directory other than "/", so a cwd left outside the root shows.
+    assert_ne!(std::env::current_dir().unwrap(), std::path::Path::new("/"));
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        let out = Cmd::new("/bin/sh")
+            .args(["-c", "pwd -P"])
+            .chroot("/")
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!(out, b"/\n", "{s:?}: cwd outside the new root");
+    }
+}
+
+/// Regression (issue 11): `foreground` made the child reset SIGTTOU before `TIOCSPGRP`,
+/// so a child in its own (background) group was stopped by the terminal and `start`
+/// never returned (Go's TestForeground shape). The helper runs on a pty (util-linux
+/// `script`), whose foreground group it leads; each child takes the terminal's foreground
+/// in a group of its own (implied by `foreground`, as in Go), and the helper takes it back.
+#[test]
+fn foreground_child_is_not_stopped() {
+    let _g = common::start("foreground_child_is_not_stopped", 90);
+    if is_helper("foreground_child_is_not_stopped") {
+        for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+            let sys = SysProcAttr {
+                foreground: true,
+                ..Default::default()
+            };
+            let st = Cmd::new("sh")
+                .args(["-c", "test \"$(cut -d' ' -f5 /proc/$$/stat)\" = $$"])
+                .stdin(Stdio::inherit())
+                .sys(sys)
+                .strategy(s)
+                .status()
+                .unwrap_or_else(|e| panic!("{s:?}: {e}"));
+            assert!(st.success(), "{s:?}: not in a group of its own: {st}");
+            // Take the terminal back: the helper's group is in the background now, so
+            // tcsetpgrp must not stop it either (a child with foreground does it).
+            let back = Cmd::new("true")
+                .stdin(Stdio::inherit())
+                .sys(SysProcAttr {
+                    foreground: true,
+                    process_group: Some(rustix::process::getpgrp().as_raw_nonzero().get()),
+                    ..Default::default()
+                })
+                .strategy(s)
+                .status()
+                .unwrap();
+            assert!(back.success());
+        }
+        println!("HELPER-OK");
+        return;
+    }
+    if Cmd::new("script")
+        .args(["-qec", "true", "/dev/null"])
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        eprintln!("skipped: needs util-linux script");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let line = format!(
+        "{} --exact foreground_child_is_not_stopped --nocapture --test-threads=1",
+        exe.display()
+    );
+    run_helper("foreground_child_is_not_stopped", &[], |c| {
+        *c = Cmd::new("script");
+        c.args(["-qec", &line, "/dev/null"])
+            .env(HELPER_ENV, "foreground_child_is_not_stopped")
+            .timeout(Duration::from_secs(60));
+    });
 }

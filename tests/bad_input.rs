@@ -713,7 +713,7 @@ fn bad_input_table_prefork() {
         Some(Unsupported),
         move || {
             ok(Cmd::new("/bin/true")
-                .credential(0, 0, None)
+                .credential(0, 0, [])
                 .strategy(ps)
                 .status())
         },
@@ -725,20 +725,20 @@ fn bad_input_table_prefork() {
         Some(Unsupported),
         move || {
             ok(Cmd::new("/bin/true")
-                .unshare(libc::CLONE_NEWUTS)
+                .unshare(forkexec::Namespaces::UTS)
                 .strategy(ps)
                 .status())
         },
     );
     case(
         &mut t,
-        "Fork + clone_flags",
+        "PosixSpawn + clone_namespaces",
         PreFork,
         Some(Unsupported),
-        || {
+        move || {
             ok(Cmd::new("/bin/true")
-                .clone_flags(libc::CLONE_NEWUTS)
-                .strategy(Strategy::Fork)
+                .clone_namespaces(forkexec::Namespaces::UTS)
+                .strategy(ps)
                 .status())
         },
     );
@@ -957,18 +957,61 @@ fn bad_input_table_postfork() {
             move || {
                 let groups: Vec<u32> = (0..100_000).collect();
                 ok(Cmd::new("/bin/true")
-                    .credential(0, 0, Some(groups))
+                    .credential(0, 0, groups)
                     .strategy(s)
                     .status())
             },
         );
-        case(
-            &mut t,
-            format!("{s:?}: unshare(-1)"),
-            when,
-            Some(want),
-            move || ok(Cmd::new("/bin/true").unshare(-1).strategy(s).status()),
-        );
+        // Regression (issue 11, critical): any clone flag that is not a namespace used to
+        // reach clone/clone3 and corrupt this process (CLONE_FILES: the child's fd plan ran
+        // on our fd table; CLONE_SIGHAND: our handlers were reset; CLONE_FS: dir() moved
+        // us; CLONE_THREAD: exec replaced us; a low-byte value: our exit signal; SETTLS and
+        // the tid pointers: stack garbage). Now no such value can be expressed: the raw
+        // value is refused with InvalidInput before anything is cloned, for clone and
+        // unshare alike, on every strategy.
+        for (name, bits) in [
+            ("CLONE_FILES", libc::CLONE_FILES),
+            ("CLONE_SIGHAND", libc::CLONE_SIGHAND),
+            ("CLONE_FS", libc::CLONE_FS),
+            (
+                "CLONE_THREAD|CLONE_SIGHAND",
+                libc::CLONE_THREAD | libc::CLONE_SIGHAND,
+            ),
+            ("CLONE_SETTLS", libc::CLONE_SETTLS),
+            ("CLONE_CHILD_SETTID", libc::CLONE_CHILD_SETTID),
+            ("CLONE_CHILD_CLEARTID", libc::CLONE_CHILD_CLEARTID),
+            ("CLONE_VM", libc::CLONE_VM),
+            ("CLONE_PARENT", libc::CLONE_PARENT),
+            ("exit signal SIGXFSZ", libc::SIGXFSZ),
+            ("-1", -1),
+        ] {
+            case(
+                &mut t,
+                format!("{s:?}: clone_namespaces({name})"),
+                PreFork,
+                Some(InvalidInput),
+                move || {
+                    let ns = forkexec::Namespaces::from_bits(bits)?;
+                    ok(Cmd::new("/bin/true")
+                        .clone_namespaces(ns)
+                        .strategy(s)
+                        .status())
+                },
+            );
+            case(
+                &mut t,
+                format!("{s:?}: unshare({name})"),
+                PreFork,
+                Some(InvalidInput),
+                move || {
+                    let sys = forkexec::SysProcAttr {
+                        unshare: forkexec::Namespaces::from_bits(bits)?,
+                        ..Default::default()
+                    };
+                    ok(Cmd::new("/bin/true").sys(sys).strategy(s).status())
+                },
+            );
+        }
     }
     // wait_delay zero with output(): the child's pipes are at EOF when it exits (nothing
     // else holds them), so nothing is "still held open" and the output is complete.
@@ -1075,18 +1118,11 @@ fn helper_bad_clone_flags() {
     let before = raw::fork_exec(&plan, &[], Strategy::Vfork).unwrap();
     let had_pidfd = before.pidfd.is_some();
     raw::waitpid(before.pid, WaitOptions::empty()).unwrap();
-    // CLONE_NEWNS together with CLONE_FS is always EINVAL.
-    let err = Cmd::new("/bin/true")
-        .clone_flags(libc::CLONE_NEWNS | libc::CLONE_FS)
-        .strategy(Strategy::Vfork)
-        .status()
-        .unwrap_err();
+    // CLONE_NEWNS together with CLONE_FS was EINVAL from the kernel; now CLONE_FS cannot
+    // even be expressed: the raw value is refused before anything is cloned.
+    let err = forkexec::Namespaces::from_bits(libc::CLONE_NEWNS | libc::CLONE_FS).unwrap_err();
     println!("bad clone flags: {err:?}");
-    assert_eq!(
-        (err.stage(), err.errno()),
-        (Some(Stage::Fork), Some(libc::EINVAL)),
-        "{err:?}"
-    );
+    assert_eq!((err.stage(), err.errno()), (None, None), "{err:?}");
     let after = raw::fork_exec(&plan, &[], Strategy::Vfork).unwrap();
     let has_pidfd = after.pidfd.is_some();
     raw::waitpid(after.pid, WaitOptions::empty()).unwrap();

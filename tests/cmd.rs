@@ -1521,7 +1521,7 @@ fn linux_attrs_unsupported_by_posix_spawn() {
         ("credential", |c| {
             // SAFETY: plain queries of this process.
             let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-            c.credential(uid, gid, None);
+            c.credential(uid, gid, []);
         }),
     ];
     for (what, setup) in cases {
@@ -1550,7 +1550,7 @@ fn credential_switches_user() {
     }
     for s in STRATEGIES {
         let mut cmd = sh("id -u; id -g; id -G");
-        cmd.credential(65534, 65534, Some(vec![]));
+        cmd.credential(65534, 65534, []);
         if s == Strategy::PosixSpawn {
             let err = cmd.strategy(s).start().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Unsupported, "{err:?}");

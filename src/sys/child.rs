@@ -68,6 +68,9 @@ pub(crate) struct ChildAttrs {
     pub noctty: bool,
     pub pdeathsig: c_int,
     pub unshare: c_int,
+    /// The child is in a new mount namespace (by `clone` or `unshare`): make every mount
+    /// private (`MS_REC | MS_PRIVATE` on `/`) so nothing propagates back to the parent's.
+    pub private_mounts: bool,
     /// An fd open on a `cgroup.procs` file: the child writes "0" to it to move itself.
     pub cgroup_procs: c_int,
     pub set_groups: bool,
@@ -259,17 +262,38 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     if ctx.a.unshare != 0 {
         sys3(libc::SYS_unshare, ctx.a.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
     }
+    if ctx.a.private_mounts {
+        // A new mount namespace starts as a copy whose mounts may be shared with the
+        // parent's (a shared `/`): make them private, or a mount made here would appear in
+        // the parent's namespace too (Go does the same, golang/go#38471).
+        // SAFETY: mount("none", "/", NULL, MS_REC|MS_PRIVATE, NULL) with static strings.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_mount,
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null::<c_char>(),
+                (libc::MS_REC | libc::MS_PRIVATE) as libc::c_ulong,
+                std::ptr::null::<c_void>(),
+            )
+        })
+        .map_err(|e| (Stage::Unshare, e))?;
+    }
     if !ctx.chroot.is_null() {
         sys3(libc::SYS_chroot, ctx.chroot as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
     }
     if ctx.a.set_groups {
-        sys3(
+        match sys3(
             libc::SYS_setgroups,
             ctx.a.n_groups as c_long,
             ctx.groups as c_long,
             0,
-        )
-        .map_err(|e| (Stage::Credentials, e))?;
+        ) {
+            // Clearing the groups without CAP_SETGID: the caller's groups are its own to
+            // use anyway (std ignores this too); a non-empty list must be applied.
+            Err(libc::EPERM) if ctx.a.n_groups == 0 => {}
+            r => r.map_err(|e| (Stage::Credentials, e))?,
+        }
     }
     if ctx.a.gid != u32::MAX {
         sys3(libc::SYS_setgid, ctx.a.gid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
@@ -350,6 +374,21 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
             .map_err(|e| (Stage::Ctty, e))?;
     }
     if ctx.a.foreground {
+        // A background process group that sets the terminal's foreground group gets
+        // SIGTTOU, which stops it (its disposition is the default by now): block SIGTTOU
+        // and SIGTTIN until the final mask below, as Go's child does.
+        let ttou_ttin: u64 = (1 << (libc::SIGTTOU - 1)) | (1 << (libc::SIGTTIN - 1));
+        // SAFETY: rt_sigprocmask(SIG_BLOCK, &set, NULL, 8) with a stack set.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                &ttou_ttin as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        })
+        .map_err(|e| (Stage::Signals, e))?;
         // SAFETY: getpgrp has no argument.
         let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
         let tty = if ctx.a.ctty >= 0 { ctx.a.ctty } else { 0 };

@@ -455,7 +455,9 @@ pub(crate) unsafe fn clone_vfork(
     // The stack grows down on every architecture Linux-first means here; align the top to 16.
     let top = stack.as_mut_ptr_range().end as usize & !15;
     // SAFETY: contract forwarded to the caller; with CLONE_PIDFD the kernel writes the pidfd
-    // through the parent_tid argument, which points at `pidfd`.
+    // through the parent_tid argument, which points at `pidfd`. The variadic tail is
+    // passed in full (parent_tid, tls, child_tid), with explicit nulls for the two this
+    // crate never asks for, so no stack garbage can reach the kernel.
     let pid = unsafe {
         libc::clone(
             body,
@@ -463,6 +465,8 @@ pub(crate) unsafe fn clone_vfork(
             flags,
             arg,
             &mut pidfd as *mut c_int,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<c_int>(),
         )
     };
     if pid == -1 {
@@ -539,8 +543,8 @@ pub(crate) unsafe fn clone3_vfork(
     body: CloneBody,
     arg: *mut libc::c_void,
     stack: &mut [MaybeUninit<u8>],
-    extra_flags: c_int,
     want_pidfd: bool,
+    extra_flags: c_int,
 ) -> Result<(pid_t, Option<OwnedFd>), i32> {
     let mut pidfd: c_int = -1;
     let pidfd_flag = if want_pidfd { libc::CLONE_PIDFD } else { 0 };

@@ -51,8 +51,8 @@ pub(crate) fn vfork(
                 child::clone_entry,
                 (ctx as *const ChildCtx).cast_mut().cast(),
                 &mut stack,
-                extra_flags,
                 want_pidfd,
+                extra_flags,
             )
         };
         match r {
@@ -194,21 +194,23 @@ pub(crate) fn clone_vm_works() -> bool {
 #[inline]
 pub(crate) fn fork(
     ctx: &mut ChildCtx,
+    ns_flags: c_int,
     min_fd: impl FnOnce() -> c_int,
     want_pidfd: bool,
 ) -> Result<Spawned, Failure> {
     if let Some(slot) = report_slot() {
         if fork_vfork_works(slot) {
-            return fork_shared(ctx, slot, want_pidfd);
+            return fork_shared(ctx, ns_flags, slot, want_pidfd);
         }
     }
-    fork_piped(ctx, min_fd(), want_pidfd)
+    fork_piped(ctx, ns_flags, min_fd(), want_pidfd)
 }
 
 /// The fork strategy through `clone(CLONE_VFORK)` and a shared report slot.
 #[inline]
 fn fork_shared(
     ctx: &mut ChildCtx,
+    ns_flags: c_int,
     slot: *mut Report,
     want_pidfd: bool,
 ) -> Result<Spawned, Failure> {
@@ -217,7 +219,7 @@ fn fork_shared(
     unsafe { std::ptr::write_volatile(slot, Report::default()) };
     ctx.report = slot;
     ctx.report_fd = -1;
-    let result = fork_retrying(ctx, libc::CLONE_VFORK, want_pidfd);
+    let result = fork_retrying(ctx, libc::CLONE_VFORK | ns_flags, want_pidfd);
     ctx.report = std::ptr::null_mut();
     let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
     // SAFETY: the child has exec'd or exited (CLONE_VFORK): nobody writes the slot now.
@@ -232,7 +234,12 @@ fn fork_shared(
 }
 
 /// The fork strategy with a report pipe (where `CLONE_VFORK` does not suspend the parent).
-fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spawned, Failure> {
+fn fork_piped(
+    ctx: &mut ChildCtx,
+    ns_flags: c_int,
+    min_fd: c_int,
+    want_pidfd: bool,
+) -> Result<Spawned, Failure> {
     let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
     // Move the write end above every fd the plan touches. The original must be closed
     // here: a second write end open in the parent would keep the report read from ever
@@ -246,7 +253,7 @@ fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spa
     };
     ctx.report = std::ptr::null_mut();
     ctx.report_fd = w.as_raw_fd();
-    let result = fork_retrying(ctx, 0, want_pidfd);
+    let result = fork_retrying(ctx, ns_flags, want_pidfd);
     ctx.report_fd = -1;
     drop(w);
     let (pid, pidfd) = result.map_err(|e| (Stage::Fork, e))?;
@@ -268,7 +275,7 @@ fn fork_piped(ctx: &mut ChildCtx, min_fd: c_int, want_pidfd: bool) -> Result<Spa
     Err(Report::decode(&buf[..got]).unwrap_or((Stage::Exec, libc::EIO)))
 }
 
-/// Forks with `flags` (plus `SIGCHLD`, plus `CLONE_PIDFD` when wanted and not known to be
+/// Forks with `flags` (`CLONE_VFORK` and namespace flags only, plus `SIGCHLD`, plus `CLONE_PIDFD` when wanted and not known to be
 /// refused) with every signal blocked, the child running the plan; retries without
 /// `CLONE_PIDFD` when the kernel refuses it (`EINVAL`), and remembers.
 #[inline]
