@@ -660,10 +660,18 @@ pub enum ForkResult {
 /// do anything it likes (allocate, lock, print). In a multi-threaded process use
 /// [`fork_exec`] or the `unsafe` [`fork_unchecked`].
 ///
+/// The thread count comes from `/proc/self/stat`, trusted only when it is procfs's own
+/// file: `/proc` must be the root of a procfs mount, `self/stat` must be reached without
+/// crossing a mount point (nothing bind-mounted over it: `openat2` with
+/// `RESOLVE_NO_XDEV`, Linux 5.6+), and the opened file itself must be on a procfs
+/// (`fstatfs` on its fd). An unprivileged process can mount over `/proc` in a user
+/// namespace (`unshare -Urm`), so a plain read could be told "1 thread" by a fake.
+///
 /// # Errors
-/// [`ErrorKind::MultiThreaded`] when another thread exists (no child is created);
-/// [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`) when the kernel refuses; an I/O error when
-/// `/proc/self/stat` cannot be read to count the threads.
+/// [`ErrorKind::MultiThreaded`] when another thread exists, or when the thread count
+/// cannot be verified (something other than procfs at `/proc` or over `/proc/self/stat`);
+/// no child is created. [`ErrorKind::Io`] (`EAGAIN`, `ENOMEM`) when the kernel refuses; an
+/// I/O error when `/proc/self/stat` cannot be read to count the threads.
 ///
 /// # Examples
 /// ```
@@ -681,9 +689,9 @@ pub enum ForkResult {
 /// ```
 ///
 /// # References
-/// `fork(2)`, `proc(5)` (`/proc/self/stat`).
+/// `fork(2)`, `proc(5)` (`/proc/self/stat`), `openat2(2)`, `statfs(2)`.
 pub fn fork() -> Result<ForkResult> {
-    let threads = sys::thread_count().map_err(Error::from_io)?;
+    let threads = thread_count()?;
     if threads != 1 {
         return Err(Error::new(
             ErrorKind::MultiThreaded,
@@ -692,6 +700,108 @@ pub fn fork() -> Result<ForkResult> {
     }
     // SAFETY: single-threaded, so the child inherits no lock held by another thread.
     unsafe { fork_unchecked() }
+}
+
+// Superseded by `thread_count` below (which reads through a verified fd); kept referenced
+// only until `sys::thread_count` is deleted from src/sys/mod.rs.
+const _: fn() -> std::io::Result<usize> = sys::thread_count;
+
+/// The number of threads of this process: field 20 of `/proc/self/stat`, read through an
+/// fd that [`open_procfs`] verified.
+fn thread_count() -> Result<usize> {
+    let fd = open_procfs(std::path::Path::new("/proc"), "self/stat")?;
+    // The line is a few hundred bytes; 4 KiB holds it with room to spare, one read.
+    let mut stat = Vec::with_capacity(4096);
+    loop {
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut stat)) {
+            Ok(0) => break,
+            Ok(_) if stat.len() < stat.capacity() => {}
+            Ok(_) => stat.reserve(4096),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Error::os(e.raw_os_error())),
+        }
+    }
+    parse_thread_count(&stat).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Io,
+            "fork refused: malformed /proc/self/stat (no thread count)",
+        )
+    })
+}
+
+/// Field 20 (`num_threads`) of a `/proc/<pid>/stat` line.
+fn parse_thread_count(stat: &[u8]) -> Option<usize> {
+    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
+    let close = memchr::memrchr(b')', stat)?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After ')' come fields 3.. ; num_threads is field 20, i.e. the 18th of these.
+    rest.split_ascii_whitespace().nth(17)?.parse().ok()
+}
+
+/// The refusal when the thread count cannot be trusted.
+fn unverifiable(why: String) -> Error {
+    Error::new(
+        ErrorKind::MultiThreaded,
+        format!("fork refused: the thread count cannot be verified: {why}"),
+    )
+}
+
+/// Whether the open `fd` is on a procfs (`fstatfs`: `PROC_SUPER_MAGIC`). The check is on
+/// the fd, so it is about the file actually opened, whatever is mounted where.
+fn on_procfs(fd: BorrowedFd<'_>) -> Result<bool> {
+    let st = rustix::fs::fstatfs(fd).map_err(|e| Error::os(e.raw_os_error()))?;
+    Ok(st.f_type == rustix::fs::PROC_SUPER_MAGIC)
+}
+
+/// Opens `rel` (relative, no `..`) under `root` for reading, only if it is procfs's own
+/// file: `root` is the root directory of a procfs mount (on a procfs, inode 1), `rel` is
+/// reached from it without crossing a mount point, and the opened file is on a procfs.
+/// The tests call it with other roots.
+fn open_procfs(root: &std::path::Path, rel: &str) -> Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let shown = || format!("{}/{rel}", root.display());
+    let os = |e: rustix::io::Errno| Error::os(e.raw_os_error()).with_path(shown());
+    let dir = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(os)?;
+    // PROC_ROOT_INO: the root of every procfs mount is inode 1; a procfs subdirectory (a
+    // /proc/<pid> bind-mounted at /proc) is not.
+    let root_ino = rustix::fs::fstat(&dir).map_err(os)?.st_ino;
+    if !on_procfs(dir.as_fd())? || root_ino != 1 {
+        return Err(unverifiable(format!(
+            "{} is not the root of a procfs",
+            root.display()
+        )));
+    }
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = match rustix::fs::openat2(
+        &dir,
+        rel,
+        flags,
+        Mode::empty(),
+        ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(f) => f,
+        Err(rustix::io::Errno::XDEV) => {
+            return Err(unverifiable(format!(
+                "something is mounted over {}",
+                shown()
+            )));
+        }
+        // No openat2 (Linux < 5.6, or a seccomp filter refusing it): a bind mount over
+        // the file cannot be seen; the file system check on the fd below still holds.
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            rustix::fs::openat(&dir, rel, flags, Mode::empty()).map_err(os)?
+        }
+        Err(e) => return Err(os(e)),
+    };
+    if !on_procfs(file.as_fd())? {
+        return Err(unverifiable(format!("{} is not on a procfs", shown())));
+    }
+    Ok(file)
 }
 
 /// `fork()` without the single-thread check.
@@ -1086,4 +1196,86 @@ pub unsafe fn owned_fd(fd: RawFd) -> Result<OwnedFd> {
     }
     // SAFETY: open, and the caller vouches nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    /// A `/proc`-shaped directory tree (`self/stat` with a 1-thread line) on whatever file
+    /// system the temp dir is, removed when dropped.
+    struct FakeProc(PathBuf);
+
+    impl FakeProc {
+        fn new(tag: &str) -> FakeProc {
+            let root = std::env::temp_dir()
+                .join(format!("forkexec-fakeproc-{}-{tag}", std::process::id()));
+            std::fs::create_dir_all(root.join("self")).unwrap();
+            std::fs::write(root.join("self/stat"), FAKE_STAT).unwrap();
+            FakeProc(root)
+        }
+    }
+
+    impl Drop for FakeProc {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A stat line saying "1 thread".
+    const FAKE_STAT: &str = "1 (x) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0\n";
+
+    fn assert_refused(r: Result<OwnedFd>, what: &str) {
+        match r {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::MultiThreaded, "{what}: {e:?}");
+                assert!(e.to_string().contains("cannot be verified"), "{what}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn real_procfs_is_accepted() {
+        let fd = open_procfs(Path::new("/proc"), "self/stat").unwrap();
+        assert!(on_procfs(fd.as_fd()).unwrap());
+        // The test harness runs this on a thread of its own.
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn the_file_system_check_is_on_the_opened_fd() {
+        let fake = FakeProc::new("fd");
+        let file = std::fs::File::open(fake.0.join("self/stat")).unwrap();
+        assert!(!on_procfs(file.as_fd()).unwrap(), "a regular file");
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(on_procfs(file.as_fd()).unwrap(), "/proc/self/stat");
+        if let Ok(shm) = std::fs::File::open("/dev/shm") {
+            assert!(!on_procfs(shm.as_fd()).unwrap(), "tmpfs");
+        }
+    }
+
+    #[test]
+    fn a_fake_proc_is_refused() {
+        let fake = FakeProc::new("root");
+        // The fake's content alone would pass.
+        assert_eq!(parse_thread_count(FAKE_STAT.as_bytes()), Some(1));
+        assert_refused(open_procfs(&fake.0, "self/stat"), "a fake /proc tree");
+    }
+
+    #[test]
+    fn a_procfs_subdirectory_as_root_is_refused() {
+        // On a procfs, but not its root (as a /proc/<pid> bind-mounted at /proc would be).
+        assert_refused(open_procfs(Path::new("/proc/self"), "stat"), "/proc/self");
+    }
+
+    #[test]
+    fn parse_thread_count_skips_odd_command_names() {
+        let line = b"42 (a) b) c (d) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 7 0 5\n";
+        assert_eq!(parse_thread_count(line), Some(7));
+        assert_eq!(parse_thread_count(b"42 (x) S 1 2"), None);
+        assert_eq!(parse_thread_count(b"no paren"), None);
+    }
 }

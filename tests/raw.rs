@@ -440,6 +440,130 @@ fn fork_refused_when_multithreaded() {
     t.join().unwrap();
 }
 
+/// Not a test by itself: the body [`fork_refuses_a_faked_proc`] runs in a user and mount
+/// namespace with a faked `/proc`, by re-executing this test binary with
+/// `FORKEXEC_FAKE_PROC` set. It makes sure the process has a second thread, calls
+/// `raw::fork()`, and prints what happened on a `RESULT:` line.
+#[test]
+fn fake_proc_helper() {
+    if std::env::var_os("FORKEXEC_FAKE_PROC").is_none() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    match raw::fork() {
+        Ok(ForkResult::Child) => {
+            // SAFETY: leave at once, running nothing of the parent's.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            reap(child);
+            println!("RESULT: forked with two threads");
+        }
+        Err(e) => println!("RESULT: refused {:?}: {e}", e.kind()),
+    }
+    drop(tx);
+    t.join().unwrap();
+    if let Some(pid) = std::env::var("SLEEPER").ok().and_then(|p| p.parse().ok()) {
+        // SAFETY: kill(2) on our own child, the `sleep` the shell left before its exec.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = raw::waitpid(pid, WaitOptions::empty());
+    }
+}
+
+/// `raw::fork()` in a process with two threads, under a `/proc` faked the way any
+/// unprivileged user can (`unshare -Urm`, then mount over `/proc`) to say "1 thread":
+/// a tmpfs over `/proc`, a regular file bind-mounted over `/proc/<pid>/stat`, and the real
+/// stat file of a single-threaded process bind-mounted there. Each must be refused; fork()
+/// used to trust the read and fork.
+#[test]
+fn fork_refuses_a_faked_proc() {
+    let _g = common::start("fork_refuses_a_faked_proc", 60);
+    let probe = std::process::Command::new("unshare")
+        .args(["-Urm", "true"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        println!("skipped: unshare -Urm is not available here");
+        return;
+    }
+    // openat2(2) (Linux 5.6+) is what sees a bind mount over the file: probe it with a
+    // zeroed `struct open_how` (flags, mode, resolve).
+    let how = [0u64; 3];
+    // SAFETY: a valid path and a valid open_how of the size given.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            how.as_ptr(),
+            std::mem::size_of_val(&how),
+        )
+    };
+    let has_openat2 = fd >= 0;
+    if has_openat2 {
+        // SAFETY: the fd just opened, owned here.
+        unsafe { libc::close(fd as i32) };
+    }
+    let fake = TempPath::new("fake-stat");
+    let stat = "1 (x) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0\n";
+    std::fs::write(&fake.0, stat).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let modes = [
+        (
+            "tmpfs over /proc",
+            format!(
+                "mount -t tmpfs none /proc && mkdir /proc/self && printf '{}' > /proc/self/stat",
+                stat.trim_end()
+            ),
+            true,
+        ),
+        (
+            "file over /proc/<pid>/stat",
+            format!("mount --bind '{}' /proc/$$/stat", fake.0.display()),
+            true,
+        ),
+        (
+            "procfs file of another process over /proc/<pid>/stat",
+            "sleep 1000 & export SLEEPER=$! && mount --bind /proc/$SLEEPER/stat /proc/$$/stat"
+                .to_string(),
+            has_openat2,
+        ),
+    ];
+    for (what, setup, enforced) in modes {
+        let script = format!(
+            "{setup} || exit 97; exec \"$0\" fake_proc_helper --exact --nocapture --test-threads=1"
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["-Urm", "sh", "-c", &script])
+            .arg(&exe)
+            .env("FORKEXEC_FAKE_PROC", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let result = stdout
+            .lines()
+            .find_map(|l| l.find("RESULT:").map(|at| &l[at..]))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: no result ({:?}): {stdout}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        println!("{what}: {result}");
+        if enforced {
+            assert!(
+                result.starts_with("RESULT: refused MultiThreaded")
+                    && result.contains("cannot be verified"),
+                "{what}: {result}"
+            );
+        }
+    }
+}
+
 #[test]
 fn fork_unchecked_child_exits_42() {
     let _g = common::start("fork_unchecked_child_exits_42", 60);
