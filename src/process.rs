@@ -251,6 +251,13 @@ impl From<&ProcessState> for std::process::ExitStatus {
 /// [`ErrorKind::ProcessDone`]; signalling a reaped process does too, without touching the
 /// pid. Dropping a `Process` does not wait for it.
 ///
+/// A child whose status is gone before this handle could reap it (the kernel reaped it
+/// because `SIGCHLD` is ignored, or another `waitpid` took it) is done as well: the wait
+/// that finds out returns [`ErrorKind::Io`] with `ECHILD`, every later wait returns that
+/// same error, and every later signal [`ErrorKind::ProcessDone`] without touching the pid
+/// or pidfd (the kernel wakes the waiter before it has released the process, so a signal
+/// right then could still seem to reach it).
+///
 /// # Examples
 /// ```
 /// use forkexec::{start_process, ProcAttr, ErrorKind, Signal};
@@ -265,9 +272,24 @@ impl From<&ProcessState> for std::process::ExitStatus {
 pub struct Process {
     pid: i32,
     pidfd: Option<OwnedFd>,
-    /// `true` once reaped (or released). Write-locked only for the instant of the
-    /// non-blocking reap, so a signal holding the read lock can never hit a recycled pid.
-    reaped: RwLock<bool>,
+    /// Whether it is done. Write-locked only for the instant of the non-blocking reap, so
+    /// a signal holding the read lock can never hit a recycled pid.
+    reaped: RwLock<Reaped>,
+    /// Whether it is a child of this process (`ECHILD` then means its status is gone; for
+    /// another process it only means it cannot be waited for).
+    child: bool,
+}
+
+/// What a [`Process`] knows of its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reaped {
+    /// Not reaped yet: it may be running, or a zombie.
+    No,
+    /// Reaped through this handle.
+    Yes,
+    /// A child reaped by someone else (or by the kernel, `SIGCHLD` ignored): its status is
+    /// gone; a wait found `ECHILD`.
+    Lost,
 }
 
 /// The wait status `waitid` reports.
@@ -300,12 +322,29 @@ fn process_done() -> Error {
     Error::new(ErrorKind::ProcessDone, "os: process already finished")
 }
 
+/// The wait error of a child whose status is gone.
+fn status_lost() -> Error {
+    Error::os(libc::ECHILD).with_stage(Stage::Wait)
+}
+
+impl Reaped {
+    /// The error of a wait when not [`Reaped::No`].
+    fn wait_error(self) -> Option<Error> {
+        match self {
+            Reaped::No => None,
+            Reaped::Yes => Some(process_done()),
+            Reaped::Lost => Some(status_lost()),
+        }
+    }
+}
+
 impl Process {
     pub(crate) fn from_spawned(s: Spawned) -> Process {
         Process {
             pid: s.pid,
             pidfd: s.pidfd.map(OwnedFd::from),
-            reaped: RwLock::new(false),
+            reaped: RwLock::new(Reaped::No),
+            child: true,
         }
     }
 
@@ -346,16 +385,30 @@ impl Process {
         self.pidfd.as_ref().map(|f| f.as_fd())
     }
 
-    fn is_reaped(&self) -> bool {
+    fn reaped(&self) -> Reaped {
         *self.reaped.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A wait found `ECHILD`: for a child, its status is gone for good (mark it, unless a
+    /// racing wait reaped it meanwhile); for another process, it cannot be waited for.
+    fn echild(&self) -> Error {
+        if !self.child {
+            return status_lost();
+        }
+        let mut reaped = self.reaped.write().unwrap_or_else(|p| p.into_inner());
+        if *reaped == Reaped::No {
+            *reaped = Reaped::Lost;
+        }
+        reaped.wait_error().unwrap_or_else(status_lost)
     }
 
     /// Sends `sig` to the process.
     ///
     /// # Errors
     /// [`ErrorKind::ProcessDone`] when the process was reaped (through this handle, or it is
-    /// gone entirely); an exited child not yet waited for still accepts signals, as in Go;
-    /// [`ErrorKind::PermissionDenied`] when not allowed.
+    /// gone entirely), or a wait found its status gone (`ECHILD`); an exited child not yet
+    /// waited for still accepts signals, as in Go; [`ErrorKind::PermissionDenied`] when not
+    /// allowed.
     ///
     /// # Examples
     /// ```
@@ -371,7 +424,7 @@ impl Process {
     #[doc(alias("Signal", "pidfd_send_signal"))]
     pub fn signal(&self, sig: Signal) -> Result<()> {
         let reaped = self.reaped.read().unwrap_or_else(|p| p.into_inner());
-        if *reaped {
+        if *reaped != Reaped::No {
             return Err(process_done());
         }
         let r = match &self.pidfd {
@@ -412,7 +465,7 @@ impl Process {
         let (idtype, id) = wait_target(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()));
         match sys::waitid(idtype, id, libc::WEXITED | libc::WNOWAIT, false) {
             Ok(_) => Ok(()),
-            Err(libc::ECHILD) if self.is_reaped() => Err(process_done()),
+            Err(libc::ECHILD) => Err(self.echild()),
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
         }
     }
@@ -420,15 +473,19 @@ impl Process {
     /// Reaps the process if it has exited; `None` if it is still running.
     fn reap_now(&self) -> Result<Option<ProcessState>> {
         let mut reaped = self.reaped.write().unwrap_or_else(|p| p.into_inner());
-        if *reaped {
-            return Err(process_done());
+        if let Some(e) = reaped.wait_error() {
+            return Err(e);
         }
         let (idtype, id) = wait_target(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()));
         match sys::waitid(idtype, id, libc::WEXITED | libc::WNOHANG, true) {
             Ok(None) => Ok(None),
             Ok(Some(c)) => {
-                *reaped = true;
+                *reaped = Reaped::Yes;
                 Ok(Some(ProcessState::new(self.pid, info_status(c), c.rusage)))
+            }
+            Err(libc::ECHILD) if self.child => {
+                *reaped = Reaped::Lost;
+                Err(status_lost())
             }
             Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
         }
@@ -438,8 +495,10 @@ impl Process {
     ///
     /// # Errors
     /// [`ErrorKind::ProcessDone`] when it was already reaped (by an earlier call, or by a
-    /// call racing in another thread); [`ErrorKind::Io`] with `ECHILD` when the process is
-    /// not a child of this one.
+    /// call racing in another thread); [`ErrorKind::Io`] with `ECHILD` (stage
+    /// [`Stage::Wait`]) when the process is not a child of this one, or is a child whose
+    /// status is gone (`SIGCHLD` ignored, or reaped by another `waitpid`): then this and
+    /// every later wait return that error, and signals [`ErrorKind::ProcessDone`].
     ///
     /// # Examples
     /// ```
@@ -454,8 +513,8 @@ impl Process {
     #[doc(alias("Wait", "waitid"))]
     pub fn wait(&self) -> Result<ProcessState> {
         loop {
-            if self.is_reaped() {
-                return Err(process_done());
+            if let Some(e) = self.reaped().wait_error() {
+                return Err(e);
             }
             self.wait_exit()?;
             if let Some(st) = self.reap_now()? {
@@ -469,12 +528,21 @@ impl Process {
     /// `WNOWAIT` round trip).
     pub(crate) fn wait_exclusive(&mut self) -> Result<ProcessState> {
         let reaped = self.reaped.get_mut().unwrap_or_else(|p| p.into_inner());
-        if *reaped {
-            return Err(process_done());
+        if let Some(e) = reaped.wait_error() {
+            return Err(e);
         }
-        let st = reap(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()))?;
-        *reaped = true;
-        Ok(st)
+        match reap(self.pid, self.pidfd.as_ref().map(|f| f.as_fd())) {
+            Ok(st) => {
+                *reaped = Reaped::Yes;
+                Ok(st)
+            }
+            Err(e) => {
+                if self.child && e.errno() == Some(libc::ECHILD) {
+                    *reaped = Reaped::Lost;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Reaps the process if it has exited, without blocking.
@@ -560,7 +628,7 @@ impl fmt::Debug for Process {
         f.debug_struct("Process")
             .field("pid", &self.pid)
             .field("pidfd", &self.pidfd.as_ref().map(|f| f.as_raw_fd()))
-            .field("reaped", &self.is_reaped())
+            .field("reaped", &self.reaped())
             .finish()
     }
 }
@@ -600,10 +668,20 @@ pub fn find_process(pid: i32) -> Result<Process> {
             Err(_) => return Err(process_done()),
         }
     };
+    // A child of ours (running or a zombie) is waitable: ask without waiting or reaping.
+    let (idtype, id) = wait_target(pid, pidfd.as_ref().map(|f| f.as_fd()));
+    let child = sys::waitid(
+        idtype,
+        id,
+        libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        false,
+    )
+    .is_ok();
     Ok(Process {
         pid,
         pidfd,
-        reaped: RwLock::new(false),
+        reaped: RwLock::new(Reaped::No),
+        child,
     })
 }
 
@@ -836,6 +914,82 @@ pub(crate) fn env_array(env: &[OsString]) -> Result<CStringArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A handle on "a child" that no wait can see (`ECHILD`) but that a signal still
+    /// reaches: what a child reaped by the kernel (`SIGCHLD` ignored) is for an instant,
+    /// made to last by pointing the handle at this very process. A signal whose default
+    /// action is to do nothing tells whether anything was sent.
+    fn lost_child(with_pidfd: bool) -> Process {
+        let me = sys::getpid();
+        Process {
+            pid: me,
+            pidfd: if with_pidfd {
+                sys::pidfd_open(me).ok()
+            } else {
+                None
+            },
+            reaped: RwLock::new(Reaped::No),
+            child: true,
+        }
+    }
+
+    fn assert_lost(e: Error, ctx: &str) {
+        assert_eq!(
+            (e.kind(), e.errno(), e.stage()),
+            (ErrorKind::Io, Some(libc::ECHILD), Some(Stage::Wait)),
+            "{ctx}: {e:?}"
+        );
+    }
+
+    #[test]
+    fn a_child_whose_status_is_gone_is_done() {
+        let urg = Signal::new(libc::SIGURG).unwrap();
+        for with_pidfd in [false, true] {
+            for first in ["wait", "try_wait", "wait_timeout"] {
+                let ctx = format!("pidfd {with_pidfd}, found by {first}");
+                let p = lost_child(with_pidfd);
+                // The process is alive and signallable until the wait finds its status gone.
+                let e = match first {
+                    "wait" => p.wait().unwrap_err(),
+                    "try_wait" => p.try_wait().unwrap_err(),
+                    _ => p.wait_timeout(Duration::from_secs(5)).unwrap_err(),
+                };
+                assert_lost(e, &ctx);
+                // Done: every later wait is the same error, every signal ProcessDone, and
+                // nothing is sent (it used to be: the signal reached the process).
+                assert_eq!(
+                    p.signal(urg).unwrap_err().kind(),
+                    ErrorKind::ProcessDone,
+                    "{ctx}"
+                );
+                assert_eq!(
+                    p.kill().unwrap_err().kind(),
+                    ErrorKind::ProcessDone,
+                    "{ctx}"
+                );
+                assert_lost(p.wait().unwrap_err(), &ctx);
+                assert_lost(p.try_wait().unwrap_err(), &ctx);
+                assert_lost(p.wait_timeout(Duration::from_secs(5)).unwrap_err(), &ctx);
+                assert_eq!(p.reaped(), Reaped::Lost, "{ctx}");
+            }
+            let mut p = lost_child(with_pidfd);
+            assert_lost(p.wait_exclusive().unwrap_err(), "wait_exclusive");
+            assert_eq!(p.signal(urg).unwrap_err().kind(), ErrorKind::ProcessDone);
+            assert_lost(p.wait_exclusive().unwrap_err(), "2nd wait_exclusive");
+        }
+    }
+
+    #[test]
+    fn a_process_that_is_not_a_child_stays_signallable_after_echild() {
+        // find_process(self): not a child, so ECHILD says nothing about its end.
+        let urg = Signal::new(libc::SIGURG).unwrap();
+        let p = find_process(sys::getpid()).unwrap();
+        assert!(!p.child);
+        assert_lost(p.wait().unwrap_err(), "wait");
+        assert_lost(p.try_wait().unwrap_err(), "try_wait");
+        p.signal(urg).unwrap();
+        assert_eq!(p.reaped(), Reaped::No);
+    }
 
     #[test]
     fn display_like_go() {

@@ -33,12 +33,55 @@ fn set_action(sig: i32, handler: libc::sighandler_t, flags: i32) -> libc::sigact
     }
 }
 
-fn restore_action(sig: i32, old: &libc::sigaction) {
-    // SAFETY: `old` came from sigaction.
-    assert_eq!(
-        unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) },
-        0
-    );
+/// A signal disposition set for the length of a test: the one before is put back when
+/// the guard drops, also when the test panics, so a failing test cannot leave the next
+/// one with, say, `SIGCHLD` ignored.
+struct Action {
+    sig: i32,
+    old: libc::sigaction,
+}
+
+impl Action {
+    fn set(sig: i32, handler: libc::sighandler_t, flags: i32) -> Action {
+        Action {
+            sig,
+            old: set_action(sig, handler, flags),
+        }
+    }
+}
+
+impl Drop for Action {
+    fn drop(&mut self) {
+        // SAFETY: `old` came from sigaction. No panic here: this runs while unwinding too.
+        if unsafe { libc::sigaction(self.sig, &self.old, std::ptr::null_mut()) } != 0 {
+            eprintln!("could not restore the action of signal {}", self.sig);
+            std::process::abort();
+        }
+    }
+}
+
+/// The guard's own check: dropping an [`Action`] puts the old disposition back, on the
+/// normal path and on a panic.
+#[test]
+fn action_guard_restores_on_panic() {
+    let _g = common::start("action_guard_restores_on_panic", 60);
+    let current = |sig| {
+        // SAFETY: a null new action only reads the current one.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(sig, std::ptr::null(), &mut sa), 0);
+            sa.sa_sigaction
+        }
+    };
+    let before = current(libc::SIGCHLD);
+    assert_ne!(before, libc::SIG_IGN);
+    let r = std::panic::catch_unwind(|| {
+        let _a = Action::set(libc::SIGCHLD, libc::SIG_IGN, 0);
+        assert_eq!(current(libc::SIGCHLD), libc::SIG_IGN);
+        panic!("a failing check while SIGCHLD is ignored");
+    });
+    assert!(r.is_err());
+    assert_eq!(current(libc::SIGCHLD), before, "SIGCHLD left ignored");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -110,13 +153,13 @@ fn sigchld_handler_does_not_disturb_waits() {
         (0, "SIGCHLD handler, no SA_RESTART"),
     ] {
         let before = CHLD.load(Ordering::SeqCst);
-        let old = set_action(
+        let action = Action::set(
             libc::SIGCHLD,
             on_chld as *const () as libc::sighandler_t,
             flags,
         );
         all_waits_see_exit_3(label);
-        restore_action(libc::SIGCHLD, &old);
+        drop(action);
         let got = CHLD.load(Ordering::SeqCst) - before;
         assert!(got > 0, "{label}: the handler never ran");
         println!("{label}: {got} SIGCHLD handled while waiting");
@@ -137,14 +180,17 @@ fn sigchld_handler_does_not_disturb_waits() {
 /// - waiting blocks until the child really exits (it does not fail early while the child
 ///   runs), then returns `ErrorKind::Io` with `errno() == ECHILD` and stage `Wait`:
 ///   never a hang, never a made-up status;
-/// - no zombie is left, and signalling the gone child is `ProcessDone`.
+/// - no zombie is left, and signalling the gone child is `ProcessDone`: once a wait has
+///   returned `ECHILD`, the `Process` is done, and answers so without sending anything
+///   (the kernel wakes the waiter before it releases the child, so a signal sent right
+///   after could still seem to reach it; this test used to fail that way now and then).
 ///
 /// Go documents this configuration as unsupported (its `Wait` returns the same
 /// `wait: no child processes`); forkexec's contract is the typed error above.
 #[test]
 fn sigchld_ignored_gives_echild_not_a_hang() {
     let _g = common::start("sigchld_ignored_gives_echild_not_a_hang", 120);
-    let old = set_action(libc::SIGCHLD, libc::SIG_IGN, 0);
+    let ignored = Action::set(libc::SIGCHLD, libc::SIG_IGN, 0);
     let check_echild = |e: &forkexec::Error, ctx: &str| {
         assert_eq!(e.kind(), ErrorKind::Io, "{ctx}: {e:?}");
         assert_eq!(e.errno(), Some(libc::ECHILD), "{ctx}: {e:?}");
@@ -210,11 +256,34 @@ fn sigchld_ignored_gives_echild_not_a_hang() {
             &p.wait_timeout(Duration::from_secs(5)).unwrap_err(),
             &format!("{ctx}: wait_timeout after exit"),
         );
-        assert_eq!(
-            p.signal(Signal::TERM).unwrap_err().kind(),
-            ErrorKind::ProcessDone,
-            "{ctx}: signal after exit"
-        );
+        for _ in 0..2 {
+            assert_eq!(
+                p.signal(Signal::TERM).unwrap_err().kind(),
+                ErrorKind::ProcessDone,
+                "{ctx}: signal after exit"
+            );
+            assert_eq!(
+                p.kill().unwrap_err().kind(),
+                ErrorKind::ProcessDone,
+                "{ctx}: kill after exit"
+            );
+            check_echild(
+                &p.try_wait().unwrap_err(),
+                &format!("{ctx}: try_wait after exit"),
+            );
+        }
+
+        // The race itself, many times: signal at once after the wait that saw ECHILD.
+        for k in 0..20 {
+            let p = start_process("/bin/true", ["true"], &attr).unwrap();
+            check_echild(&p.wait().unwrap_err(), &format!("{ctx}: wait #{k}"));
+            let e = p.signal(Signal::TERM).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::ProcessDone,
+                "{ctx}: signal #{k}: {e:?}"
+            );
+        }
 
         // raw::waitpid: ECHILD as well.
         let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "exit 3"]).unwrap();
@@ -225,7 +294,7 @@ fn sigchld_ignored_gives_echild_not_a_hang() {
         );
         assert!(common::children().is_empty(), "{ctx}: zombie left");
     }
-    restore_action(libc::SIGCHLD, &old);
+    drop(ignored);
     // And with SIGCHLD back to default, statuses are exact again.
     all_waits_see_exit_3("SIGCHLD restored");
 }
@@ -251,15 +320,19 @@ extern "C" fn on_alrm(_: libc::c_int) {
 /// calling thread with `tgkill`, so that its blocking system calls are the ones
 /// interrupted. The handler is installed without `SA_RESTART`: every interrupted `read`,
 /// `poll`, `waitid`, `wait4` returns `EINTR`.
+/// Dropping it (also on a panic) stops the storm and puts back the `SIGALRM` disposition
+/// and the `ITIMER_REAL` timer it replaced.
 struct Storm {
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<u64>>,
     started: Instant,
+    old_action: libc::sigaction,
+    old_timer: libc::itimerval,
 }
 
 impl Storm {
     fn start() -> Storm {
-        set_action(libc::SIGALRM, on_alrm as *const () as libc::sighandler_t, 0);
+        let old_action = set_action(libc::SIGALRM, on_alrm as *const () as libc::sighandler_t, 0);
         let me = gettid();
         TARGET_TID.store(me, Ordering::Relaxed);
         HITS.store(0, Ordering::Relaxed);
@@ -271,9 +344,11 @@ impl Storm {
             it_interval: tick,
             it_value: tick,
         };
-        // SAFETY: valid itimerval; the old value is not wanted.
+        // SAFETY: a zeroed itimerval is valid; both pointers are valid.
+        let mut old_timer: libc::itimerval = unsafe { std::mem::zeroed() };
+        // SAFETY: valid itimervals.
         assert_eq!(
-            unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) },
+            unsafe { libc::setitimer(libc::ITIMER_REAL, &it, &mut old_timer) },
             0
         );
         let stop = Arc::new(AtomicBool::new(false));
@@ -296,6 +371,8 @@ impl Storm {
             stop,
             thread: Some(thread),
             started: Instant::now(),
+            old_action,
+            old_timer,
         }
     }
 
@@ -325,8 +402,8 @@ impl Storm {
                 tv_usec: 0,
             },
         };
-        // SAFETY: valid itimerval. The no-op handler stays installed, so a SIGALRM still
-        // pending can never kill the test binary.
+        // SAFETY: valid itimerval. The no-op handler stays installed until the drop, so a
+        // SIGALRM still pending can never kill the test binary.
         unsafe { libc::setitimer(libc::ITIMER_REAL, &zero, std::ptr::null_mut()) };
         self.stop.store(true, Ordering::Relaxed);
         self.thread
@@ -337,7 +414,16 @@ impl Storm {
 
 impl Drop for Storm {
     fn drop(&mut self) {
+        // No more SIGALRM is generated once the timer is off and the sender joined; the
+        // ones still pending are discarded by SIG_IGN (POSIX), so the old disposition
+        // (normally SIG_DFL: terminate) can come back without one arriving under it.
         self.halt();
+        set_action(libc::SIGALRM, libc::SIG_IGN, 0);
+        // SAFETY: both values came from sigaction / setitimer.
+        unsafe {
+            libc::sigaction(libc::SIGALRM, &self.old_action, std::ptr::null_mut());
+            libc::setitimer(libc::ITIMER_REAL, &self.old_timer, std::ptr::null_mut());
+        }
     }
 }
 

@@ -274,6 +274,59 @@ fn signal_to_exited_unreaped_process_is_done() {
     }
 }
 
+/// A child whose status someone else took first (here `raw::waitpid`; the kernel does the
+/// same when `SIGCHLD` is ignored, see tests/eintr.rs) is done: the wait that finds out is
+/// `Io`/`ECHILD` at `Stage::Wait`, every later wait the same, every signal `ProcessDone`
+/// without a system call. A process that is not a child is only unwaitable: it can still
+/// be signalled.
+#[test]
+fn child_whose_status_was_taken_is_done() {
+    let _g = common::start("child_whose_status_was_taken_is_done", 60);
+    let lost = |e: forkexec::Error, ctx: &str| {
+        assert_eq!(
+            (e.kind(), e.errno(), e.stage()),
+            (
+                ErrorKind::Io,
+                Some(libc::ECHILD),
+                Some(forkexec::Stage::Wait)
+            ),
+            "{ctx}: {e:?}"
+        );
+    };
+    for s in STRATEGIES {
+        let attr = ProcAttr {
+            strategy: s,
+            ..Default::default()
+        };
+        let p = start_process("/bin/sh", ["sh", "-c", "exit 7"], &attr).unwrap();
+        let found = find_process(p.pid()).unwrap();
+        let (_, st) = forkexec::raw::waitpid(p.pid(), WaitOptions::empty())
+            .unwrap()
+            .expect("status");
+        assert_eq!(st, WaitStatus::Exited(7), "{s:?}");
+        for h in [&p, &found] {
+            lost(h.wait().unwrap_err(), &format!("{s:?}: wait"));
+            lost(h.wait().unwrap_err(), &format!("{s:?}: 2nd wait"));
+            lost(h.try_wait().unwrap_err(), &format!("{s:?}: try_wait"));
+            lost(
+                h.wait_timeout(Duration::from_secs(5)).unwrap_err(),
+                &format!("{s:?}: wait_timeout"),
+            );
+            let e = h.signal(Signal::TERM).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ProcessDone, "{s:?}: signal: {e:?}");
+            let e = h.kill().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ProcessDone, "{s:?}: kill: {e:?}");
+            assert!(format!("{h:?}").contains("Lost"), "{s:?}: {h:?}");
+        }
+    }
+    // Not a child: ECHILD, and still there.
+    let me = find_process(std::process::id() as i32).unwrap();
+    lost(me.wait().unwrap_err(), "self: wait");
+    me.signal(Signal::WINCH).unwrap();
+    lost(me.try_wait().unwrap_err(), "self: try_wait");
+    me.signal(Signal::WINCH).unwrap();
+}
+
 #[test]
 fn release_then_raw_waitpid_reaps() {
     let _g = common::start("release_then_raw_waitpid_reaps", 60);
