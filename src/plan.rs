@@ -74,7 +74,8 @@ pub enum FdOpKind {
 /// # Examples
 /// ```
 /// use forkexec::plan::{plan_fds, FdOp, FdOpKind, FdTarget};
-/// let ops = plan_fds(&[FdTarget::Inherit, FdTarget::Inherit, FdTarget::Inherit, FdTarget::Fd(9)])?;
+/// use FdTarget::{Fd, Inherit};
+/// let ops = plan_fds(&[Inherit, Inherit, Inherit, Fd(9)])?;
 /// assert_eq!(ops, [FdOp { kind: FdOpKind::Dup, src: 9, dst: 3 }]);
 /// # Ok::<(), forkexec::Error>(())
 /// ```
@@ -170,9 +171,10 @@ pub const FD_LIMIT: RawFd = RawFd::MAX & !63;
 /// the plan leaves alone is touched below that.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] when a source is not a possible fd number (negative, or
-/// at least [`FD_LIMIT`]), when there are more than [`FD_LIMIT`] targets, or when a
-/// temporary would have to be at or above [`FD_LIMIT`]. Nothing is planned then.
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when a source is not a
+/// possible fd number (negative, or at least [`FD_LIMIT`]), when there are more than
+/// [`FD_LIMIT`] targets, or when a temporary would have to be at or above [`FD_LIMIT`].
+/// Nothing is planned then.
 ///
 /// # Examples
 /// ```
