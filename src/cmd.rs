@@ -1393,9 +1393,9 @@ impl Cmd {
     }
 
     /// Caps what [`output`](Cmd::output) and [`combined_output`](Cmd::combined_output)
-    /// collect at `bytes`. A child that writes more is killed (`SIGKILL`); what it writes
-    /// until its pipes close is read and dropped, so it can never block on a full pipe, and
-    /// the call fails with [`ErrorKind::OutputLimit`]. Without a limit (the default)
+    /// collect at `bytes`. A child that writes more is killed (`SIGKILL`) and the read ends
+    /// of its pipes are closed (a process it started that still writes gets `EPIPE`, so
+    /// none can keep the call waiting); the call fails with [`ErrorKind::OutputLimit`]. Without a limit (the default)
     /// everything is kept. The stderr an error carries is bounded either way: its first and
     /// last 32 KiB (Go's bound), see [`Error::stderr`].
     ///
@@ -1751,7 +1751,6 @@ impl Child {
         keep: [Keep; 2],
     ) -> Result<([Capture; 2], bool)> {
         let mut caps = keep.map(Capture::new);
-        let mut over_limit = false;
         let mut fds = [out, err];
         let mut exited_at: Option<Instant> = None;
         // Set when the wait delay ran out: one last poll that does not block, to take what
@@ -1833,7 +1832,7 @@ impl Child {
                         Ok(n) => {
                             b.extend_from_slice(first.get(..n).unwrap_or(&first));
                             cap.trim();
-                            if n < first.len() {
+                            if n < first.len() || cap.overflowed() {
                                 continue;
                             }
                         }
@@ -1853,6 +1852,9 @@ impl Child {
                     }
                     let r = rustix::io::read(f, rustix::buffer::spare_capacity(b));
                     cap.trim();
+                    if cap.overflowed() {
+                        break;
+                    }
                     match r {
                         Ok(0) => {
                             fds[k] = None;
@@ -1870,11 +1872,12 @@ impl Child {
                     }
                 }
             }
-            if !over_limit && caps.iter().any(Capture::overflowed) {
-                // Past the output limit: the child is killed (its output keeps being read,
-                // and dropped, until the pipes close, so it cannot block on a full pipe).
-                over_limit = true;
+            if caps.iter().any(Capture::overflowed) {
+                // Past the output limit: the child is killed and its pipes are closed here,
+                // so neither it nor a process it started can keep them open, or block on
+                // them (they get EPIPE).
                 let _ = self.process.kill();
+                return Ok((caps, false));
             }
             let now = Instant::now();
             if let Some(d) = self.deadline {

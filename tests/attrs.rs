@@ -5,49 +5,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use forkexec::raw::Strategy;
 use forkexec::{Cmd, ErrorKind, Namespaces, Stdio, SysProcAttr};
+use std::time::Duration;
 
-const HELPER_ENV: &str = "FORKEXEC_ATTRS_HELPER";
-
-/// Whether this process is the helper copy started by [`run_helper`] for `name`.
-fn is_helper(name: &str) -> bool {
-    std::env::var_os(HELPER_ENV).is_some_and(|v| v == name)
-}
-
-/// Runs the test `name` of this binary in a fresh process, through `wrap` (a command and
-/// its arguments put before the test binary, e.g. `unshare --mount`), with `cmd` adjusted
-/// by `tweak`; returns what it printed, having asserted it printed `HELPER-OK`.
-fn run_helper(name: &str, wrap: &[&str], tweak: impl FnOnce(&mut Cmd)) -> String {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut args: Vec<std::ffi::OsString> = wrap.iter().map(Into::into).collect();
-    args.push(exe.into());
-    for a in ["--exact", name, "--nocapture", "--test-threads=1"] {
-        args.push(a.into());
-    }
-    let mut cmd = Cmd::new(&args[0]);
-    cmd.args(&args[1..])
-        .env(HELPER_ENV, name)
-        .timeout(Duration::from_secs(60));
-    tweak(&mut cmd);
-    let (out, err) = match cmd.combined_output() {
-        Ok(out) => (out, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
-    let out = String::from_utf8_lossy(&out).into_owned();
-    assert!(
-        err.is_none() && out.contains("HELPER-OK"),
-        "helper {name} failed: {err:?}\n{out}"
-    );
-    out
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use common::{is_helper, is_root, run_helper};
 
 #[test]
 fn clone_newpid_makes_the_child_pid_one() {
@@ -374,7 +336,7 @@ fn unshared_mounts_stay_in_the_child() {
         }
         std::fs::remove_dir(&dir).unwrap();
         for (s, st, leaked) in results {
-            assert_eq!(st.unwrap(), true, "{s:?}: mount failed");
+            assert!(st.unwrap(), "{s:?}: mount failed");
             assert!(
                 !leaked,
                 "{s:?}: the child's mount appeared in the parent's namespace"
@@ -530,7 +492,7 @@ fn foreground_child_is_not_stopped() {
     run_helper("foreground_child_is_not_stopped", &[], |c| {
         *c = Cmd::new("script");
         c.args(["-qec", &line, "/dev/null"])
-            .env(HELPER_ENV, "foreground_child_is_not_stopped")
+            .env(common::HELPER_ENV, "foreground_child_is_not_stopped")
             .timeout(Duration::from_secs(60));
     });
 }

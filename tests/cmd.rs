@@ -1896,3 +1896,131 @@ fn started_children_have_a_pidfd_on_every_strategy() {
         assert!(child.wait().unwrap().success(), "{s:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// bounds, the null device, PWD (issue 11)
+// ---------------------------------------------------------------------------------------
+
+/// Regression (issue 11): `output()`'s error kept the whole stderr of a failing child. It
+/// now keeps Go's bound: the first and last 32 KiB with a marker of what was left out.
+#[test]
+fn error_stderr_is_bounded_like_go() {
+    let _g = common::start("error_stderr_is_bounded_like_go", 60);
+    let body = 5_000_000;
+    let script = format!(
+        "{{ printf START; head -c {body} /dev/zero | tr '\\0' x; printf END; }} >&2; exit 1"
+    );
+    for s in STRATEGIES {
+        let err = sh(&script).strategy(s).output().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        let e = err.stderr();
+        let total = body + 8;
+        let marker = format!("\n... omitting {} bytes ...\n", total - 65536);
+        assert_eq!(e.len(), 65536 + marker.len(), "{s:?}");
+        assert!(
+            e.starts_with(b"STARTxxx") && e.ends_with(b"xxxEND"),
+            "{s:?}"
+        );
+        assert_eq!(&e[32768..32768 + marker.len()], marker.as_bytes(), "{s:?}");
+        // Short output is kept whole.
+        let err = sh("echo short >&2; exit 1")
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.stderr(), b"short\n");
+    }
+}
+
+/// `output_limit` caps what `output()` and `combined_output()` collect: a child that writes
+/// more is killed and the call says so; one that stays under it is unaffected.
+#[test]
+fn output_limit_caps_collection() {
+    let _g = common::start("output_limit_caps_collection", 60);
+    for s in STRATEGIES {
+        let err = Cmd::new("yes")
+            .output_limit(100_000)
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutputLimit, "{s:?}: {err}");
+        assert_eq!(err.state().and_then(|st| st.signal()), Some(Signal::KILL));
+        let err = sh("yes >&2")
+            .output_limit(100_000)
+            .strategy(s)
+            .combined_output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutputLimit, "{s:?}: {err}");
+        let out = sh("head -c 100000 /dev/zero")
+            .output_limit(100_000)
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(out.len(), 100_000);
+    }
+}
+
+/// Regression (issue 11): the null device the crate opens once per process landed on fd 0
+/// when the application had closed it; once the application restored its stdin, "null"
+/// children got the real stdin. Runs in its own process (it closes fd 0).
+#[test]
+fn null_device_never_lands_on_stdio() {
+    if common::is_helper("null_device_never_lands_on_stdio") {
+        // Before any other use of the crate in this process: close fd 0, spawn (the null
+        // device is opened now), restore fd 0.
+        // SAFETY: plain fd calls on fds this test owns.
+        let saved = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 10) };
+        assert!(saved >= 10);
+        // SAFETY: as above.
+        unsafe { libc::close(0) };
+        Cmd::new("true").status().unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::dup2(saved, 0) }, 0);
+        // SAFETY: as above.
+        unsafe { libc::close(saved) };
+        for s in STRATEGIES {
+            let out = Cmd::new("readlink")
+                .arg("/proc/self/fd/0")
+                .strategy(s)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out, b"/dev/null\n",
+                "{s:?}: a null child got the real stdin"
+            );
+        }
+        println!("HELPER-OK");
+        return;
+    }
+    let _g = common::start("null_device_never_lands_on_stdio", 60);
+    let (r, w) = forkexec::raw::pipe().unwrap();
+    common::run_helper("null_device_never_lands_on_stdio", &[], |c| {
+        c.stdin(Stdio::from(r));
+    });
+    drop(w);
+}
+
+/// Regression (issue 11): `PWD` for a relative `dir` was built from the physical cwd; as
+/// Go, it is built from the logical one (`$PWD` when it names the same directory).
+#[test]
+fn pwd_follows_the_logical_cwd() {
+    let name = "pwd_follows_the_logical_cwd";
+    if common::is_helper(name) {
+        let pwd = std::env::var("PWD").unwrap();
+        assert!(pwd.ends_with("/link"), "{pwd}");
+        for s in STRATEGIES {
+            let out = sh("echo $PWD").dir("sub").strategy(s).output().unwrap();
+            assert_eq!(out, format!("{pwd}/sub\n").into_bytes(), "{s:?}");
+        }
+        println!("HELPER-OK");
+        return;
+    }
+    let _g = common::start(name, 60);
+    let tmp = TempDir::new("pwd-logical");
+    let real = tmp.path().join("real");
+    std::fs::create_dir_all(real.join("sub")).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    common::run_helper(name, &[], |c| {
+        c.dir(&link);
+    });
+}

@@ -152,3 +152,42 @@ pub fn run_capture(
 pub fn sh(script: &str) -> ExecPlan {
     ExecPlan::new("/bin/sh", ["sh", "-c", script]).expect("plan")
 }
+
+pub const HELPER_ENV: &str = "FORKEXEC_TEST_HELPER";
+
+/// Whether this process is the helper copy started by [`run_helper`] for `name`.
+pub fn is_helper(name: &str) -> bool {
+    std::env::var_os(HELPER_ENV).is_some_and(|v| v == name)
+}
+
+/// Runs the test `name` of this binary in a fresh process, through `wrap` (a command and
+/// its arguments put before the test binary, e.g. `unshare --mount`), with `cmd` adjusted
+/// by `tweak`; returns what it printed, having asserted it printed `HELPER-OK`.
+pub fn run_helper(name: &str, wrap: &[&str], tweak: impl FnOnce(&mut forkexec::Cmd)) -> String {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut args: Vec<std::ffi::OsString> = wrap.iter().map(Into::into).collect();
+    args.push(exe.into());
+    for a in ["--exact", name, "--nocapture", "--test-threads=1"] {
+        args.push(a.into());
+    }
+    let mut cmd = forkexec::Cmd::new(&args[0]);
+    cmd.args(&args[1..])
+        .env(HELPER_ENV, name)
+        .timeout(Duration::from_secs(60));
+    tweak(&mut cmd);
+    let (out, err) = match cmd.combined_output() {
+        Ok(out) => (out, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        err.is_none() && out.contains("HELPER-OK"),
+        "helper {name} failed: {err:?}\n{out}"
+    );
+    out
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
