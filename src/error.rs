@@ -40,7 +40,8 @@ pub enum ErrorKind {
     OutputLimit,
     /// The request cannot be expressed by the chosen strategy or by this kernel.
     Unsupported,
-    /// A safe `fork()` was refused because the process has more than one thread.
+    /// A safe `fork()` was refused because the process has more than one thread, or its
+    /// thread count cannot be verified (`/proc` is not the real procfs).
     MultiThreaded,
     /// Any other operating-system error.
     Io,

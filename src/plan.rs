@@ -223,20 +223,6 @@ pub(crate) fn try_plan_into(targets: &[FdTarget], out: &mut OpBuf) -> Result<()>
     r
 }
 
-/// The planner behind [`try_plan_into`] for a caller without an error path: a plan that
-/// cannot be made becomes one step the child cannot take (`dup3(-1, 0)`: `EBADF` at
-/// [`Stage::Dup`](crate::Stage::Dup), or refused by `posix_spawn_file_actions_adddup2`),
-/// so the spawn fails with an error rather than running the program with wrong fds.
-pub(crate) fn plan_into(targets: &[FdTarget], out: &mut OpBuf) {
-    if try_plan_into(targets, out).is_err() {
-        out.push(FdOp {
-            kind: FdOpKind::Dup,
-            src: -1,
-            dst: 0,
-        });
-    }
-}
-
 fn plan_checked(targets: &[FdTarget], out: &mut OpBuf) -> Result<()> {
     let first = out.as_slice().len();
     // Every child fd number is an fd the child must be able to have.
@@ -504,19 +490,5 @@ mod tests {
         assert!(before.len() > INLINE);
         assert!(try_plan_into(&[FdTarget::Fd(-3)], &mut buf).is_err());
         assert_eq!(buf.as_slice(), before);
-    }
-
-    #[test]
-    fn infallible_planner_turns_bad_input_into_a_failing_step() {
-        let mut buf = OpBuf::new();
-        plan_into(&[FdTarget::Fd(i32::MAX), FdTarget::Fd(0)], &mut buf);
-        assert_eq!(
-            buf.as_slice(),
-            [FdOp {
-                kind: FdOpKind::Dup,
-                src: -1,
-                dst: 0
-            }]
-        );
     }
 }

@@ -702,10 +702,6 @@ pub fn fork() -> Result<ForkResult> {
     unsafe { fork_unchecked() }
 }
 
-// Superseded by `thread_count` below (which reads through a verified fd); kept referenced
-// only until `sys::thread_count` is deleted from src/sys/mod.rs.
-const _: fn() -> std::io::Result<usize> = sys::thread_count;
-
 /// The number of threads of this process: field 20 of `/proc/self/stat`, read through an
 /// fd that [`open_procfs`] verified.
 fn thread_count() -> Result<usize> {

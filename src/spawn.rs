@@ -613,14 +613,15 @@ pub(crate) fn spawn_with(
         }
         if !same {
             scratch.ops.clear();
-            plan::plan_into(&scratch.targets[..fds.len()], &mut scratch.ops);
+            scratch.planned = usize::MAX;
+            plan::try_plan_into(&scratch.targets[..fds.len()], &mut scratch.ops)?;
             scratch.planned = fds.len();
         }
     } else {
         let targets: Vec<FdTarget> = fds.iter().map(to_target).collect();
         scratch.ops.clear();
-        plan::plan_into(&targets, &mut scratch.ops);
         scratch.planned = usize::MAX;
+        plan::try_plan_into(&targets, &mut scratch.ops)?;
     }
     spawn_planned(
         plan,

@@ -282,21 +282,6 @@ pub(crate) fn getpid() -> pid_t {
     unsafe { syscall5(libc::SYS_getpid, 0, 0, 0, 0, 0) }.map_or(0, |p| p as pid_t)
 }
 
-/// The number of threads of this process, from `/proc/self/stat` (field 20).
-pub(crate) fn thread_count() -> io::Result<usize> {
-    let stat = std::fs::read("/proc/self/stat")?;
-    // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
-    let close = memchr::memrchr(b')', &stat)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))?;
-    let rest = std::str::from_utf8(&stat[close + 1..])
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))?;
-    // After ')' come fields 3.. ; num_threads is field 20, i.e. the 18th of these.
-    rest.split_ascii_whitespace()
-        .nth(17)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/self/stat"))
-}
-
 /// A signal set with every bit set, the C library's reserved signals included.
 pub(crate) fn sigset_all_bits() -> libc::sigset_t {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
