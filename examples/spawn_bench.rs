@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `forkexec Auto (..)` | `auto` | `fork_exec(&plan, &[], Strategy::Auto)` + `waitpid`; the parenthesis says what `Auto` resolved to on this machine |
 //! | `forkexec Vfork` / `PosixSpawn` / `Fork` | `vfork`, `posix_spawn`, `fork` | the same with that explicit strategy |
-//! | `forkexec Cmd, keep_ignored_signals` | `cmd_keep_ignored` | the same `Cmd` with `keep_ignored_signals(true)`: ignored signals stay ignored (POSIX/Go), so on the `clone3` path the child skips its reset of every disposition |
+//! | `forkexec Cmd, ignored_signals(Reset)` | `cmd_reset_all` | the same `Cmd` with `ignored_signals(IgnoredSignals::Reset)`: every disposition reset (one `rt_sigaction` per signal in the child), the opt-in cost over the default, which keeps ignored signals ignored as POSIX/Go/std |
 //! | `forkexec Cmd::status() (Auto)` | `cmd` | `cmd.status()` on one `Cmd` built once (argv/envp prepared at the first start, reused after); stdio on `/dev/null` (the crate's default), the fd plan reused, the child reaped inside `status()` (no `Child`, no pidfd: nothing can signal it before it is reaped) |
 //! | `std Command::status()` | `std` | `Command::new(program).args(..).status()` (built and run each time, as usually written; stdio inherited, std's default) |
 //! | `raw libc posix_spawn` | `libc_posix_spawn` | `libc::posix_spawn` + `libc::waitpid`, argv prebuilt, envp = `environ` |
@@ -134,7 +134,7 @@ usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
   --tiny           spawn a tiny static binary instead (x86_64 only): a 132-byte ELF doing
                    exit_group(0), written to a private directory under $TMPDIR (or /tmp)
                    and removed at the end; not with --program
-  --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, cmd_keep_ignored, std,
+  --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, cmd_reset_all, std,
                    libc_posix_spawn, libc_fork, libc_clone; cmd_output, std_output,
                    libc_clone_output
   --json           one JSON object per row on stdout instead of the table
@@ -145,7 +145,7 @@ usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
 enum Row {
     Forkexec(Strategy),
     Cmd,
-    CmdKeepIgnored,
+    CmdResetAll,
     Std,
     LibcPosixSpawn,
     LibcFork,
@@ -161,7 +161,7 @@ const STATUS_ROWS: [Row; 10] = [
     Row::Forkexec(Strategy::PosixSpawn),
     Row::Forkexec(Strategy::Fork),
     Row::Cmd,
-    Row::CmdKeepIgnored,
+    Row::CmdResetAll,
     Row::Std,
     Row::LibcPosixSpawn,
     Row::LibcFork,
@@ -182,7 +182,7 @@ impl Row {
             Row::Forkexec(Strategy::PosixSpawn) => "posix_spawn",
             Row::Forkexec(Strategy::Fork) => "fork",
             Row::Cmd => "cmd",
-            Row::CmdKeepIgnored => "cmd_keep_ignored",
+            Row::CmdResetAll => "cmd_reset_all",
             Row::Std => "std",
             Row::LibcPosixSpawn => "libc_posix_spawn",
             Row::LibcFork => "libc_fork",
@@ -198,7 +198,7 @@ impl Row {
             Row::Forkexec(Strategy::Auto) => format!("forkexec Auto ({auto:?})"),
             Row::Forkexec(s) => format!("forkexec {s:?}"),
             Row::Cmd => "forkexec Cmd::status() (Auto)".to_owned(),
-            Row::CmdKeepIgnored => "forkexec Cmd, keep_ignored_signals".to_owned(),
+            Row::CmdResetAll => "forkexec Cmd, ignored_signals(Reset)".to_owned(),
             Row::Std => "std Command::status()".to_owned(),
             Row::LibcPosixSpawn => "raw libc posix_spawn".to_owned(),
             Row::LibcFork => "raw libc fork+execve".to_owned(),
@@ -500,7 +500,7 @@ struct Ctx {
 /// its own stack for the floor child.
 struct Worker {
     cmd: Cmd,
-    cmd_keep_ignored: Cmd,
+    cmd_reset_all: Cmd,
     cmd_output: Cmd,
     stack: Vec<u8>,
 }
@@ -513,10 +513,10 @@ impl Worker {
             c
         };
         let mut keep = make();
-        keep.keep_ignored_signals(true);
+        keep.ignored_signals(forkexec::IgnoredSignals::Reset);
         Worker {
             cmd: make(),
-            cmd_keep_ignored: keep,
+            cmd_reset_all: keep,
             cmd_output: make(),
             stack: vec![0; FLOOR_STACK],
         }
@@ -540,7 +540,7 @@ fn spawn_wait(ctx: &Ctx, w: &mut Worker, row: Row) -> Result<(i32, usize), BoxEr
             Ok((status.to_raw(), 0))
         }
         Row::Cmd => Ok((w.cmd.status()?.wait_status().to_raw(), 0)),
-        Row::CmdKeepIgnored => Ok((w.cmd_keep_ignored.status()?.wait_status().to_raw(), 0)),
+        Row::CmdResetAll => Ok((w.cmd_reset_all.status()?.wait_status().to_raw(), 0)),
         Row::Std => Ok((std_command(ctx).status()?.into_raw(), 0)),
         Row::LibcPosixSpawn => {
             let mut pid: libc::pid_t = 0;

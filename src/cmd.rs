@@ -19,7 +19,7 @@ use crate::lookpath::look_path_in;
 use crate::namespaces::Namespaces;
 use crate::process::{Credential, Process, ProcessState, SysProcAttr};
 use crate::raw::{ChildFd, ExecPlan, Strategy};
-use crate::signal::Signal;
+use crate::signal::{IgnoredSignals, Signal};
 use crate::spawn::{self, Scratch, path_cstring};
 use crate::sys;
 
@@ -338,7 +338,7 @@ pub struct Cmd {
     cancel_signal: Signal,
     allow_dot: bool,
     env_child_pid: Option<OsString>,
-    keep_ignored_signals: bool,
+    ignored_signals: IgnoredSignals,
     output_limit: Option<usize>,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
@@ -395,7 +395,7 @@ impl Cmd {
             cancel_signal: Signal::KILL,
             allow_dot: false,
             env_child_pid: None,
-            keep_ignored_signals: false,
+            ignored_signals: IgnoredSignals::KeepExceptPipe,
             output_limit: None,
             sys: SysProcAttr::default(),
             prepared: None,
@@ -879,26 +879,24 @@ impl Cmd {
         setter!(self)
     }
 
-    /// Leaves signals this process ignores ignored in the child (POSIX, Go and std
-    /// semantics) instead of resetting every disposition to the default.
-    ///
-    /// This is the cheapest spawn the crate makes: Linux cannot reset ignored signals in
-    /// bulk, so by default the child makes one `rt_sigaction` per signal (62 system calls,
-    /// 14–19 µs on the README's machine, ~4 % of a `/bin/true` spawn and ~20 % of a tiny
-    /// static one), while with this flag, on the `clone3` path (x86_64), the kernel's
-    /// `CLONE_CLEAR_SIGHAND` alone resets the handlers and the child makes no signal call.
-    /// See [`ExecPlan::keep_ignored_signals`].
+    /// What happens to the signals this process ignores: by default they stay ignored in
+    /// the child, but `SIGPIPE` (which the Rust runtime ignores) gets its default action, as
+    /// with std and Go; [`IgnoredSignals::Reset`] resets every disposition (CPython's
+    /// `restore_signals`, extended), [`IgnoredSignals::Keep`] keeps `SIGPIPE` ignored too.
+    /// See [`IgnoredSignals`] for the costs.
     ///
     /// # Examples
     /// ```
-    /// // Rust ignores SIGPIPE; with the flag the child inherits that (SigIgn bit 12).
-    /// let out = forkexec::Cmd::new("grep").args(["^SigIgn", "/proc/self/status"])
-    ///     .keep_ignored_signals(true).output()?;
-    /// assert!(String::from_utf8_lossy(&out).trim_end().ends_with("1000"));
+    /// use forkexec::{Cmd, IgnoredSignals};
+    /// // With a full reset the child ignores nothing, whatever this process ignores.
+    /// let out = Cmd::new("grep").args(["^SigIgn", "/proc/self/status"])
+    ///     .ignored_signals(IgnoredSignals::Reset).output()?;
+    /// assert_eq!(out, b"SigIgn:\t0000000000000000\n");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
-    pub fn keep_ignored_signals(&mut self, on: bool) -> &mut Cmd {
-        self.keep_ignored_signals = on;
+    #[doc(alias = "restore_signals")]
+    pub fn ignored_signals(&mut self, how: IgnoredSignals) -> &mut Cmd {
+        self.ignored_signals = how;
         setter!(self)
     }
 
@@ -1126,7 +1124,7 @@ impl Cmd {
         }
         self.sys.apply(&mut plan)?;
         plan.set_env_child_pid(self.env_child_pid.as_deref())?;
-        plan = plan.keep_ignored_signals(self.keep_ignored_signals);
+        plan = plan.ignored_signals(self.ignored_signals);
         Ok(Prepared {
             plan,
             path,

@@ -54,9 +54,9 @@ pub mod upgrade;
 
 pub use cmd::{Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Stdio};
 pub use error::{Error, ErrorKind, Result, Stage};
-pub use namespaces::Namespaces;
 pub use lookpath::{look_path, look_path_in, path_candidates};
+pub use namespaces::Namespaces;
 pub use process::{
     Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
 };
-pub use signal::Signal;
+pub use signal::{IgnoredSignals, Signal};

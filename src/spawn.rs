@@ -12,7 +12,7 @@ use crate::cstr::CStringArray;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::plan::{self, FdOp, FdTarget, OpBuf};
 use crate::raw::PidFd;
-use crate::signal::Signal;
+use crate::signal::{IgnoredSignals, Signal};
 use crate::sys;
 use crate::sys::child::{ChildAttrs, ChildCtx};
 
@@ -105,8 +105,8 @@ pub(crate) struct Attrs {
     pub pgid: Option<i32>,
     pub sigmask: Vec<Signal>,
     pub close_other_fds: bool,
-    /// Leave ignored signals ignored (POSIX exec semantics) instead of resetting them.
-    pub keep_ignored_signals: bool,
+    /// What happens to the signals the parent ignores.
+    pub ignored_signals: IgnoredSignals,
     pub pdeathsig: Option<Signal>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -345,25 +345,30 @@ impl ExecPlan {
         Ok(())
     }
 
-    /// Leaves signals the parent ignores (`SIG_IGN`) ignored in the child, as a plain
-    /// `execve` would (Go and POSIX semantics), instead of resetting every disposition to the
-    /// default. Handlers are reset either way. With the `Vfork` strategy on x86_64 the kernel
-    /// resets handlers at the clone (`CLONE_CLEAR_SIGHAND`), so this skips the child's
-    /// per-signal `rt_sigaction` loop: about 60 system calls, ~10 µs per spawn here. (The
-    /// `PosixSpawn` strategy still resets the C library's reserved signals 32 and 33.)
+    /// What happens to the signals this process ignores: kept ignored but for `SIGPIPE`
+    /// by default (std, Go), see [`IgnoredSignals`]. With the `Vfork` strategy on x86_64 the
+    /// kernel resets handlers at the clone (`CLONE_CLEAR_SIGHAND`), so the default costs the
+    /// child one `rt_sigaction` (for `SIGPIPE`) and [`IgnoredSignals::Keep`] none, while
+    /// [`IgnoredSignals::Reset`] makes one per signal (62). (The `PosixSpawn` strategy
+    /// always resets the C library's reserved signals 32 and 33.)
     ///
     /// # Examples
     /// ```
+    /// use forkexec::IgnoredSignals;
     /// use forkexec::raw::{ExecPlan, fork_exec, waitpid, Strategy, WaitOptions, WaitStatus};
-    /// // Rust ignores SIGPIPE in every program; with this flag the child inherits that.
-    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "grep -q '^SigIgn:.*1000$' /proc/self/status"])?
-    ///     .keep_ignored_signals(true);
-    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
-    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// // Rust ignores SIGPIPE (bit 12 of SigIgn) in every program; kept, the child has it too.
+    /// let script = "test $(( 0x$(grep ^SigIgn /proc/self/status | cut -f2) & 0x1000 )) != 0";
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", script])?;
+    /// for (how, ignored) in [(IgnoredSignals::Keep, true), (IgnoredSignals::KeepExceptPipe, false)] {
+    ///     let child = fork_exec(&plan.clone().ignored_signals(how), &[], Strategy::Auto)?;
+    ///     let want = WaitStatus::Exited(if ignored { 0 } else { 1 });
+    ///     assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, want);
+    /// }
     /// # Ok::<(), forkexec::Error>(())
     /// ```
-    pub fn keep_ignored_signals(mut self, on: bool) -> ExecPlan {
-        self.attrs_mut().keep_ignored_signals = on;
+    #[doc(alias = "restore_signals")]
+    pub fn ignored_signals(mut self, how: IgnoredSignals) -> ExecPlan {
+        self.attrs_mut().ignored_signals = how;
         self
     }
 
@@ -479,11 +484,11 @@ impl ExecPlan {
                 n_groups: a.groups.as_ref().map_or(0, Vec::len),
                 gid: a.gid.unwrap_or(u32::MAX),
                 uid: a.uid.unwrap_or(u32::MAX),
-                reset_signals: if a.keep_ignored_signals {
-                    sys::child::RESET_HANDLED
-                } else {
-                    sys::child::RESET_ALL
+                reset_signals: match a.ignored_signals {
+                    IgnoredSignals::Reset => sys::child::RESET_ALL,
+                    _ => sys::child::RESET_HANDLED,
                 },
+                dfl_sigpipe: a.ignored_signals == IgnoredSignals::KeepExceptPipe,
             }
         })
     }
@@ -707,7 +712,7 @@ pub(crate) fn spawn_planned(
                 setsid: plan.attrs.setsid,
                 pgid: plan.attrs.pgid.unwrap_or(-1),
                 sigmask: &plan.sigmask,
-                keep_ignored: plan.attrs.keep_ignored_signals,
+                ignored: plan.attrs.ignored_signals,
             };
             sys::spawn::posix_spawn(&req)
                 .map(|pid| (pid, None))

@@ -83,6 +83,9 @@ pub(crate) struct ChildAttrs {
     /// `SIG_IGN`), or [`RESET_NONE`] (the kernel already cleared the handlers with
     /// `CLONE_CLEAR_SIGHAND` and the caller keeps ignored signals ignored).
     pub reset_signals: u8,
+    /// Then `SIGPIPE` to `SIG_DFL` (std's rule: the Rust runtime ignores it) unless
+    /// `reset_signals` already reset everything.
+    pub dfl_sigpipe: bool,
 }
 
 /// Everything the child needs, prepared by the parent. Plain data and raw pointers into
@@ -188,9 +191,10 @@ enum Never {}
 /// # Safety
 /// As [`run`].
 unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
-    // 1. Default dispositions, so that neither a parent handler (which would run on
-    //    borrowed memory in a vfork child once signals are unblocked) nor, unless asked to
-    //    keep them, an inherited SIG_IGN survives.
+    // 1. Default dispositions, so that no parent handler survives (it would run on
+    //    borrowed memory in a vfork child once signals are unblocked); ignored signals are
+    //    kept (POSIX, Go, std) unless a full reset was asked for, except SIGPIPE, which
+    //    the Rust runtime ignores and std resets.
     let dfl = KernelSigaction {
         handler: 0,
         flags: 0,
@@ -236,6 +240,18 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
             }
         }
         sig += 1;
+    }
+    if ctx.a.dfl_sigpipe && ctx.a.reset_signals != RESET_ALL {
+        // SAFETY: rt_sigaction(SIGPIPE, &dfl, NULL, sizeof(kernel sigset)).
+        let _ = check(unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                libc::SIGPIPE as c_long,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        });
     }
 
     // 2. Terminal detach, session, process group.

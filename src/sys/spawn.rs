@@ -467,7 +467,7 @@ pub(crate) struct PosixSpawnReq<'a> {
     pub setsid: bool,
     pub pgid: pid_t,
     pub sigmask: &'a libc::sigset_t,
-    pub keep_ignored: bool,
+    pub ignored: crate::signal::IgnoredSignals,
 }
 
 struct FileActions(MaybeUninit<libc::posix_spawn_file_actions_t>);
@@ -545,15 +545,21 @@ pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
     }
     // Every bit set: glibc's sigfillset leaves out its internal signals (32, 33), and its
     // posix_spawn child would leave those SIG_IGN across exec. To keep ignored signals
-    // ignored, only those two: the C library resets handlers by itself.
-    let all = if req.keep_ignored {
-        let mut set = super::sigset_empty();
-        // SAFETY: sigset_t starts with the bit array of signals 1..=64 (bit n-1 for
-        // signal n) on Linux; sigaddset would refuse the C library's reserved signals.
-        unsafe { *(&mut set as *mut libc::sigset_t).cast::<u64>() |= 0b11 << 31 };
-        set
-    } else {
-        super::sigset_all_bits()
+    // ignored, only those two (and SIGPIPE by default): the C library resets handlers by
+    // itself.
+    let all = match req.ignored {
+        crate::signal::IgnoredSignals::Reset => super::sigset_all_bits(),
+        keep => {
+            let mut bits: u64 = 0b11 << 31;
+            if keep == crate::signal::IgnoredSignals::KeepExceptPipe {
+                bits |= 1 << (libc::SIGPIPE - 1);
+            }
+            let mut set = super::sigset_empty();
+            // SAFETY: sigset_t starts with the bit array of signals 1..=64 (bit n-1 for
+            // signal n) on Linux; sigaddset would refuse the C library's reserved signals.
+            unsafe { *(&mut set as *mut libc::sigset_t).cast::<u64>() |= bits };
+            set
+        }
     };
     // SAFETY: `atp` is initialised; the sets are valid.
     unsafe {
