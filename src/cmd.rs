@@ -782,8 +782,11 @@ impl Cmd {
     }
 
     /// Runs the child as `uid`/`gid` with exactly the supplementary `groups` (empty: none).
-    /// The caller's own supplementary groups never reach the child (std and Go clear them
-    /// too); to keep them, set [`Credential::keep_groups`] through [`sys`](Cmd::sys).
+    /// With `CAP_SETGID` (root) the caller's own supplementary groups never reach the child
+    /// (std and Go clear them too); without it, clearing them is refused by the kernel and,
+    /// as std does, that refusal is ignored: the child keeps the groups the caller could use
+    /// anyway. To keep them in every case, set [`Credential::keep_groups`] through
+    /// [`sys`](Cmd::sys).
     /// Switching to other ids needs privilege (`CAP_SETUID`, `CAP_SETGID`); a refusal fails
     /// the start with [`Stage::Credentials`].
     ///
@@ -794,7 +797,8 @@ impl Cmd {
     /// let (uid, gid) = if euid == 0 { (65534, 65534) } else { (euid, egid) }; // root: `nobody`
     /// match Cmd::new("id").arg("-G").credential(uid, gid, []).output() {
     ///     // Root's groups (0 and the others) are gone; only the primary group is left.
-    ///     Ok(out) => assert_eq!(out, format!("{gid}\n").into_bytes()),
+    ///     Ok(out) if euid == 0 => assert_eq!(out, format!("{gid}\n").into_bytes()),
+    ///     Ok(_) => {} // without CAP_SETGID the caller's own groups remain (see above)
     ///     Err(e) => assert_eq!(e.stage(), Some(Stage::Credentials)), // e.g. an unmapped uid
     /// }
     /// # Ok::<(), forkexec::Error>(())
@@ -1873,8 +1877,9 @@ impl Child {
             if caps.iter().any(Capture::overflowed) {
                 // Past the output limit: the child is killed and its pipes are closed here,
                 // so neither it nor a process it started can keep them open, or block on
-                // them (they get EPIPE).
+                // them (they get EPIPE); stdio copies of other streams are stopped at once.
                 let _ = self.process.kill();
+                self.wait_delay = Some(Duration::ZERO);
                 return Ok((caps, false));
             }
             let now = Instant::now();

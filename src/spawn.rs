@@ -472,7 +472,12 @@ impl ExecPlan {
             ChildAttrs {
                 setsid: a.setsid,
                 // A foreground child leads its own process group unless told which (Go).
-                pgid: a.pgid.or(a.foreground.then_some(0)).unwrap_or(-1),
+                // (Not after setsid: a session leader already leads its group, and setpgid
+                // would refuse it.)
+                pgid: a
+                    .pgid
+                    .or((a.foreground && !a.setsid).then_some(0))
+                    .unwrap_or(-1),
                 ctty: a.ctty.unwrap_or(-1),
                 foreground: a.foreground,
                 noctty: a.noctty,
@@ -653,6 +658,18 @@ pub(crate) fn spawn_planned(
     // outside them (CLONE_FILES, CLONE_SIGHAND, an exit signal...) would corrupt this
     // process.
     crate::Namespaces::from_bits(plan.attrs.clone_flags | plan.attrs.unshare)?;
+    // A relative directory after a chroot would be resolved from the old cwd, outside the
+    // new root: a way out of it.
+    if plan.attrs.chroot.is_some()
+        && plan
+            .cwd
+            .as_ref()
+            .is_some_and(|c| !c.to_bytes().starts_with(b"/"))
+    {
+        return Err(Error::invalid(
+            "a working directory relative to a chroot must be absolute (inside the new root)",
+        ));
+    }
     let n = n_fds.max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
 
@@ -728,13 +745,7 @@ pub(crate) fn spawn_planned(
                 ops: ops.as_ptr(),
                 n_ops: ops.len(),
                 close_from,
-                // After a chroot without a directory, the child starts at the new root: its
-                // cwd must not stay outside it.
-                cwd: match (&plan.cwd, &a.chroot) {
-                    (Some(c), _) => c.as_ptr(),
-                    (None, Some(_)) => c"/".as_ptr(),
-                    (None, None) => std::ptr::null(),
-                },
+                cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 parent_pid: if ca.pdeathsig != 0 { sys::getpid() } else { 0 },
                 groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),

@@ -496,3 +496,36 @@ fn foreground_child_is_not_stopped() {
             .timeout(Duration::from_secs(60));
     });
 }
+
+/// `setsid` with `foreground` (a pty launch): the session leader already leads its group,
+/// so `foreground` must not add a `setpgid` the kernel refuses. Without a terminal on fd 0
+/// the start fails at the terminal step, not at `setpgid`.
+#[test]
+fn setsid_with_foreground_does_not_setpgid() {
+    let _g = common::start("setsid_with_foreground_does_not_setpgid", 60);
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        let sys = SysProcAttr {
+            setsid: true,
+            foreground: true,
+            ..Default::default()
+        };
+        let err = Cmd::new("true").sys(sys).strategy(s).run().unwrap_err();
+        assert_eq!(err.stage(), Some(forkexec::Stage::Ctty), "{s:?}: {err}");
+    }
+}
+
+/// A relative `dir` after `chroot` would be resolved from the old cwd, outside the new
+/// root: refused before anything is cloned, on every strategy.
+#[test]
+fn chroot_with_a_relative_dir_is_refused() {
+    let _g = common::start("chroot_with_a_relative_dir_is_refused", 60);
+    for s in common::STRATEGIES {
+        let err = Cmd::new("/bin/true")
+            .chroot("/")
+            .dir("tmp")
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{s:?}: {err}");
+    }
+}

@@ -297,6 +297,11 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
     if !ctx.chroot.is_null() {
         sys3(libc::SYS_chroot, ctx.chroot as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
+        if ctx.cwd.is_null() {
+            // No directory asked for: start at the new root (as std), never in a cwd left
+            // outside it; before the credentials change, which may forbid entering it.
+            sys3(libc::SYS_chdir, c"/".as_ptr() as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
+        }
     }
     if ctx.a.set_groups {
         match sys3(

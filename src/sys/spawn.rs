@@ -61,8 +61,12 @@ pub(crate) fn vfork(
                 return finish_vfork(ctx, &report, pid, pidfd);
             }
             // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
-            // clone from now on. EINVAL may be the caller's extra flags: clone decides.
-            Err(libc::ENOSYS | libc::EPERM | libc::E2BIG) => probe::clone3_failed(),
+            // clone from now on. EINVAL may be the caller's extra flags: clone decides. With
+            // namespace flags, EPERM is the caller's missing privilege, not clone3's: not
+            // remembered, or one refused namespace would cost every later spawn.
+            Err(libc::ENOSYS | libc::E2BIG) => probe::clone3_failed(),
+            Err(libc::EPERM) if extra_flags == 0 => probe::clone3_failed(),
+            Err(libc::EPERM) => {}
             Err(libc::EINVAL) => {}
             Err(e) => {
                 ctx.report = std::ptr::null_mut();
