@@ -57,6 +57,16 @@ fn child_sig_state(plan: &ExecPlan, s: Strategy) -> SigState {
     st
 }
 
+/// The signals this process ignores (`SigIgn` of `/proc/self/status`).
+fn parent_ignored() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap()
+}
+
 fn bit(sig: i32) -> u64 {
     1 << (sig - 1)
 }
@@ -311,12 +321,7 @@ fn keep_ignored_signals_keeps_only_the_ignored_ones() {
             .ignored_signals(IgnoredSignals::Keep);
         // What this process ignores (USR2, PIPE, and whatever it inherited, e.g. glibc's
         // reserved signal 32 from the test launcher).
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let parent_ign = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigIgn:"))
-            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-            .unwrap();
+        let parent_ign = parent_ignored();
         assert_eq!(
             parent_ign & (bit(libc::SIGUSR2) | bit(libc::SIGPIPE)),
             bit(libc::SIGUSR2) | bit(libc::SIGPIPE)
@@ -349,12 +354,7 @@ fn default_keeps_ignored_signals_but_pipe() {
     let _g = common::start("default_keeps_ignored_signals_but_pipe", 60);
     with_parent_signal_state(|| {
         let plan = ExecPlan::new("/bin/cat", ["cat", "/proc/self/status"]).unwrap();
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let parent_ign = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigIgn:"))
-            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-            .unwrap();
+        let parent_ign = parent_ignored();
         let mut bad = Vec::new();
         for s in STRATEGIES {
             let mut want = parent_ign & !bit(libc::SIGPIPE);
