@@ -64,6 +64,13 @@ impl Capture {
         matches!(self.keep, Keep::Cap(_)) && self.dropped > 0
     }
 
+    /// The kept bytes as an error may hold them: at most the first and last 32 KiB, as
+    /// [`Keep::PrefixSuffix`] keeps them (whatever this capture's own policy).
+    pub(crate) fn into_bounded(mut self) -> Vec<u8> {
+        self.keep = Keep::PrefixSuffix;
+        self.into_bytes()
+    }
+
     /// The kept bytes; under [`Keep::PrefixSuffix`] with the middle cut out, the first and
     /// last 32 KiB around Go's marker `"\n... omitting N bytes ...\n"`.
     pub(crate) fn into_bytes(mut self) -> Vec<u8> {

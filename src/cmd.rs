@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::capture::{Capture, Keep};
 use crate::cstr::{CStringArray, merge_env};
+
+mod output;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::look_path_in;
 use crate::namespaces::Namespaces;
@@ -22,6 +23,7 @@ use crate::raw::{ChildFd, ExecPlan, Strategy};
 use crate::signal::{IgnoredSignals, Signal};
 use crate::spawn::{self, Scratch, path_cstring};
 use crate::sys;
+pub use output::{Buffer, Output};
 
 /// Where a child's stdin, stdout or stderr goes.
 ///
@@ -32,7 +34,7 @@ use crate::sys;
 /// # Examples
 /// ```
 /// use forkexec::{Cmd, Stdio};
-/// let out = Cmd::new("echo").arg("hi").stdout(Stdio::piped()).output()?;
+/// let out = Cmd::new("cat").stdin(Stdio::from_reader(&b"hi\n"[..])).output()?;
 /// assert_eq!(out, b"hi\n");
 /// # Ok::<(), forkexec::Error>(())
 /// ```
@@ -114,21 +116,23 @@ impl Stdio {
     }
 
     /// Sends the child's output to any writer, copied by a thread of the crate while the
-    /// child runs (Go's `Stdout = io.Writer`). Keep a clone of the `Arc` to read it after.
+    /// child runs (Go's `Stdout = io.Writer`). The same `Stdio` (clones of it) given to
+    /// stdout and stderr means one pipe and one copier for both, so the order of the
+    /// child's writes is kept, as in Go. The writer is locked for one chunk at a time,
+    /// never across a wait. For an in-memory sink, see [`Buffer`].
     ///
     /// # Examples
     /// ```
-    /// use std::sync::{Arc, Mutex};
     /// use forkexec::{Cmd, Stdio};
-    /// let sink = Arc::new(Mutex::new(Vec::new()));
-    /// Cmd::new("echo").arg("x").stdout(Stdio::from_writer(SharedVec(sink.clone()))).run()?;
-    /// assert_eq!(*sink.lock().unwrap(), b"x\n");
-    /// # struct SharedVec(Arc<Mutex<Vec<u8>>>);
-    /// # impl std::io::Write for SharedVec {
-    /// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
-    /// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
-    /// # }
-    /// # Ok::<(), forkexec::Error>(())
+    /// let file = tempfile_in_tmp();
+    /// let to_file = Stdio::from_writer(std::fs::File::create(&file)?);
+    /// Cmd::new("sh").args(["-c", "echo x; echo y >&2"]).stdout(to_file.clone()).stderr(to_file).run()?;
+    /// assert_eq!(std::fs::read(&file)?, b"x\ny\n");
+    /// std::fs::remove_file(&file)?;
+    /// fn tempfile_in_tmp() -> std::path::PathBuf {
+    ///     std::env::temp_dir().join(format!("forkexec-doc-{}", std::process::id()))
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_writer(w: impl Write + Send + 'static) -> Stdio {
         Stdio(StdioKind::Writer(Arc::new(Mutex::new(w))))
@@ -1195,12 +1199,30 @@ impl Cmd {
     ) -> Result<Child> {
         let strategy = self.strategy;
         let (timeout, wait_delay, cancel) = (self.timeout, self.wait_delay, self.cancel_signal);
+        if timeout == Some(Duration::ZERO) {
+            // A deadline already past: nothing is started (Go's Start returns the context's
+            // error).
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "timed out before the start (a timeout of zero)",
+            ));
+        }
         self.prepare()?;
 
         let mut ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut child_ends: [Option<OwnedFd>; 3] = [None, None, None];
         let mut copies: Vec<Copy> = Vec::new();
         for (i, s) in [stdin, stdout, stderr].into_iter().enumerate() {
+            // Stdout and stderr to the same writer: one pipe and one copier for both, so the
+            // order of the child's writes is kept (Go does the same).
+            if let (2, StdioKind::Writer(a), StdioKind::Writer(b)) = (i, &stdout.0, &s.0) {
+                if Arc::ptr_eq(a, b) {
+                    if let Some(w) = &child_ends[1] {
+                        child_ends[2] = Some(w.try_clone().map_err(Error::from_io)?);
+                        continue;
+                    }
+                }
+            }
             match &s.0 {
                 StdioKind::Piped | StdioKind::Reader(_) | StdioKind::Writer(_) => {
                     let (r, w) = crate::raw::pipe()?;
@@ -1274,6 +1296,7 @@ impl Cmd {
             cancel,
             timed_out: false,
             watcher,
+            waited: false,
         })
     }
 
@@ -1354,113 +1377,6 @@ impl Cmd {
         } else {
             Err(Error::exit_status(st))
         }
-    }
-
-    /// Runs the child with stdout captured and returns it (Go's `Output`). When stderr is
-    /// left at its default, it is captured too and carried by the error of an unsuccessful
-    /// exit ([`Error::stderr`]).
-    ///
-    /// Both pipes are read with `poll` in this thread: any amount of output on both at once
-    /// cannot deadlock.
-    ///
-    /// # Errors
-    /// As [`run`](Cmd::run), with the captured stderr on [`ErrorKind::ExitStatus`].
-    ///
-    /// # Examples
-    /// ```
-    /// let err = forkexec::Cmd::new("sh").args(["-c", "echo oops >&2; exit 2"]).output().unwrap_err();
-    /// assert_eq!(err.stderr(), b"oops\n");
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "Output")]
-    pub fn output(&mut self) -> Result<Vec<u8>> {
-        let capture_err = matches!(self.stderr.0, StdioKind::Null);
-        // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
-        let stderr = if capture_err {
-            Stdio::piped()
-        } else {
-            self.stderr.clone()
-        };
-        let stdin = self.stdin.clone();
-        let mut child = self.start_with(&stdin, &Stdio::piped(), &stderr, true)?;
-        drop(child.stdin.take());
-        let out = child.stdout.take().map(OwnedFd::from);
-        let err = child.stderr.take().map(OwnedFd::from);
-        let keep = [self.keep_output(), Keep::PrefixSuffix];
-        let ([stdout, stderr_bytes], delay_hit) = child.drain(out, err, keep)?;
-        let st = child.finish(delay_hit)?;
-        self.check_output(st, &stdout)
-            .map_err(|e| e.with_stderr(stderr_bytes))?;
-        Ok(stdout.into_bytes())
-    }
-
-    /// Caps what [`output`](Cmd::output) and [`combined_output`](Cmd::combined_output)
-    /// collect at `bytes`. A child that writes more is killed (`SIGKILL`) and the read ends
-    /// of its pipes are closed (a process it started that still writes gets `EPIPE`, so
-    /// none can keep the call waiting); the call fails with [`ErrorKind::OutputLimit`]. Without a limit (the default)
-    /// everything is kept. The stderr an error carries is bounded either way: its first and
-    /// last 32 KiB (Go's bound), see [`Error::stderr`].
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::{Cmd, ErrorKind};
-    /// let err = Cmd::new("yes").output_limit(1 << 20).output().unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::OutputLimit);
-    /// let out = Cmd::new("echo").arg("small").output_limit(1 << 20).output()?;
-    /// assert_eq!(out, b"small\n");
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    pub fn output_limit(&mut self, bytes: usize) -> &mut Cmd {
-        self.output_limit = Some(bytes);
-        self
-    }
-
-    fn keep_output(&self) -> Keep {
-        self.output_limit.map_or(Keep::All, Keep::Cap)
-    }
-
-    /// The error for a captured run that went wrong: the output limit first (the kill is
-    /// ours), then an unsuccessful exit.
-    fn check_output(&self, st: ProcessState, out: &Capture) -> Result<()> {
-        if out.overflowed() {
-            let limit = self.output_limit.unwrap_or(0);
-            return Err(Error::new(
-                ErrorKind::OutputLimit,
-                format!("output limit of {limit} bytes exceeded; child killed ({st})"),
-            )
-            .with_state(st));
-        }
-        if !st.success() {
-            return Err(Error::exit_status(st));
-        }
-        Ok(())
-    }
-
-    /// Runs the child with stdout and stderr on one pipe and returns what it wrote, in
-    /// write order (Go's `CombinedOutput`).
-    ///
-    /// # Errors
-    /// As [`run`](Cmd::run).
-    ///
-    /// # Examples
-    /// ```
-    /// let out = forkexec::Cmd::new("sh").args(["-c", "echo 1; echo 2 >&2; echo 3"]).combined_output()?;
-    /// assert_eq!(out, b"1\n2\n3\n");
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "CombinedOutput")]
-    pub fn combined_output(&mut self) -> Result<Vec<u8>> {
-        let (r, w) = crate::raw::pipe()?;
-        let w = Stdio::from(w);
-        let stdin = self.stdin.clone();
-        let mut child = self.start_with(&stdin, &w, &w, true)?;
-        drop(w);
-        drop(child.stdin.take());
-        let keep = [self.keep_output(), Keep::All];
-        let ([out, _], delay_hit) = child.drain(Some(r), None, keep)?;
-        let st = child.finish(delay_hit)?;
-        self.check_output(st, &out)?;
-        Ok(out.into_bytes())
     }
 }
 
@@ -1565,6 +1481,8 @@ pub struct Child {
     cancel: Signal,
     timed_out: bool,
     watcher: Option<Watcher>,
+    /// A wait already returned the child's end: a later one is `ProcessDone` (Go).
+    waited: bool,
 }
 
 /// A thread that enforces a [`Cmd::timeout`] while the child runs, whether or not anyone
@@ -1608,7 +1526,7 @@ impl Watcher {
 }
 
 impl Child {
-    /// The child's pid (still available after it is waited for).
+    /// The child's pid (still available after it is waited for); std's `Child::id`.
     ///
     /// # Examples
     /// ```
@@ -1619,6 +1537,7 @@ impl Child {
     /// assert_eq!(printed.trim_end(), child.pid().to_string());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "id")]
     pub fn pid(&self) -> i32 {
         self.process.pid()
     }
@@ -1658,8 +1577,104 @@ impl Child {
         self.process.kill()
     }
 
+    /// Sends `sig` to the child, through its pidfd (Go's `Process.Signal`). Signal 0 probes
+    /// whether it is still there.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ProcessDone`] when it has been reaped (by a wait); [`ErrorKind::Io`]
+    /// for the kernel's refusals.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// let mut child = Cmd::new("sleep").arg("30").start()?;
+    /// child.signal(Signal::TERM)?;
+    /// assert_eq!(child.wait()?.signal(), Some(Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`.
+    #[doc(alias = "Signal")]
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        self.process.signal(sig)
+    }
+
+    /// Reaps the child if it has exited, without blocking (std's `try_wait`); `None` while
+    /// it runs. Its stdio copies are not waited for here: [`wait`](Child::wait) finishes
+    /// them afterwards and returns this same state.
+    ///
+    /// # Errors
+    /// As [`wait`](Child::wait).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut child = forkexec::Cmd::new("sleep").arg("30").start()?;
+    /// assert!(child.try_wait()?.is_none());
+    /// child.kill()?;
+    /// while child.try_wait()?.is_none() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// assert_eq!(child.wait()?.to_string(), "signal: killed");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `waitid(2)` with `WNOHANG`.
+    pub fn try_wait(&mut self) -> Result<Option<ProcessState>> {
+        if self.waited {
+            return Err(crate::process::process_done());
+        }
+        match self.process.reaped_state() {
+            Some(st) => Ok(Some(st)),
+            None => self.process.try_wait(),
+        }
+    }
+
+    /// Waits at most `timeout` for the child to exit. When it has, this finishes as
+    /// [`wait`](Child::wait) does (the stdio copies complete, bounded by the wait delay) and
+    /// returns its state; `None` while it still runs, and a later `wait` or `wait_timeout`
+    /// goes on from there. Reaping the child through [`process`](Child::process) does not
+    /// break a later `wait` either: it still finishes the copies and returns the state.
+    ///
+    /// # Errors
+    /// As [`wait`](Child::wait).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, Stdio};
+    /// let (r, w) = forkexec::raw::pipe()?;
+    /// let mut child = Cmd::new("sh").args(["-c", "read x; echo got $x"])
+    ///     .stdin(Stdio::from(r)).stdout(Stdio::piped()).start()?;
+    /// assert!(child.wait_timeout(Duration::from_millis(10))?.is_none());
+    /// drop(w); // EOF: `read` returns, the shell echoes and exits
+    /// let mut out = child.stdout.take().unwrap();
+    /// let st = child.wait_timeout(Duration::from_secs(30))?.expect("exited");
+    /// assert!(st.success());
+    /// assert_eq!(std::io::read_to_string(&mut out)?, "got\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ProcessState>> {
+        if self.waited {
+            return Err(crate::process::process_done());
+        }
+        if self.process.reaped_state().is_none() && self.process.wait_timeout(timeout)?.is_none() {
+            return Ok(None);
+        }
+        self.wait().map(Some)
+    }
+
     /// Waits for the process itself, applying the timeout and the cancel signal.
     fn wait_process(&mut self) -> Result<ProcessState> {
+        if let Some(st) = self.process.reaped_state() {
+            // Reaped already (try_wait, wait_timeout, or through `process()`).
+            if let Some(w) = self.watcher.take() {
+                let _ = w.handle.join();
+                self.timed_out = w.timed_out.load(Ordering::Relaxed);
+            }
+            return Ok(st);
+        }
         if let Some(w) = self.watcher.take() {
             let st = self.process.wait_exclusive();
             // The pidfd is readable now: the watcher returns at once.
@@ -1723,7 +1738,11 @@ impl Child {
     }
 
     fn finish(&mut self, delay_hit: bool) -> Result<ProcessState> {
+        if self.waited {
+            return Err(crate::process::process_done());
+        }
         let st = self.wait_process()?;
+        self.waited = true;
         let mut delay_hit = delay_hit;
         if let Some(c) = self.copiers.take() {
             match c.finish(self.wait_delay)? {
@@ -1742,169 +1761,6 @@ impl Child {
             .with_state(st));
         }
         Ok(st)
-    }
-
-    /// Reads `out` and `err` to EOF with poll in this thread, cancelling at the deadline
-    /// and giving up `wait_delay` after the child exited. Returns (out, err, delay expired).
-    fn drain(
-        &mut self,
-        out: Option<OwnedFd>,
-        err: Option<OwnedFd>,
-        keep: [Keep; 2],
-    ) -> Result<([Capture; 2], bool)> {
-        let mut caps = keep.map(Capture::new);
-        let mut fds = [out, err];
-        let mut exited_at: Option<Instant> = None;
-        // Set when the wait delay ran out: one last poll that does not block, to take what
-        // is already in the pipes before declaring the delay expired.
-        let mut final_pass = false;
-        let mut bulk = [false; 2];
-        loop {
-            if fds.iter().all(Option::is_none) {
-                return Ok((caps, false));
-            }
-            let now = Instant::now();
-            let mut limit: Option<Instant> = None;
-            if !self.timed_out {
-                limit = self.deadline;
-            }
-            if let (Some(t), Some(d)) = (exited_at, self.wait_delay) {
-                let l = t.checked_add(d);
-                limit = match (limit, l) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            let ms = match limit {
-                Some(l) => l
-                    .saturating_duration_since(now)
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as i32,
-                None => -1,
-            };
-            let ms = if final_pass { 0 } else { ms };
-            let mut pfds: [libc::pollfd; 3] = [libc::pollfd {
-                fd: -1,
-                events: 0,
-                revents: 0,
-            }; 3];
-            for (p, f) in pfds.iter_mut().zip(&fds) {
-                if let Some(f) = f {
-                    *p = libc::pollfd {
-                        fd: f.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                }
-            }
-            let watch_exit = exited_at.is_none() && self.wait_delay.is_some();
-            if let (true, Some(pfd)) = (watch_exit, self.process.pidfd()) {
-                pfds[2] = libc::pollfd {
-                    fd: pfd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-            }
-            match sys::poll(&mut pfds, ms) {
-                Err(libc::EINTR) => continue,
-                Err(e) => return Err(Error::os(e)),
-                Ok(_) => {}
-            }
-            if pfds[2].revents != 0 {
-                exited_at = Some(Instant::now());
-            }
-            for k in 0..2 {
-                if pfds[k].revents == 0 {
-                    continue;
-                }
-                let Some(f) = &fds[k] else { continue };
-                let cap = &mut caps[k];
-                let b = &mut cap.buf;
-                if !bulk[k] && b.capacity() - b.len() < 4096 {
-                    // With little room left, read to the stack first: a child that writes
-                    // nothing (or little) costs no allocation (or one of the right size),
-                    // and the buffer only grows by 64 KiB when a full chunk came.
-                    let mut first = [0u8; 4096];
-                    match rustix::io::read(f, &mut first) {
-                        Ok(0) => {
-                            fds[k] = None;
-                            continue;
-                        }
-                        Ok(n) => {
-                            b.extend_from_slice(first.get(..n).unwrap_or(&first));
-                            cap.trim();
-                            if n < first.len() || cap.overflowed() {
-                                continue;
-                            }
-                        }
-                        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
-                        Err(e) => return Err(Error::os(e.raw_os_error())),
-                    }
-                }
-                // Read straight into the buffer's spare room; grow it only when it is
-                // nearly full, so a short output costs one allocation. A stream that
-                // fills the pipe is switched (once) to a 1 MiB non-blocking pipe read to
-                // EAGAIN after each poll: bulk output then costs a poll per MiB, not per
-                // 64 KiB.
-                loop {
-                    let b = &mut cap.buf;
-                    if b.capacity() - b.len() < 4096 {
-                        b.reserve(64 * 1024);
-                    }
-                    let r = rustix::io::read(f, rustix::buffer::spare_capacity(b));
-                    cap.trim();
-                    if cap.overflowed() {
-                        break;
-                    }
-                    match r {
-                        Ok(0) => {
-                            fds[k] = None;
-                            break;
-                        }
-                        Ok(n) if n >= 64 * 1024 && !bulk[k] => {
-                            bulk[k] = true;
-                            let _ = rustix::io::ioctl_fionbio(f, true);
-                            let _ = rustix::pipe::fcntl_setpipe_size(f, 1 << 20);
-                        }
-                        Ok(_) if bulk[k] => {}
-                        Ok(_) | Err(rustix::io::Errno::AGAIN) => break,
-                        Err(rustix::io::Errno::INTR) => {}
-                        Err(e) => return Err(Error::os(e.raw_os_error())),
-                    }
-                }
-            }
-            if caps.iter().any(Capture::overflowed) {
-                // Past the output limit: the child is killed and its pipes are closed here,
-                // so neither it nor a process it started can keep them open, or block on
-                // them (they get EPIPE); stdio copies of other streams are stopped at once.
-                let _ = self.process.kill();
-                self.wait_delay = Some(Duration::ZERO);
-                return Ok((caps, false));
-            }
-            let now = Instant::now();
-            if let Some(d) = self.deadline {
-                if !self.timed_out && now >= d {
-                    self.cancel_now();
-                    if exited_at.is_none() && self.wait_delay.is_some() {
-                        // Go: WaitDelay also bounds the time after cancellation.
-                        exited_at = Some(now);
-                    }
-                }
-            }
-            if let (Some(t), Some(d)) = (exited_at, self.wait_delay) {
-                if now.saturating_duration_since(t) >= d {
-                    if !final_pass {
-                        final_pass = true;
-                        continue;
-                    }
-                    if self.timed_out {
-                        let _ = self.process.kill();
-                    }
-                    return Ok((caps, true));
-                }
-            }
-        }
     }
 }
 
@@ -2030,24 +1886,24 @@ fn wait_ready(fd: BorrowedFd<'_>, events: i16, cancel: BorrowedFd<'_>) -> io::Re
 fn copy_loop(c: Copy, cancel: BorrowedFd<'_>) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     match c {
-        Copy::Out(w, fd) => {
-            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if !wait_ready(fd.as_fd(), libc::POLLIN, cancel)? {
-                    return Ok(());
-                }
-                let n = sys::read(fd.as_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
-                if n == 0 {
-                    return w.flush();
-                }
-                w.write_all(&buf[..n])?;
+        // The user's writer or reader is locked for one chunk at a time, never across a
+        // wait on the pipe: any number of copiers sharing one writer take turns and cannot
+        // deadlock (one waiting for the lock while its child blocks on a full pipe).
+        Copy::Out(w, fd) => loop {
+            if !wait_ready(fd.as_fd(), libc::POLLIN, cancel)? {
+                return Ok(());
             }
-        }
+            let n = sys::read(fd.as_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
+            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+            if n == 0 {
+                return w.flush();
+            }
+            w.write_all(&buf[..n])?;
+        },
         Copy::In(r, fd) => {
-            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
             let mut file = File::from(fd);
             loop {
-                let n = r.read(&mut buf)?;
+                let n = r.lock().unwrap_or_else(|p| p.into_inner()).read(&mut buf)?;
                 if n == 0 {
                     return Ok(());
                 }

@@ -184,6 +184,7 @@ struct Inner {
     path: Option<PathBuf>,
     message: Option<String>,
     stderr: Vec<u8>,
+    stdout: Vec<u8>,
     state: Option<crate::process::ProcessState>,
 }
 
@@ -234,6 +235,7 @@ impl Error {
             path: None,
             message: None,
             stderr: Vec::new(),
+            stdout: Vec::new(),
             state: None,
         }))
     }
@@ -308,10 +310,16 @@ impl Error {
         self
     }
 
-    /// Attaches a child's stderr as captured under `Keep::PrefixSuffix`: at most its first
-    /// and last 32 KiB, around Go's marker `"\n... omitting N bytes ...\n"`.
+    /// Attaches what a child wrote to stdout (see [`Error::stdout`]).
+    pub(crate) fn with_stdout(mut self, stdout: Vec<u8>) -> Error {
+        self.0.stdout = stdout;
+        self
+    }
+
+    /// Attaches a child's stderr, bounded: at most its first and last 32 KiB, around Go's
+    /// marker `"\n... omitting N bytes ...\n"`.
     pub(crate) fn with_stderr(mut self, stderr: crate::capture::Capture) -> Error {
-        self.0.stderr = stderr.into_bytes();
+        self.0.stderr = stderr.into_bounded();
         self
     }
 
@@ -377,6 +385,23 @@ impl Error {
         &self.0.stderr
     }
 
+    /// What the child wrote to stdout (both streams, for
+    /// [`combined_output`](crate::Cmd::combined_output)), for an error of a child that ran,
+    /// returned by an output-capturing call: the bytes `output()` would have returned, so an
+    /// unsuccessful exit, a timeout or an expired wait delay loses nothing (Go returns them
+    /// beside its error). Empty otherwise. Bounded only by
+    /// [`Cmd::output_limit`](crate::Cmd::output_limit).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::Cmd;
+    /// let err = Cmd::new("sh").args(["-c", "echo building; exit 1"]).output().unwrap_err();
+    /// assert_eq!(err.stdout(), b"building\n");
+    /// ```
+    pub fn stdout(&self) -> &[u8] {
+        &self.0.stdout
+    }
+
     pub(crate) fn with_state(mut self, state: crate::process::ProcessState) -> Error {
         self.0.state = Some(state);
         self
@@ -434,6 +459,9 @@ impl fmt::Debug for Error {
             d.field("path", p);
         }
         d.field("message", &self.to_string());
+        if !i.stdout.is_empty() {
+            d.field("stdout_len", &i.stdout.len());
+        }
         if !i.stderr.is_empty() {
             d.field("stderr", &String::from_utf8_lossy(&i.stderr));
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::cstr::CStringArray;
@@ -275,6 +275,9 @@ pub struct Process {
     /// Whether it is done. Write-locked only for the instant of the non-blocking reap, so
     /// a signal holding the read lock can never hit a recycled pid.
     reaped: RwLock<Reaped>,
+    /// The state it was reaped with, through this handle: what a `Child` returns when the
+    /// process was reaped before the `Child` was waited for.
+    state: OnceLock<ProcessState>,
     /// Whether it is a child of this process (`ECHILD` then means its status is gone; for
     /// another process it only means it cannot be waited for).
     child: bool,
@@ -318,7 +321,7 @@ fn wait_target(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> (libc::idtype_t, libc
     }
 }
 
-fn process_done() -> Error {
+pub(crate) fn process_done() -> Error {
     Error::new(ErrorKind::ProcessDone, "os: process already finished")
 }
 
@@ -344,6 +347,7 @@ impl Process {
             pid: s.pid,
             pidfd: s.pidfd.map(OwnedFd::from),
             reaped: RwLock::new(Reaped::No),
+            state: OnceLock::new(),
             child: true,
         }
     }
@@ -481,7 +485,9 @@ impl Process {
             Ok(None) => Ok(None),
             Ok(Some(c)) => {
                 *reaped = Reaped::Yes;
-                Ok(Some(ProcessState::new(self.pid, info_status(c), c.rusage)))
+                let st = ProcessState::new(self.pid, info_status(c), c.rusage);
+                let _ = self.state.set(st);
+                Ok(Some(st))
             }
             Err(libc::ECHILD) if self.child => {
                 *reaped = Reaped::Lost;
@@ -523,6 +529,11 @@ impl Process {
         }
     }
 
+    /// The state this handle reaped the process with, if it did.
+    pub(crate) fn reaped_state(&self) -> Option<ProcessState> {
+        self.state.get().copied()
+    }
+
     /// [`wait`](Self::wait) for a caller with exclusive access: nobody can signal or wait
     /// through this handle meanwhile, so one blocking `waitid` reaps (no lock, no
     /// `WNOWAIT` round trip).
@@ -534,6 +545,7 @@ impl Process {
         match reap(self.pid, self.pidfd.as_ref().map(|f| f.as_fd())) {
             Ok(st) => {
                 *reaped = Reaped::Yes;
+                let _ = self.state.set(st);
                 Ok(st)
             }
             Err(e) => {
@@ -681,6 +693,7 @@ pub fn find_process(pid: i32) -> Result<Process> {
         pid,
         pidfd,
         reaped: RwLock::new(Reaped::No),
+        state: OnceLock::new(),
         child,
     })
 }
@@ -929,6 +942,7 @@ mod tests {
                 None
             },
             reaped: RwLock::new(Reaped::No),
+            state: OnceLock::new(),
             child: true,
         }
     }

@@ -292,6 +292,9 @@ fn scale_500_workers() {
     let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
     let me = me.trim_end().to_string();
     let ours = || (threads_named(&me), threads_like("forkexec"));
+    // An earlier test's loop thread may still be on its way out after its Master was
+    // dropped (it is joined, but the kernel may list it a moment longer).
+    wait_for("earlier tests' crate threads to end", || ours().1 == 0);
     let (mine, crate_threads) = ours();
     assert_eq!(crate_threads, 0);
     let master = Master::new().unwrap();

@@ -1276,7 +1276,13 @@ fn lookpath_not_found_message() {
             "{s:?}"
         );
         assert_eq!(cmd.resolved_path().unwrap_err().kind(), ErrorKind::NotFound);
-        assert_eq!(cmd.output().unwrap_err().kind(), ErrorKind::NotFound);
+        // output() refuses a command whose stdout is set (Go: "exec: Stdout already set").
+        assert_eq!(cmd.output().unwrap_err().kind(), ErrorKind::InvalidInput);
+        let err = Cmd::new("nonexistent-prog-xyz")
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(common::children().is_empty(), "{s:?}");
     }
 }
@@ -1534,7 +1540,7 @@ fn linux_attrs_unsupported_by_posix_spawn() {
     for (what, setup) in cases {
         for s in STRATEGIES {
             let mut cmd = Cmd::new("echo");
-            cmd.arg("ok").stdout(Stdio::piped());
+            cmd.arg("ok");
             setup(&mut cmd);
             if s == Strategy::PosixSpawn {
                 let err = cmd.strategy(s).start().unwrap_err();
@@ -2030,4 +2036,205 @@ fn pwd_follows_the_logical_cwd() {
     common::run_helper(name, &[], |c| {
         c.dir(&link);
     });
+}
+
+// ---------------------------------------------------------------------------------------
+// nothing a child wrote is lost (issue 13)
+// ---------------------------------------------------------------------------------------
+
+/// Regression (issue 13): `combined_output()` and `output()` of a failing child returned
+/// only "exit status 1"; both streams now survive in the error, on every strategy.
+#[test]
+fn failing_child_keeps_its_output() {
+    let _g = common::start("failing_child_keeps_its_output", 60);
+    let script = "echo building; echo 'error: x' >&2; exit 1";
+    for s in STRATEGIES {
+        let err = sh(script).strategy(s).combined_output().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ExitStatus, "{s:?}");
+        assert_eq!(err.stdout(), b"building\nerror: x\n", "{s:?}");
+        let err = sh(script).strategy(s).output().unwrap_err();
+        assert_eq!(
+            (err.stdout(), err.stderr()),
+            (&b"building\n"[..], &b"error: x\n"[..])
+        );
+        let out = sh(script).strategy(s).capture().unwrap();
+        assert_eq!(out.stdout, b"building\n");
+        assert_eq!(out.stderr, b"error: x\n");
+        assert_eq!(out.state.exit_code(), 1);
+        let child = sh(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .strategy(s)
+            .start()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            (out.stdout, out.stderr),
+            (b"building\n".to_vec(), b"error: x\n".to_vec())
+        );
+    }
+}
+
+/// Regression (issue 13): a timeout dropped both streams; the error now carries them.
+#[test]
+fn timeout_keeps_the_output() {
+    let _g = common::start("timeout_keeps_the_output", 60);
+    for s in STRATEGIES {
+        let err = sh("echo started; echo warn >&2; exec sleep 30")
+            .timeout(Duration::from_millis(300))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}");
+        assert_eq!(
+            (err.stdout(), err.stderr()),
+            (&b"started\n"[..], &b"warn\n"[..])
+        );
+        let err = sh("echo started; exec sleep 30")
+            .timeout(Duration::from_millis(300))
+            .strategy(s)
+            .capture()
+            .unwrap_err();
+        assert_eq!(
+            (err.kind(), err.stdout()),
+            (ErrorKind::Timeout, &b"started\n"[..])
+        );
+    }
+}
+
+/// Regression (issue 13): `output()` with stdout set captured anyway and the caller's
+/// stdout silently got nothing; Go refuses ("exec: Stdout already set").
+#[test]
+fn output_refuses_a_stdout_already_set() {
+    let _g = common::start("output_refuses_a_stdout_already_set", 60);
+    let err = Cmd::new("true")
+        .stdout(Stdio::inherit())
+        .output()
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string().as_str()),
+        (ErrorKind::InvalidInput, "exec: Stdout already set")
+    );
+    let err = Cmd::new("true")
+        .stderr(Stdio::inherit())
+        .combined_output()
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.to_string().as_str()),
+        (ErrorKind::InvalidInput, "exec: Stderr already set")
+    );
+    assert!(common::children().is_empty());
+}
+
+/// Regression (issue 13): `timeout(Duration::ZERO)` started the child and killed it; a
+/// deadline already past starts nothing (Go).
+#[test]
+fn zero_timeout_starts_nothing() {
+    let _g = common::start("zero_timeout_starts_nothing", 60);
+    let tmp = TempDir::new("zero-timeout");
+    let marker = tmp.path().join("ran");
+    for s in STRATEGIES {
+        let err = Cmd::new("touch")
+            .arg(&marker)
+            .timeout(Duration::ZERO)
+            .strategy(s)
+            .status()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}");
+        assert!(err.state().is_none());
+        assert!(!marker.exists(), "{s:?}: the child ran");
+    }
+}
+
+/// Regression (issue 13): one writer for stdout and stderr (Go's idiom) hung once a stream
+/// passed 64 KiB (the copier held the writer's lock across its reads) and lost the order of
+/// writes (two pipes). Now one pipe and one copier: >= 1 MiB per stream, in write order.
+#[test]
+fn one_writer_for_both_streams_keeps_order_and_never_hangs() {
+    let _g = common::start(
+        "one_writer_for_both_streams_keeps_order_and_never_hangs",
+        120,
+    );
+    // 1 MiB of "o" lines on stdout, then 1 MiB of "e" lines on stderr, then alternating.
+    let script = "head -c 1048576 /dev/zero | tr '\\0' o; head -c 1048576 /dev/zero | tr '\\0' e >&2; \
+                  i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done";
+    let mut want = vec![b'o'; 1 << 20];
+    want.extend(std::iter::repeat_n(b'e', 1 << 20));
+    for i in 0..200 {
+        want.extend(format!("out{i}\nerr{i}\n").bytes());
+    }
+    for s in STRATEGIES {
+        let buf = forkexec::Buffer::new();
+        let both = Stdio::from(buf.clone());
+        let st = sh(script)
+            .stdout(both.clone())
+            .stderr(both)
+            .strategy(s)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{s:?}");
+        let got = buf.take();
+        assert_eq!(got.len(), want.len(), "{s:?}");
+        assert!(got == want, "{s:?}: order of writes lost");
+    }
+    // Two children copying into one writer at once (two copiers, one lock): no deadlock.
+    let buf = forkexec::Buffer::new();
+    let shared = Stdio::from(buf.clone());
+    let big = "head -c 2097152 /dev/zero";
+    let mut a = sh(big).stdout(shared.clone()).start().unwrap();
+    let mut b = sh(big).stdout(shared).start().unwrap();
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert_eq!(buf.contents().len(), 4 << 20);
+}
+
+/// Regression (issue 13): reaping through `child.process().wait_timeout()` made the next
+/// `child.wait()` return ProcessDone without waiting for the stdio copies (output lost in
+/// 5 of 20 runs). `wait` now finishes the copies and returns the state the reap saw;
+/// `Child::try_wait`/`wait_timeout` do the same.
+#[test]
+fn child_wait_after_an_early_reap_keeps_output() {
+    let _g = common::start("child_wait_after_an_early_reap_keeps_output", 120);
+    for s in STRATEGIES {
+        for round in 0..20 {
+            let buf = forkexec::Buffer::new();
+            let mut child = sh("head -c 300000 /dev/zero; exit 4")
+                .stdout(Stdio::from(buf.clone()))
+                .strategy(s)
+                .start()
+                .unwrap();
+            let early = match round % 3 {
+                0 => child
+                    .process()
+                    .wait_timeout(Duration::from_secs(30))
+                    .unwrap(),
+                1 => loop {
+                    if let Some(st) = child.try_wait().unwrap() {
+                        break Some(st);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                },
+                _ => child.wait_timeout(Duration::from_secs(30)).unwrap(),
+            };
+            assert_eq!(early.unwrap().exit_code(), 4, "{s:?}");
+            if round % 3 != 2 {
+                assert_eq!(child.wait().unwrap().exit_code(), 4, "{s:?}");
+            }
+            assert_eq!(
+                buf.contents().len(),
+                300_000,
+                "{s:?} round {round}: output lost"
+            );
+            assert_eq!(child.wait().unwrap_err().kind(), ErrorKind::ProcessDone);
+        }
+    }
+    // signal() and a wait_timeout that expires, then goes on.
+    let mut child = Cmd::new("sleep").arg("30").start().unwrap();
+    assert!(
+        child
+            .wait_timeout(Duration::from_millis(10))
+            .unwrap()
+            .is_none()
+    );
+    child.signal(Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::TERM));
 }

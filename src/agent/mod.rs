@@ -464,8 +464,12 @@ impl Shared {
         };
         let pid = run.pid();
         w.set_run(run);
-        lock(&input).running = true;
-        lock(&input).eof = false;
+        {
+            let mut inp = lock(&input);
+            inp.running = true;
+            inp.eof = false;
+            inp.closed = false;
+        }
         table.insert(
             id.clone(),
             Entry {
@@ -508,6 +512,11 @@ impl Shared {
         }
         let (key, input) = self.entry(id, |e| (e.key, e.input.clone()))?;
         let mut inp = lock(&input);
+        // Closed by the caller: EPIPE, whether or not the worker has exited since (a
+        // worker that reads to EOF and ends races the caller's next input otherwise).
+        if inp.closed {
+            return Err(Error::os(libc::EPIPE));
+        }
         if !inp.running {
             return Err(not_running(id));
         }
@@ -528,6 +537,7 @@ impl Shared {
             return Err(not_running(id));
         }
         inp.eof = true;
+        inp.closed = true;
         drop(inp);
         self.send(Msg::CloseInput(key))
     }

@@ -69,6 +69,8 @@ pub(super) struct Input {
     pub(super) running: bool,
     /// No more input: `close_input` was called or the pipe broke.
     pub(super) eof: bool,
+    /// `close_input` was called for the current run (reset when a run starts).
+    pub(super) closed: bool,
     /// A flush is requested or in progress (the loop clears it once the buffer is empty).
     queued: bool,
 }
@@ -89,6 +91,7 @@ impl Input {
             limit,
             running: false,
             eof: false,
+            closed: false,
             queued: false,
         }
     }
