@@ -7,14 +7,11 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cstr::{CStringArray, merge_env};
-
-mod output;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::look_path_in;
 use crate::namespaces::Namespaces;
@@ -23,7 +20,11 @@ use crate::raw::{ChildFd, ExecPlan, Strategy};
 use crate::signal::{IgnoredSignals, Signal};
 use crate::spawn::{self, Scratch, path_cstring};
 use crate::sys;
+
+mod output;
+mod timer;
 pub use output::{Buffer, Output};
+use timer::Watcher;
 
 /// Where a child's stdin, stdout or stderr goes.
 ///
@@ -279,10 +280,9 @@ fn dev_null() -> Result<BorrowedFd<'static>> {
         return Ok(fd.as_fd());
     }
     let err = |e| Error::from_errno(Stage::Pipe, e).with_path("/dev/null");
-    let mut fd = sys::open(c"/dev/null", libc::O_RDWR).map_err(err)?;
-    if fd.as_raw_fd() <= 2 {
-        fd = sys::dup_cloexec_min(fd.as_fd(), 3).map_err(err)?;
-    }
+    let fd = sys::open(c"/dev/null", libc::O_RDWR)
+        .and_then(sys::above_stdio)
+        .map_err(err)?;
     Ok(NULL.get_or_init(|| fd).as_fd())
 }
 
@@ -344,6 +344,7 @@ pub struct Cmd {
     env_child_pid: Option<OsString>,
     ignored_signals: IgnoredSignals,
     output_limit: Option<usize>,
+    cancel_group: bool,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -401,6 +402,7 @@ impl Cmd {
             env_child_pid: None,
             ignored_signals: IgnoredSignals::KeepExceptPipe,
             output_limit: None,
+            cancel_group: false,
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -624,10 +626,14 @@ impl Cmd {
 
     /// Cancels the child with [`cancel_signal`](Cmd::cancel_signal) when it runs longer
     /// than `d` (Go's `CommandContext` with a deadline); waiting then returns
-    /// [`ErrorKind::Timeout`]. The clock starts at [`start`](Cmd::start). A watcher thread
-    /// holding a pidfd enforces the deadline while the child runs, whether or not anyone
-    /// waits (so a caller reading the child's output is not stuck past it); on a kernel
-    /// without pidfds it is enforced inside the waits only.
+    /// [`ErrorKind::Timeout`]. The clock starts at [`start`](Cmd::start). One timer
+    /// thread of the crate, polling the pidfds of every child with a timeout, enforces the
+    /// deadline while the child runs, whether or not anyone waits (so a caller reading the
+    /// child's output is not stuck past it): a thousand children with timeouts cost one
+    /// thread, which ends when no timeout is pending. On a kernel without pidfds the
+    /// deadline is enforced inside the waits only. To cancel what the child started too,
+    /// see [`cancel_process_group`](Cmd::cancel_process_group); to stop waiting without
+    /// cancelling, [`Child::wait_timeout`].
     ///
     /// # Examples
     /// ```
@@ -683,6 +689,32 @@ impl Cmd {
     pub fn cancel_signal(&mut self, sig: Signal) -> &mut Cmd {
         self.cancel_signal = sig;
         self
+    }
+
+    /// Makes the timeout's cancel signal (and the `SIGKILL` after the wait delay) reach the
+    /// child's whole process group, so that what it started goes too: `sh -c 'sleep 100 &
+    /// sleep 100'` leaves nothing behind. The child is put in a process group of its own
+    /// (unless [`setsid`](Cmd::setsid) already makes it lead one). The group is signalled
+    /// only while the child itself has not exited: until then its id cannot belong to
+    /// anyone else.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, ErrorKind};
+    /// let err = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"])
+    ///     .timeout(Duration::from_millis(100)).cancel_process_group(true).run().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout); // and the background sleep is gone too
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The start fails with [`ErrorKind::InvalidInput`] when
+    /// [`process_group`](Cmd::process_group) puts the child in another process's group.
+    #[doc(alias("killpg", "Setpgid"))]
+    pub fn cancel_process_group(&mut self, on: bool) -> &mut Cmd {
+        self.cancel_group = on;
+        setter!(self)
     }
 
     /// Accepts a program found through a relative `PATH` entry (Go: clearing `ErrDot`).
@@ -1131,6 +1163,17 @@ impl Cmd {
             plan.set_cwd(Some(c));
         }
         self.sys.apply(&mut plan)?;
+        if self.cancel_group && !self.sys.setsid {
+            match self.sys.process_group {
+                None => plan.attrs_mut().pgid = Some(0),
+                Some(0) => {}
+                Some(g) => {
+                    return Err(Error::invalid(format!(
+                        "cancel_process_group needs the child to lead its own group, not join {g}"
+                    )));
+                }
+            }
+        }
         plan.set_env_child_pid(self.env_child_pid.as_deref())?;
         plan = plan.ignored_signals(self.ignored_signals);
         Ok(Prepared {
@@ -1199,6 +1242,7 @@ impl Cmd {
     ) -> Result<Child> {
         let strategy = self.strategy;
         let (timeout, wait_delay, cancel) = (self.timeout, self.wait_delay, self.cancel_signal);
+        let cancel_group = self.cancel_group;
         if timeout == Some(Duration::ZERO) {
             // A deadline already past: nothing is started (Go's Start returns the context's
             // error).
@@ -1270,7 +1314,7 @@ impl Cmd {
         let mut deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut watcher = None;
         if let (Some(d), Some(pidfd)) = (deadline, process.pidfd()) {
-            match Watcher::start(pidfd, d, cancel, wait_delay) {
+            match Watcher::start(process.pid(), pidfd, d, cancel, wait_delay, cancel_group) {
                 Ok(w) => watcher = Some(w),
                 Err(e) => return Err(abandon(process, e)),
             }
@@ -1297,6 +1341,7 @@ impl Cmd {
             timed_out: false,
             watcher,
             waited: false,
+            cancel_group,
         })
     }
 
@@ -1483,46 +1528,8 @@ pub struct Child {
     watcher: Option<Watcher>,
     /// A wait already returned the child's end: a later one is `ProcessDone` (Go).
     waited: bool,
-}
-
-/// A thread that enforces a [`Cmd::timeout`] while the child runs, whether or not anyone
-/// is waiting (Go's `CommandContext`): it polls a pidfd until the deadline, then sends the
-/// cancel signal, and `SIGKILL` after the wait delay. The pidfd makes it safe: it can never
-/// signal another process, even after the child is reaped.
-#[derive(Debug)]
-struct Watcher {
-    handle: JoinHandle<()>,
-    timed_out: Arc<AtomicBool>,
-}
-
-impl Watcher {
-    fn start(
-        pidfd: BorrowedFd<'_>,
-        deadline: Instant,
-        cancel: Signal,
-        wait_delay: Option<Duration>,
-    ) -> Result<Watcher> {
-        let fd = sys::dup_cloexec_min(pidfd, 0).map_err(Error::os)?;
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let flag = timed_out.clone();
-        let handle = std::thread::Builder::new()
-            .name("forkexec-timeout".into())
-            .spawn(move || {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if crate::raw::poll_readable(fd.as_fd(), Some(left)).unwrap_or(true) {
-                    return;
-                }
-                flag.store(true, Ordering::Relaxed);
-                let _ = sys::pidfd_send_signal(fd.as_fd(), cancel.as_raw());
-                if let Some(d) = wait_delay {
-                    if !crate::raw::poll_readable(fd.as_fd(), Some(d)).unwrap_or(true) {
-                        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
-                    }
-                }
-            })
-            .map_err(Error::from_io)?;
-        Ok(Watcher { handle, timed_out })
-    }
+    /// The cancel reaches the child's process group.
+    cancel_group: bool,
 }
 
 impl Child {
@@ -1670,16 +1677,13 @@ impl Child {
         if let Some(st) = self.process.reaped_state() {
             // Reaped already (try_wait, wait_timeout, or through `process()`).
             if let Some(w) = self.watcher.take() {
-                let _ = w.handle.join();
-                self.timed_out = w.timed_out.load(Ordering::Relaxed);
+                self.timed_out = w.finish();
             }
             return Ok(st);
         }
         if let Some(w) = self.watcher.take() {
             let st = self.process.wait_exclusive();
-            // The pidfd is readable now: the watcher returns at once.
-            let _ = w.handle.join();
-            self.timed_out = w.timed_out.load(Ordering::Relaxed);
+            self.timed_out = w.finish();
             return st;
         }
         if let Some(deadline) = self.deadline {
@@ -1700,6 +1704,10 @@ impl Child {
 
     fn cancel_now(&mut self) {
         self.timed_out = true;
+        if self.cancel_group && self.process.reaped_state().is_none() {
+            // Not reaped yet (this is its owner, before the wait): its pid is its own.
+            let _ = sys::kill(-self.process.pid(), self.cancel.as_raw());
+        }
         match self.process.signal(self.cancel) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::ProcessDone => {}

@@ -2238,3 +2238,109 @@ fn child_wait_after_an_early_reap_keeps_output() {
     child.signal(Signal::TERM).unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(Signal::TERM));
 }
+
+/// Whether `pid` is gone or a zombie (killed; reaped or not by whoever adopted it).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+/// Whole-tree cancellation (issue 13): with `cancel_process_group`, a timeout reaches what
+/// the child started, so `sh -c 'sleep 100 & sleep 100'` leaves nothing behind; without
+/// it, only the child itself is cancelled (Go's default).
+#[test]
+fn timeout_cancels_the_whole_group_when_asked() {
+    let _g = common::start("timeout_cancels_the_whole_group_when_asked", 120);
+    let script = "sleep 100 & echo $!; sleep 100";
+    for s in STRATEGIES {
+        for group in [true, false] {
+            let err = sh(script)
+                .timeout(Duration::from_millis(300))
+                // Without the group cancel the background sleep keeps the pipe open.
+                .wait_delay(Duration::from_millis(300))
+                .cancel_process_group(group)
+                .strategy(s)
+                .output()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}");
+            let bg: i32 = text(err.stdout().to_vec()).trim().parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            if group {
+                while !dead(bg) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{s:?}: background sleep survived"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            } else {
+                assert!(
+                    !dead(bg),
+                    "{s:?}: the group was signalled without being asked"
+                );
+                // SAFETY: kill of the test's own grandchild, still running (checked above).
+                unsafe { libc::kill(bg, libc::SIGKILL) };
+            }
+        }
+    }
+    // It needs the child to lead its group.
+    let err = Cmd::new("true")
+        .process_group(1)
+        .cancel_process_group(true)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+/// Issue 13: 1,000 running children with timeouts cost one timer thread, not one each.
+/// Runs in its own process with a raised fd limit (each child holds a pidfd, the timer a
+/// duplicate).
+#[test]
+fn thousand_timeouts_one_thread() {
+    let name = "thousand_timeouts_one_thread";
+    let threads = || {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    if common::is_helper(name) {
+        let before = threads();
+        let mut children = Vec::new();
+        for _ in 0..1000 {
+            children.push(
+                Cmd::new("sleep")
+                    .arg("60")
+                    .timeout(Duration::from_secs(120))
+                    .start()
+                    .unwrap(),
+            );
+        }
+        let during = threads();
+        assert!(
+            during <= before + 4,
+            "{before} threads before, {during} with 1000 timeouts"
+        );
+        for c in &children {
+            c.kill().unwrap();
+        }
+        for mut c in children {
+            assert_eq!(c.wait().unwrap().signal(), Some(Signal::KILL));
+        }
+        println!("HELPER-OK ({before} -> {during} threads)");
+        return;
+    }
+    let _g = common::start(name, 120);
+    common::run_helper(
+        name,
+        &["sh", "-c", "ulimit -n 8192 && exec \"$@\"", "sh"],
+        |_| {},
+    );
+}

@@ -22,7 +22,7 @@ pub(crate) mod probe;
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::{c_int, pid_t};
 
@@ -130,6 +130,16 @@ pub(crate) fn pipe2(flags: c_int) -> Result<(OwnedFd, OwnedFd), i32> {
 }
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, min)`.
+/// `fd` itself when it is 3 or above, else a close-on-exec duplicate at 3 or above (the
+/// original closed): a crate fd opened while the application has 0, 1 or 2 closed must not
+/// stay there, or it would become the application's stdio once that is restored.
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, i32> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    dup_cloexec_min(fd.as_fd(), 3)
+}
+
 pub(crate) fn dup_cloexec_min(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd, i32> {
     // SAFETY: plain fcntl on a borrowed (open) fd.
     let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;

@@ -41,6 +41,11 @@ pub fn start(name: &'static str, secs: u64) -> Guard {
         forkexec::Cmd::new("/bin/true")
             .status()
             .expect("warm-up spawn");
+        // Likewise the timeout thread's wake pipe, made at the first timeout.
+        forkexec::Cmd::new("/bin/true")
+            .timeout(Duration::from_secs(60))
+            .status()
+            .expect("warm-up spawn with a timeout");
     });
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
