@@ -23,7 +23,9 @@ use crate::sys;
 
 mod output;
 mod timer;
+mod waitset;
 pub use output::{Buffer, Output};
+pub use waitset::{Stream, WaitEvent, WaitSet};
 use timer::Watcher;
 
 /// Where a child's stdin, stdout or stderr goes.

@@ -52,7 +52,10 @@ mod sys;
 #[cfg(feature = "upgrade")]
 pub mod upgrade;
 
-pub use cmd::{Buffer, Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Output, Stdio};
+pub use cmd::{
+    Buffer, Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Output, Stdio, Stream, WaitEvent,
+    WaitSet,
+};
 pub use error::{Error, ErrorKind, Result, Stage};
 pub use lookpath::{look_path, look_path_in, path_candidates};
 pub use namespaces::Namespaces;

@@ -2344,3 +2344,71 @@ fn thousand_timeouts_one_thread() {
         |_| {},
     );
 }
+
+/// Issue 13: a job runner waits on many children from one thread: every byte of every
+/// child arrives, in order per stream, before that child's `Exited`, and no thread is
+/// started for it; on every strategy.
+#[test]
+fn waitset_runs_many_jobs_from_one_thread() {
+    let _g = common::start("waitset_runs_many_jobs_from_one_thread", 120);
+    let threads = || {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .unwrap()
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let before = threads();
+    let mut set = forkexec::WaitSet::new().unwrap();
+    let mut want = std::collections::HashMap::new();
+    for (i, s) in STRATEGIES.iter().cycle().take(40).enumerate() {
+        // Up to 200 KiB on stdout (more than a pipe holds), a line on stderr, exit i % 7.
+        let script = format!(
+            "head -c {} /dev/zero | tr '\\0' {}; echo err{i} >&2; exit {}",
+            5000 * i,
+            (b'a' + (i % 26) as u8) as char,
+            i % 7
+        );
+        let child = sh(&script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .strategy(*s)
+            .start()
+            .unwrap();
+        let token = set.add(child).unwrap();
+        want.insert(token, i);
+    }
+    assert_eq!(set.len(), 40);
+    let mut outs: std::collections::HashMap<usize, (Vec<u8>, Vec<u8>)> = Default::default();
+    let mut exited = std::collections::HashSet::new();
+    while let Some(ev) = set.next(Some(Duration::from_secs(60))).unwrap() {
+        assert!(threads() <= before + 1, "a thread per child?");
+        match ev {
+            forkexec::WaitEvent::Output {
+                token,
+                stream,
+                data,
+            } => {
+                assert!(!exited.contains(&token), "output after Exited");
+                let o = outs.entry(token).or_default();
+                match stream {
+                    forkexec::Stream::Stdout => o.0.extend(data),
+                    forkexec::Stream::Stderr => o.1.extend(data),
+                }
+            }
+            forkexec::WaitEvent::Exited { token, result } => {
+                let i = want[&token];
+                assert_eq!(result.unwrap().exit_code(), (i % 7) as i32);
+                let (out, err) = outs.remove(&token).unwrap_or_default();
+                assert_eq!(out.len(), 5000 * i, "job {i}: stdout lost");
+                assert!(out.iter().all(|&b| b == b'a' + (i % 26) as u8));
+                assert_eq!(err, format!("err{i}\n").into_bytes());
+                assert!(exited.insert(token));
+            }
+        }
+    }
+    assert_eq!(exited.len(), 40);
+    assert!(set.is_empty());
+}
