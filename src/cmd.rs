@@ -25,8 +25,8 @@ mod output;
 mod timer;
 mod waitset;
 pub use output::{Buffer, Output};
-pub use waitset::{Stream, WaitEvent, WaitSet};
 use timer::Watcher;
+pub use waitset::{Stream, WaitEvent, WaitSet};
 
 /// Where a child's stdin, stdout or stderr goes.
 ///

@@ -317,7 +317,11 @@ impl WaitSet {
                 }
                 Ok(n) => self.ready.push_back(WaitEvent::Output {
                     token,
-                    stream: if i == 0 { Stream::Stdout } else { Stream::Stderr },
+                    stream: if i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    },
                     data: self.buf[..n].to_vec(),
                 }),
                 Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
