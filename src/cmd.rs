@@ -25,7 +25,8 @@ mod output;
 mod timer;
 mod waitset;
 pub use output::{Buffer, Output};
-use timer::Watcher;
+pub use timer::CancelTarget;
+use timer::{Cancel, CancelFn, Watcher};
 pub use waitset::{Stream, WaitEvent, WaitSet};
 
 /// Where a child's stdin, stdout or stderr goes.
@@ -347,6 +348,7 @@ pub struct Cmd {
     ignored_signals: IgnoredSignals,
     output_limit: Option<usize>,
     cancel_group: bool,
+    cancel_fn: Option<Arc<CancelFn>>,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -405,6 +407,7 @@ impl Cmd {
             ignored_signals: IgnoredSignals::KeepExceptPipe,
             output_limit: None,
             cancel_group: false,
+            cancel_fn: None,
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -717,6 +720,33 @@ impl Cmd {
     pub fn cancel_process_group(&mut self, on: bool) -> &mut Cmd {
         self.cancel_group = on;
         setter!(self)
+    }
+
+    /// Cancels the child at its timeout by calling `f` instead of sending
+    /// [`cancel_signal`](Cmd::cancel_signal) (Go's `Cmd.Cancel`): to ask it to stop in
+    /// its own way (a signal to its group, a message on a socket). `f` runs on the crate's
+    /// timer thread, shared by every child with a timeout, so it should not block; the
+    /// child has not been reaped while it runs. If the child still runs
+    /// [`wait_delay`](Cmd::wait_delay) later, it gets `SIGKILL`. An error of `f` is
+    /// reported in the wait's [`ErrorKind::Timeout`] error.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, ErrorKind, Signal};
+    /// let err = Cmd::new("sleep").arg("30").timeout(Duration::from_millis(50))
+    ///     .cancel_with(|t| t.signal(Signal::TERM)).run().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// assert_eq!(err.state().unwrap().signal(), Some(Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Cancel")]
+    pub fn cancel_with(
+        &mut self,
+        f: impl Fn(&CancelTarget<'_>) -> io::Result<()> + Send + Sync + 'static,
+    ) -> &mut Cmd {
+        self.cancel_fn = Some(Arc::new(f));
+        self
     }
 
     /// Accepts a program found through a relative `PATH` entry (Go: clearing `ErrDot`).
@@ -1243,8 +1273,12 @@ impl Cmd {
         internal: bool,
     ) -> Result<Child> {
         let strategy = self.strategy;
-        let (timeout, wait_delay, cancel) = (self.timeout, self.wait_delay, self.cancel_signal);
-        let cancel_group = self.cancel_group;
+        let (timeout, wait_delay) = (self.timeout, self.wait_delay);
+        let cancel = Cancel {
+            signal: self.cancel_signal,
+            group: self.cancel_group,
+            func: self.cancel_fn.clone(),
+        };
         if timeout == Some(Duration::ZERO) {
             // A deadline already past: nothing is started (Go's Start returns the context's
             // error).
@@ -1316,7 +1350,7 @@ impl Cmd {
         let mut deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut watcher = None;
         if let (Some(d), Some(pidfd)) = (deadline, process.pidfd()) {
-            match Watcher::start(process.pid(), pidfd, d, cancel, wait_delay, cancel_group) {
+            match Watcher::start(process.pid(), pidfd, d, &cancel, wait_delay) {
                 Ok(w) => watcher = Some(w),
                 Err(e) => return Err(abandon(process, e)),
             }
@@ -1343,7 +1377,7 @@ impl Cmd {
             timed_out: false,
             watcher,
             waited: false,
-            cancel_group,
+            cancel_error: None,
         })
     }
 
@@ -1525,13 +1559,13 @@ pub struct Child {
     copiers: Option<Copiers>,
     deadline: Option<Instant>,
     wait_delay: Option<Duration>,
-    cancel: Signal,
+    cancel: Cancel,
     timed_out: bool,
     watcher: Option<Watcher>,
     /// A wait already returned the child's end: a later one is `ProcessDone` (Go).
     waited: bool,
-    /// The cancel reaches the child's process group.
-    cancel_group: bool,
+    /// The error of the cancel function, if it failed.
+    cancel_error: Option<io::Error>,
 }
 
 impl Child {
@@ -1679,13 +1713,13 @@ impl Child {
         if let Some(st) = self.process.reaped_state() {
             // Reaped already (try_wait, wait_timeout, or through `process()`).
             if let Some(w) = self.watcher.take() {
-                self.timed_out = w.finish();
+                (self.timed_out, self.cancel_error) = w.finish();
             }
             return Ok(st);
         }
         if let Some(w) = self.watcher.take() {
             let st = self.process.wait_exclusive();
-            self.timed_out = w.finish();
+            (self.timed_out, self.cancel_error) = w.finish();
             return st;
         }
         if let Some(deadline) = self.deadline {
@@ -1706,17 +1740,9 @@ impl Child {
 
     fn cancel_now(&mut self) {
         self.timed_out = true;
-        if self.cancel_group && self.process.reaped_state().is_none() {
-            // Not reaped yet (this is its owner, before the wait): its pid is its own.
-            let _ = sys::kill(-self.process.pid(), self.cancel.as_raw());
-        }
-        match self.process.signal(self.cancel) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::ProcessDone => {}
-            Err(_) => {
-                let _ = self.process.kill();
-            }
-        }
+        // Not reaped yet (this is its owner, before the wait): its pid is its own.
+        let pidfd = self.process.pidfd();
+        self.cancel_error = timer::cancel_now(self.process.pid(), pidfd, &self.cancel, true);
     }
 
     /// Waits for the child to exit and for its stdio copies to finish, then returns its
@@ -1761,7 +1787,12 @@ impl Child {
             }
         }
         if self.timed_out {
-            return Err(Error::new(ErrorKind::Timeout, format!("timed out: {st}")).with_state(st));
+            let msg = match self.cancel_error.take() {
+                // Go: Wait reports an error of Cmd.Cancel.
+                Some(e) => format!("timed out: {st} (the cancel function failed: {e})"),
+                None => format!("timed out: {st}"),
+            };
+            return Err(Error::new(ErrorKind::Timeout, msg).with_state(st));
         }
         if delay_hit && st.success() {
             return Err(Error::new(

@@ -53,8 +53,8 @@ mod sys;
 pub mod upgrade;
 
 pub use cmd::{
-    Buffer, Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Output, Stdio, Stream, WaitEvent,
-    WaitSet,
+    Buffer, CancelTarget, Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Output, Stdio, Stream,
+    WaitEvent, WaitSet,
 };
 pub use error::{Error, ErrorKind, Result, Stage};
 pub use lookpath::{look_path, look_path_in, path_candidates};

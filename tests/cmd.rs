@@ -2412,3 +2412,41 @@ fn waitset_runs_many_jobs_from_one_thread() {
     assert_eq!(exited.len(), 40);
     assert!(set.is_empty());
 }
+
+/// Go's `Cmd.Cancel` as a function (issue 13): called at the timeout instead of the cancel
+/// signal, on every strategy; its error is reported; a child it leaves running gets
+/// SIGKILL after the wait delay; it may itself run a command with a timeout (it runs
+/// without the timer's lock).
+#[test]
+fn cancel_function_like_go() {
+    let _g = common::start("cancel_function_like_go", 120);
+    for s in STRATEGIES {
+        let err = Cmd::new("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(50))
+            .cancel_with(|t| {
+                Cmd::new("true")
+                    .timeout(Duration::from_secs(10))
+                    .run()
+                    .map_err(std::io::Error::from)?;
+                t.signal(Signal::INT)
+            })
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::INT), "{s:?}");
+
+        let err = Cmd::new("sleep")
+            .arg("30")
+            .timeout(Duration::from_millis(50))
+            .wait_delay(Duration::from_millis(100))
+            .cancel_with(|_| Err(std::io::Error::other("refused")))
+            .strategy(s)
+            .run()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{s:?}");
+        assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
+        assert!(err.to_string().contains("refused"), "{s:?}: {err}");
+    }
+}

@@ -13,22 +13,140 @@ use crate::error::{Error, Result};
 use crate::signal::Signal;
 use crate::sys;
 
+/// A cancel function (Go's `Cmd.Cancel`): see [`Cmd::cancel_with`](super::Cmd::cancel_with).
+pub(crate) type CancelFn = dyn Fn(&CancelTarget<'_>) -> std::io::Result<()> + Send + Sync;
+
+/// How a child is cancelled at its deadline.
+#[derive(Clone)]
+pub(super) struct Cancel {
+    pub(super) signal: Signal,
+    /// To the child's process group too.
+    pub(super) group: bool,
+    /// Called instead of sending `signal` (Go's `Cmd.Cancel`).
+    pub(super) func: Option<Arc<CancelFn>>,
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancel")
+            .field("signal", &self.signal)
+            .field("group", &self.group)
+            .field("func", &self.func.is_some())
+            .finish()
+    }
+}
+
+/// The child a [`Cmd::cancel_with`](super::Cmd::cancel_with) function cancels, handed to
+/// it at the deadline. It has not been reaped yet, so its pid (and the group it leads)
+/// cannot belong to another process while the function runs.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use forkexec::{Cmd, Signal};
+/// let err = Cmd::new("sleep").arg("30").timeout(Duration::from_millis(50))
+///     .cancel_with(|t| { assert!(t.pid() > 0); t.signal(Signal::INT) })
+///     .run().unwrap_err();
+/// assert_eq!(err.state().unwrap().signal(), Some(Signal::INT));
+/// # Ok::<(), forkexec::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CancelTarget<'a> {
+    pid: i32,
+    pidfd: Option<BorrowedFd<'a>>,
+}
+
+impl CancelTarget<'_> {
+    /// The child's pid.
+    ///
+    /// # Examples
+    /// See [`CancelTarget`].
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `sig` to the child (through its pidfd where there is one).
+    ///
+    /// # Errors
+    /// The kernel's refusal (`ESRCH` once it has exited) as an [`std::io::Error`].
+    ///
+    /// # Examples
+    /// See [`CancelTarget`].
+    pub fn signal(&self, sig: Signal) -> std::io::Result<()> {
+        let r = match self.pidfd {
+            Some(fd) => sys::pidfd_send_signal(fd, sig.as_raw()),
+            None => sys::kill(self.pid, sig.as_raw()),
+        };
+        r.map_err(std::io::Error::from_raw_os_error)
+    }
+
+    /// Sends `sig` to the process group the child leads (see
+    /// [`Cmd::cancel_process_group`](super::Cmd::cancel_process_group)).
+    ///
+    /// # Errors
+    /// As [`signal`](CancelTarget::signal); `ESRCH` when the child leads no group.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, Signal};
+    /// let err = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]).process_group(0)
+    ///     .timeout(Duration::from_millis(50))
+    ///     .cancel_with(|t| t.signal_group(Signal::TERM))
+    ///     .run().unwrap_err();
+    /// assert_eq!(err.state().unwrap().signal(), Some(Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn signal_group(&self, sig: Signal) -> std::io::Result<()> {
+        sys::kill(-self.pid, sig.as_raw()).map_err(std::io::Error::from_raw_os_error)
+    }
+}
+
+/// Cancels the child of `pid`/`pidfd` now as `how` says (`first`: the cancel; else the
+/// `SIGKILL` after the wait delay); the cancel function's error, if any. Its caller knows
+/// the child is not reaped.
+pub(super) fn cancel_now(
+    pid: i32,
+    pidfd: Option<BorrowedFd<'_>>,
+    how: &Cancel,
+    first: bool,
+) -> Option<std::io::Error> {
+    let t = CancelTarget { pid, pidfd };
+    match &how.func {
+        Some(f) if first => f(&t).err(),
+        _ => {
+            let sig = if first { how.signal } else { Signal::KILL };
+            if how.group {
+                let _ = t.signal_group(sig);
+            }
+            let _ = t.signal(sig);
+            None
+        }
+    }
+}
+
 /// One child's timeout, as the timer thread keeps it.
 struct Entry {
     id: u64,
     pid: i32,
     /// A duplicate of the child's pidfd, owned by the timer.
-    pidfd: OwnedFd,
+    pidfd: Arc<OwnedFd>,
     deadline: Instant,
-    /// What is sent at the deadline: the cancel signal, then (after the wait delay)
-    /// `SIGKILL`.
-    next: Signal,
+    /// The cancel was made: the next deadline is the `SIGKILL` after the wait delay.
+    cancelled: bool,
     wait_delay: Option<Duration>,
-    /// Signal the child's whole process group (it leads one) while it runs.
-    group: bool,
-    timed_out: Arc<AtomicBool>,
+    cancel: Cancel,
+    shared: Arc<Outcome>,
     /// Nothing more to do (the child exited, or was sent its last signal).
     done: bool,
+}
+
+/// What the timer did to a child, read by its owner once it was waited for.
+#[derive(Default)]
+struct Outcome {
+    timed_out: AtomicBool,
+    /// The cancel function's error.
+    error: Mutex<Option<std::io::Error>>,
 }
 
 struct State {
@@ -77,25 +195,29 @@ impl Timer {
 }
 
 /// A child's registration with the timer.
-#[derive(Debug)]
 pub(super) struct Watcher {
     id: u64,
-    timed_out: Arc<AtomicBool>,
+    shared: Arc<Outcome>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").field("id", &self.id).finish()
+    }
 }
 
 impl Watcher {
     /// Enforces `deadline` on the child of `pidfd`: `cancel` then, `SIGKILL` `wait_delay`
-    /// later if it still runs; to its process group too when `group`.
+    /// later if it still runs.
     pub(super) fn start(
         pid: i32,
         pidfd: BorrowedFd<'_>,
         deadline: Instant,
-        cancel: Signal,
+        cancel: &Cancel,
         wait_delay: Option<Duration>,
-        group: bool,
     ) -> Result<Watcher> {
-        let fd = sys::dup_cloexec_min(pidfd, 3).map_err(Error::os)?;
-        let timed_out = Arc::new(AtomicBool::new(false));
+        let fd = Arc::new(sys::dup_cloexec_min(pidfd, 3).map_err(Error::os)?);
+        let shared = Arc::new(Outcome::default());
         let t = timer()?;
         let mut s = lock(&t.state);
         if !s.running {
@@ -112,18 +234,19 @@ impl Watcher {
             pid,
             pidfd: fd,
             deadline,
-            next: cancel,
+            cancelled: false,
             wait_delay,
-            group,
-            timed_out: timed_out.clone(),
+            cancel: cancel.clone(),
+            shared: shared.clone(),
             done: false,
         });
         t.wake();
-        Ok(Watcher { id, timed_out })
+        Ok(Watcher { id, shared })
     }
 
-    /// Ends the registration (the child was reaped); whether the deadline cancelled it.
-    pub(super) fn finish(self) -> bool {
+    /// Ends the registration (the child was reaped): whether the deadline cancelled it,
+    /// and the cancel function's error.
+    pub(super) fn finish(self) -> (bool, Option<std::io::Error>) {
         if let Ok(t) = timer() {
             // Dropped here, so the duplicate pidfd is closed when the wait returns. (The
             // thread may be polling its number: it maps events to ids, and ignores an id
@@ -132,7 +255,13 @@ impl Watcher {
             s.entries.retain(|e| e.id != self.id);
             t.wake();
         }
-        self.timed_out.load(Ordering::SeqCst)
+        let err = self
+            .shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        (self.shared.timed_out.load(Ordering::SeqCst), err)
     }
 }
 
@@ -182,36 +311,47 @@ fn run(t: &'static Timer) {
             }
         }
         let now = Instant::now();
+        let mut due = Vec::new();
         for e in s
             .entries
             .iter_mut()
             .filter(|e| !e.done && e.deadline <= now)
         {
-            e.timed_out.store(true, Ordering::SeqCst);
-            send(e);
-            match (e.next == Signal::KILL, e.wait_delay) {
-                (false, Some(d)) => {
-                    e.next = Signal::KILL;
+            let first = !e.cancelled;
+            due.push((
+                e.pid,
+                e.pidfd.clone(),
+                first,
+                e.cancel.clone(),
+                e.shared.clone(),
+            ));
+            match (first, e.wait_delay) {
+                (true, Some(d)) => {
+                    e.cancelled = true;
                     e.deadline = now.checked_add(d).unwrap_or(now);
                 }
                 _ => e.done = true,
             }
         }
+        // Signals are sent, and a cancel function runs, without the lock: the function is
+        // the caller's code, and may start a command with a timeout of its own.
+        drop(s);
+        for (pid, pidfd, first, cancel, shared) in due {
+            if send_allowed(&pidfd) {
+                shared.timed_out.store(true, Ordering::SeqCst);
+                if let Some(e) = cancel_now(pid, Some(pidfd.as_fd()), &cancel, first) {
+                    *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                }
+            }
+        }
     }
 }
 
-/// Sends the entry's next signal: to the child's process group first, but only while the
-/// child (its leader) has not exited (checked on its pidfd right before: until it exits and
-/// is reaped, its pid, and so the group's id, cannot be reused), then to the child through
-/// its pidfd.
-fn send(e: &Entry) {
-    if e.group {
-        let mut p = [pollin(e.pidfd.as_raw_fd())];
-        if matches!(sys::poll(&mut p, 0), Ok(0)) {
-            let _ = sys::kill(-e.pid, e.next.as_raw());
-        }
-    }
-    let _ = sys::pidfd_send_signal(e.pidfd.as_fd(), e.next.as_raw());
+/// Whether the child has not exited yet (checked on its pidfd right before signalling):
+/// until it exits and is reaped, its pid, and so the group it leads, cannot be reused.
+fn send_allowed(pidfd: &OwnedFd) -> bool {
+    let mut p = [pollin(pidfd.as_raw_fd())];
+    matches!(sys::poll(&mut p, 0), Ok(0))
 }
 
 fn pollin(fd: i32) -> libc::pollfd {
