@@ -2099,6 +2099,14 @@ fn timeout_keeps_the_output() {
             (err.kind(), err.stdout()),
             (ErrorKind::Timeout, &b"started\n"[..])
         );
+        // An expired wait delay (a background process holds the pipe) keeps it too.
+        let err = sh("echo hi; echo warn >&2; sleep 5 &")
+            .wait_delay(Duration::from_millis(200))
+            .strategy(s)
+            .output()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WaitDelay, "{s:?}");
+        assert_eq!((err.stdout(), err.stderr()), (&b"hi\n"[..], &b"warn\n"[..]));
     }
 }
 
