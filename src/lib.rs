@@ -63,3 +63,9 @@ pub use process::{
     Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
 };
 pub use signal::{IgnoredSignals, Signal};
+
+/// The README's Rust blocks, compiled and run as doctests (`cargo test --doc`), so that
+/// what a newcomer copies from it works.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
