@@ -21,6 +21,7 @@ use crate::signal::{IgnoredSignals, Signal};
 use crate::spawn::{self, Scratch, path_cstring};
 use crate::sys;
 
+mod interop;
 mod output;
 mod timer;
 mod waitset;
@@ -432,7 +433,7 @@ impl Cmd {
     /// ```
     /// let mut cmd = forkexec::Cmd::new("printf");
     /// cmd.args(["%s-", "a"]).args(vec![String::from("b")]);
-    /// assert_eq!(cmd.get_args(), ["printf", "%s-", "a", "b"]);
+    /// assert_eq!(cmd.get_argv(), ["printf", "%s-", "a", "b"]);
     /// assert_eq!(cmd.output()?, b"a-b-");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
@@ -453,7 +454,7 @@ impl Cmd {
     /// ```
     /// let mut cmd = forkexec::Cmd::new("sh");
     /// cmd.arg0("custom-name").args(["-c", "echo $0"]);
-    /// assert_eq!(cmd.get_args()[0], "custom-name");
+    /// assert_eq!(cmd.get_argv()[0], "custom-name");
     /// assert_eq!(cmd.output()?, b"custom-name\n");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
@@ -1047,16 +1048,29 @@ impl Cmd {
         &self.program
     }
 
+    /// The arguments after the program, as std's `Command::get_args` (without `argv[0]`;
+    /// see [`get_argv`](Cmd::get_argv) for the whole argv).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("ls");
+    /// cmd.args(["-l", "/"]);
+    /// assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-l", "/"]);
+    /// ```
+    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> {
+        self.args.iter().map(OsString::as_os_str)
+    }
+
     /// The full argv (`argv[0]` first), as Go's `Args`.
     ///
     /// # Examples
     /// ```
     /// let mut cmd = forkexec::Cmd::new("ls");
     /// cmd.args(["-l", "/"]);
-    /// assert_eq!(cmd.get_args(), ["ls", "-l", "/"]);
+    /// assert_eq!(cmd.get_argv(), ["ls", "-l", "/"]);
     /// ```
     #[doc(alias = "Args")]
-    pub fn get_args(&self) -> Vec<&OsStr> {
+    pub fn get_argv(&self) -> Vec<&OsStr> {
         let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
         std::iter::once(arg0)
             .chain(self.args.iter().map(OsString::as_os_str))
@@ -1175,7 +1189,7 @@ impl Cmd {
                 Err(e) => return Err(e),
             }
         };
-        let argv = CStringArray::new(self.get_args())?;
+        let argv = CStringArray::new(self.get_argv())?;
         let mut plan = ExecPlan::from_parts(path_cstring(&path, "program path")?, argv);
         if let Some(pairs) = env {
             plan.set_env(Some(CStringArray::from_env(pairs)?));
@@ -1256,6 +1270,11 @@ impl Cmd {
     /// ```
     #[doc(alias = "Start")]
     pub fn start(&mut self) -> Result<Child> {
+        let r = self.start_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn start_unnamed(&mut self) -> Result<Child> {
         let (stdin, stdout, stderr) =
             (self.stdin.clone(), self.stdout.clone(), self.stderr.clone());
         self.start_with(&stdin, &stdout, &stderr, false)
@@ -1393,6 +1412,11 @@ impl Cmd {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn status(&mut self) -> Result<ProcessState> {
+        let r = self.status_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn status_unnamed(&mut self) -> Result<ProcessState> {
         let no_pipe =
             |s: &Stdio| matches!(s.0, StdioKind::Null | StdioKind::Inherit | StdioKind::Fd(_));
         if self.timeout.is_none()
@@ -1452,6 +1476,11 @@ impl Cmd {
     /// ```
     #[doc(alias = "Run")]
     pub fn run(&mut self) -> Result<()> {
+        let r = self.run_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn run_unnamed(&mut self) -> Result<()> {
         let st = self.status()?;
         if st.success() {
             Ok(())

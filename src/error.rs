@@ -47,6 +47,32 @@ pub enum ErrorKind {
     Io,
 }
 
+impl fmt::Display for ErrorKind {
+    /// A short description: `"not found"`, `"exit status"`, ...
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::ErrorKind::NotFound.to_string(), "not found");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::NotFound => "not found",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Dot => "found in the current directory",
+            ErrorKind::Exec => "exec failed",
+            ErrorKind::ExitStatus => "exit status",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::WaitDelay => "wait delay expired",
+            ErrorKind::ProcessDone => "process already finished",
+            ErrorKind::OutputLimit => "output limit exceeded",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::MultiThreaded => "multi-threaded",
+            ErrorKind::Io => "I/O error",
+        })
+    }
+}
+
 /// The step of process creation that failed. The child side reports it to the parent
 /// together with the errno.
 ///
@@ -185,6 +211,7 @@ struct Inner {
     message: Option<String>,
     stderr: Vec<u8>,
     stdout: Vec<u8>,
+    program: Option<std::ffi::OsString>,
     state: Option<crate::process::ProcessState>,
 }
 
@@ -236,6 +263,7 @@ impl Error {
             message: None,
             stderr: Vec::new(),
             stdout: Vec::new(),
+            program: None,
             state: None,
         }))
     }
@@ -307,6 +335,29 @@ impl Error {
 
     pub(crate) fn with_stage(mut self, stage: Stage) -> Error {
         self.0.stage = Some(stage);
+        self
+    }
+
+    /// The program of the command that failed, for an error of a [`Cmd`](crate::Cmd) call
+    /// (as given to [`Cmd::new`](crate::Cmd::new)); shown first by the alternate form of
+    /// `Display` (`{:#}`).
+    ///
+    /// # Examples
+    /// ```
+    /// let err = forkexec::Cmd::new("ls").arg("/no/such/dir").run().unwrap_err();
+    /// assert_eq!(err.to_string(), "exit status 2"); // Go's text
+    /// assert_eq!(err.program(), Some(std::ffi::OsStr::new("ls")));
+    /// assert_eq!(format!("{err:#}"), "ls: exit status 2");
+    /// ```
+    pub fn program(&self) -> Option<&std::ffi::OsStr> {
+        self.0.program.as_deref()
+    }
+
+    /// Names the program the error concerns, unless one is named already.
+    pub(crate) fn with_program(mut self, program: &std::ffi::OsStr) -> Error {
+        if self.0.program.is_none() {
+            self.0.program = Some(program.to_owned());
+        }
         self
     }
 
@@ -428,8 +479,14 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// Go's text (`"exit status 2"`, `"fork/exec /x: no such file or directory"`). The
+    /// alternate form (`{:#}`) puts the program first when the error names one:
+    /// `"ls: exit status 2"`, so that a log line says what failed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.0;
+        if let (true, Some(p)) = (f.alternate(), &i.program) {
+            write!(f, "{}: ", p.to_string_lossy())?;
+        }
         if let Some(m) = &i.message {
             return f.write_str(m);
         }
@@ -449,6 +506,9 @@ impl fmt::Debug for Error {
         let i = &self.0;
         let mut d = f.debug_struct("Error");
         d.field("kind", &i.kind);
+        if let Some(p) = &i.program {
+            d.field("program", p);
+        }
         if let Some(s) = i.stage {
             d.field("stage", &s);
         }

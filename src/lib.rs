@@ -11,6 +11,13 @@
 //!   engine: an [`ExecPlan`](raw::ExecPlan) built once in the parent, run by a
 //!   [`Strategy`](raw::Strategy).
 //!
+//! ## Cargo features
+//! Both are **on by default**; with `default-features = false` only the spawning layers
+//! are compiled.
+//! - `agent`: [`agent`], named line-oriented workers served by one epoll thread.
+//! - `upgrade`: [`upgrade`], zero-downtime restarts that hand listening sockets to a new
+//!   binary (and systemd socket activation).
+//!
 //! ## Safety model
 //! Between `fork`/`clone` and `execve` the child only makes async-signal-safe system calls
 //! on memory the parent prepared before the clone: no allocation, no lock, no panic, no
@@ -28,6 +35,7 @@
 //! assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(3));
 //! # Ok::<(), forkexec::Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -36,6 +44,7 @@
 compile_error!("forkexec supports Linux only (for now)");
 
 #[cfg(feature = "agent")]
+#[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
 pub mod agent;
 mod capture;
 mod cmd;
@@ -50,6 +59,7 @@ mod signal;
 mod spawn;
 mod sys;
 #[cfg(feature = "upgrade")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upgrade")))]
 pub mod upgrade;
 
 pub use cmd::{

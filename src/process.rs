@@ -27,7 +27,7 @@ use crate::sys;
 /// assert_eq!(st.to_string(), "exit status 3");
 /// # Ok::<(), forkexec::Error>(())
 /// ```
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[doc(alias = "os.ProcessState")]
 pub struct ProcessState {
     pid: i32,

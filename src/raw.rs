@@ -381,6 +381,18 @@ pub struct Rusage {
     nivcsw: libc::c_long,
 }
 
+impl PartialEq for Rusage {
+    fn eq(&self, o: &Rusage) -> bool {
+        let t = |a: libc::timeval| (a.tv_sec, a.tv_usec);
+        (t(self.utime), t(self.stime)) == (t(o.utime), t(o.stime))
+            && [self.maxrss, self.minflt, self.majflt, self.inblock]
+                == [o.maxrss, o.minflt, o.majflt, o.inblock]
+            && [self.oublock, self.nvcsw, self.nivcsw] == [o.oublock, o.nvcsw, o.nivcsw]
+    }
+}
+
+impl Eq for Rusage {}
+
 fn tv(t: libc::timeval) -> Duration {
     Duration::new(
         t.tv_sec.max(0) as u64,

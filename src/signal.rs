@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 /// assert_eq!(Signal::KILL.as_raw(), libc::SIGKILL);
 /// assert_eq!(Signal::KILL.to_string(), "killed");
 /// assert_eq!(Signal::new(libc::SIGTERM)?, Signal::TERM);
-/// assert!(Signal::new(0).is_err());
+/// assert_eq!(Signal::new(0)?, Signal::ZERO); // a liveness probe, as Go's Signal(0)
+/// assert!(Signal::new(65).is_err());
 /// # Ok::<(), forkexec::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,10 +89,25 @@ signals! {
 }
 
 impl Signal {
-    /// A signal from its number.
+    /// Signal 0: sends nothing, only checks that the process exists and may be signalled
+    /// (`kill(pid, 0)`, Go's `p.Signal(syscall.Signal(0))`).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut child = forkexec::Cmd::new("sleep").arg("30").start()?;
+    /// child.signal(forkexec::Signal::ZERO)?; // alive
+    /// child.kill()?;
+    /// child.wait()?;
+    /// assert!(child.signal(forkexec::Signal::ZERO).is_err()); // done
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Signal(0)")]
+    pub const ZERO: Signal = Signal(0);
+
+    /// A signal from its number; 0 is [`Signal::ZERO`], the liveness probe.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) unless `1 <= sig <= 64`.
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) unless `0 <= sig <= 64`.
     ///
     /// # Examples
     /// ```
@@ -100,7 +116,7 @@ impl Signal {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn new(sig: i32) -> Result<Signal> {
-        if (1..=64).contains(&sig) {
+        if (0..=64).contains(&sig) {
             Ok(Signal(sig))
         } else {
             Err(Error::invalid(format!("invalid signal number {sig}")))

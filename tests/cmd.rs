@@ -1240,8 +1240,12 @@ fn arg0_and_args() {
             .args(["-c", "cat /proc/$$/cmdline", "x"])
             .strategy(s);
         assert_eq!(
-            cmd.get_args(),
+            cmd.get_argv(),
             ["my-sh", "-c", "cat /proc/$$/cmdline", "x"].map(OsStr::new)
+        );
+        assert_eq!(
+            cmd.get_args().collect::<Vec<_>>(),
+            ["-c", "cat /proc/$$/cmdline", "x"].map(OsStr::new)
         );
         assert_eq!(cmd.get_program(), "sh");
         let out = cmd.output().unwrap_or_else(|e| panic!("{s:?}: {e:?}"));
@@ -2457,4 +2461,58 @@ fn cancel_function_like_go() {
         assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL), "{s:?}");
         assert!(err.to_string().contains("refused"), "{s:?}: {err}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// fitting the Rust ecosystem (issue 16)
+// ---------------------------------------------------------------------------------------
+
+/// A std `Command` converts into a `Cmd` (program, args, env changes, cwd, std's inherited
+/// stdio); std's child pipes feed a forkexec child; the names std users look for exist.
+#[test]
+fn std_interop() {
+    let _g = common::start("std_interop", 60);
+    let mut std_cmd = std::process::Command::new("sh");
+    std_cmd
+        .args(["-c", "echo \"$A:$B:$(pwd)\""])
+        .env("A", "1")
+        .env_remove("B")
+        .current_dir("/");
+    let mut cmd = Cmd::from(&std_cmd);
+    assert_eq!(cmd.get_program(), "sh");
+    assert_eq!(cmd.get_args().count(), 2);
+    assert_eq!(cmd.to_string(), "sh -c echo \"$A:$B:$(pwd)\"");
+    for s in STRATEGIES {
+        let out = cmd.stdout(Stdio::null()).strategy(s).capture().unwrap();
+        assert_eq!(out.stdout, b"1::/\n", "{s:?}");
+        let std_out: std::process::Output = out.into();
+        assert!(std_out.status.success());
+    }
+    // std child | forkexec child
+    let mut producer = std::process::Command::new("printf")
+        .arg("a\\nb\\n")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Cmd::new("wc")
+        .arg("-l")
+        .stdin(Stdio::from(producer.stdout.take().unwrap()))
+        .output()
+        .unwrap();
+    assert_eq!(text(out).trim(), "2");
+    assert!(producer.wait().unwrap().success());
+    // Errors say which program failed, in the alternate form; kinds print; signal 0 probes.
+    let err = Cmd::new("sh").args(["-c", "exit 3"]).run().unwrap_err();
+    assert_eq!(err.to_string(), "exit status 3");
+    assert_eq!(format!("{err:#}"), "sh: exit status 3");
+    assert_eq!(err.kind().to_string(), "exit status");
+    let mut child = Cmd::new("sleep").arg("30").start().unwrap();
+    child.signal(Signal::ZERO).unwrap();
+    child.kill().unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st, st.clone());
+    assert_eq!(
+        child.signal(Signal::ZERO).unwrap_err().kind(),
+        ErrorKind::ProcessDone
+    );
 }

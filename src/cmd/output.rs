@@ -150,6 +150,11 @@ impl Cmd {
     /// ```
     #[doc(alias = "Output")]
     pub fn output(&mut self) -> Result<Vec<u8>> {
+        let r = self.output_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn output_unnamed(&mut self) -> Result<Vec<u8>> {
         if !matches!(self.stdout.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stdout already set"));
         }
@@ -180,6 +185,11 @@ impl Cmd {
     /// ```
     #[doc(alias("output", "Command::output"))]
     pub fn capture(&mut self) -> Result<Output> {
+        let r = self.capture_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn capture_unnamed(&mut self) -> Result<Output> {
         let capture_out = matches!(self.stdout.0, StdioKind::Null);
         let capture_err = matches!(self.stderr.0, StdioKind::Null);
         let (st, out, err) =
@@ -288,6 +298,11 @@ impl Cmd {
     /// ```
     #[doc(alias = "CombinedOutput")]
     pub fn combined_output(&mut self) -> Result<Vec<u8>> {
+        let r = self.combined_output_unnamed();
+        r.map_err(|e| e.with_program(&self.program))
+    }
+
+    fn combined_output_unnamed(&mut self) -> Result<Vec<u8>> {
         if !matches!(self.stdout.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stdout already set"));
         }

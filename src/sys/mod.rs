@@ -315,6 +315,7 @@ pub(crate) fn sigset_empty() -> libc::sigset_t {
 /// Blocks, for good, every signal the application could handle in the calling thread (a
 /// service thread that must never run a handler). The C library's internal signals stay
 /// deliverable: glibc's `setuid` in another thread waits for every thread to take one.
+#[cfg(feature = "agent")]
 pub(crate) fn block_app_signals() {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigfillset initialises the set (without the C library's internal signals);
