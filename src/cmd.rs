@@ -545,7 +545,7 @@ impl Cmd {
     /// assert_eq!(out, b"/\n/\n");
     /// # Ok::<(), forkexec::Error>(())
     /// ```
-    #[doc(alias = "Dir")]
+    #[doc(alias("Dir", "current_dir"))]
     pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
         self.dir = Some(dir.as_ref().to_owned());
         setter!(self)
@@ -1086,6 +1086,7 @@ impl Cmd {
     /// cmd.dir("/tmp");
     /// assert_eq!(cmd.get_dir(), Some(std::path::Path::new("/tmp")));
     /// ```
+    #[doc(alias = "get_current_dir")]
     pub fn get_dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
@@ -1268,7 +1269,7 @@ impl Cmd {
     /// assert!(child.wait()?.success());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[doc(alias = "Start")]
+    #[doc(alias("Start", "spawn"))]
     pub fn start(&mut self) -> Result<Child> {
         let r = self.start_unnamed();
         r.map_err(|e| e.with_program(&self.program))

@@ -67,7 +67,7 @@ impl ProcessState {
     /// assert_eq!(Cmd::new("sh").args(["-c", "kill -KILL $$"]).status()?.exit_code(), -1);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
-    #[doc(alias = "ExitCode")]
+    #[doc(alias("ExitCode", "code"))]
     pub fn exit_code(&self) -> i32 {
         match self.status {
             WaitStatus::Exited(c) => c,
