@@ -1019,6 +1019,53 @@ impl Cmd {
         setter!(self)
     }
 
+    /// The child's file-mode creation mask (`umask(2)`; CPython's `umask`). The `Vfork`
+    /// and `Fork` strategies (and `Auto`) set it; `PosixSpawn` cannot.
+    ///
+    /// # Errors
+    /// The start fails with [`ErrorKind::InvalidInput`] for a mask above `0o777`.
+    ///
+    /// # Examples
+    /// ```
+    /// let out = forkexec::Cmd::new("sh").args(["-c", "umask"]).umask(0o027).output()?;
+    /// assert_eq!(out, b"0027\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `umask(2)`.
+    pub fn umask(&mut self, mask: u32) -> &mut Cmd {
+        self.sys.umask = Some(mask);
+        setter!(self)
+    }
+
+    /// Starts the child with the limit of `resource` set to `soft` (and `hard`), as
+    /// `ulimit`/`setrlimit` would; set before the credentials change. Call once per
+    /// resource (a later call for the same resource is applied after, so it wins). The
+    /// `Vfork` and `Fork` strategies (and `Auto`) set them; `PosixSpawn` cannot.
+    ///
+    /// # Errors
+    /// The start fails with [`ErrorKind::InvalidInput`] when `soft > hard`, and with
+    /// [`Stage::Rlimit`] when the kernel refuses (raising a hard limit without
+    /// `CAP_SYS_RESOURCE`: [`ErrorKind::PermissionDenied`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Resource};
+    /// let out = Cmd::new("sh").args(["-c", "ulimit -c; ulimit -n"])
+    ///     .rlimit(Resource::CORE, 0, 0).rlimit(Resource::NOFILE, 100, 200).output()?;
+    /// assert_eq!(out, b"0\n100\n");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `setrlimit(2)`, `prlimit(2)`.
+    #[doc(alias("setrlimit", "ulimit", "prlimit"))]
+    pub fn rlimit(&mut self, resource: crate::Resource, soft: u64, hard: u64) -> &mut Cmd {
+        self.sys.rlimits.push((resource, soft, hard));
+        setter!(self)
+    }
+
     /// Lets the child see fds of the parent that are not close-on-exec (off by default:
     /// the child sees 0-2 and the extra files only).
     ///

@@ -120,6 +120,8 @@ pub enum Stage {
     Wait = 16,
     /// Moving the child into its cgroup.
     Cgroup = 17,
+    /// Setting a resource limit in the child (`prlimit64`).
+    Rlimit = 18,
 }
 
 impl Stage {
@@ -149,6 +151,7 @@ impl Stage {
             15 => Stage::Exec,
             16 => Stage::Wait,
             17 => Stage::Cgroup,
+            18 => Stage::Rlimit,
             _ => return None,
         })
     }
@@ -178,6 +181,7 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::Wait => "wait",
             Stage::Cgroup => "cgroup placement",
+            Stage::Rlimit => "setrlimit",
         }
     }
 }

@@ -55,6 +55,7 @@ mod namespaces;
 pub mod plan;
 mod process;
 pub mod raw;
+mod resource;
 mod signal;
 mod spawn;
 mod sys;
@@ -72,6 +73,7 @@ pub use namespaces::Namespaces;
 pub use process::{
     Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
 };
+pub use resource::Resource;
 pub use signal::{IgnoredSignals, Signal};
 
 /// The README's Rust blocks, compiled and run as doctests (`cargo test --doc`), so that

@@ -743,6 +743,12 @@ pub struct SysProcAttr {
     /// Move the child into this cgroup (a directory of the cgroup filesystem) before exec,
     /// by writing to its `cgroup.procs` (Go's `UseCgroupFD`).
     pub cgroup: Option<PathBuf>,
+    /// The child's file-mode creation mask (`umask(2)`; CPython's `umask`): `Some(0o022)`.
+    pub umask: Option<u32>,
+    /// Resource limits the child starts with: `(resource, soft, hard)`, set with
+    /// `prlimit64` before the credentials change (raising a hard limit needs
+    /// `CAP_SYS_RESOURCE`). [`Resource::INFINITY`](crate::Resource::INFINITY) is no limit.
+    pub rlimits: Vec<(crate::Resource, u64, u64)>,
     /// Let the child inherit the parent's fds that are not close-on-exec. Off by default:
     /// the child then sees only the fds asked for (see [`ProcAttr::files`]), every other
     /// one being marked close-on-exec in the child.
@@ -818,6 +824,28 @@ impl SysProcAttr {
             None => None,
         };
         a.close_other_fds = !self.keep_other_fds;
+        a.umask = match self.umask {
+            Some(m) if m > 0o777 => {
+                return Err(Error::invalid(format!("umask {m:#o} is not within 0o777")));
+            }
+            m => m,
+        };
+        a.rlimits = self
+            .rlimits
+            .iter()
+            .map(|&(res, soft, hard)| {
+                if soft > hard {
+                    return Err(Error::invalid(format!(
+                        "rlimit {res:?}: soft limit {soft} above hard limit {hard}"
+                    )));
+                }
+                Ok(crate::sys::child::RlimitReq {
+                    resource: res.as_raw(),
+                    cur: soft,
+                    max: hard,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(())
     }
 }

@@ -123,6 +123,8 @@ pub(crate) struct Attrs {
     pub ctty: Option<c_int>,
     pub noctty: bool,
     pub foreground: bool,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<sys::child::RlimitReq>,
 }
 
 /// Everything a child needs, built once in the parent: the program path, argv and envp as
@@ -494,13 +496,14 @@ impl ExecPlan {
                     _ => sys::child::RESET_HANDLED,
                 },
                 dfl_sigpipe: a.ignored_signals == IgnoredSignals::KeepExceptPipe,
+                umask: a.umask.map_or(-1, |m| m as c_int),
             }
         })
     }
 
     fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
         let a = &self.attrs;
-        let checks: [(bool, &'static str); 10] = [
+        let checks: [(bool, &'static str); 12] = [
             (a.pdeathsig.is_some(), "pdeathsig"),
             (
                 a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
@@ -510,6 +513,8 @@ impl ExecPlan {
             (a.unshare != 0, "unshare"),
             (a.clone_flags != 0, "clone namespaces"),
             (a.cgroup_procs.is_some(), "cgroup placement"),
+            (a.umask.is_some(), "umask"),
+            (!a.rlimits.is_empty(), "resource limits"),
             (a.ctty.is_some() || a.foreground, "controlling terminal"),
             (a.noctty, "noctty"),
             (
@@ -749,6 +754,8 @@ pub(crate) fn spawn_planned(
                 chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 parent_pid: if ca.pdeathsig != 0 { sys::getpid() } else { 0 },
                 groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
+                rlimits: a.rlimits.as_ptr(),
+                n_rlimits: a.rlimits.len(),
                 sigmask: &plan.sigmask,
                 report: std::ptr::null_mut(),
                 report_fd: -1,

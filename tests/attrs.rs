@@ -529,3 +529,45 @@ fn chroot_with_a_relative_dir_is_refused() {
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{s:?}: {err}");
     }
 }
+
+/// umask and resource limits (issue 16): set in the child on every strategy that can,
+/// refused by PosixSpawn, bad values refused before any clone.
+#[test]
+fn umask_and_rlimits() {
+    let _g = common::start("umask_and_rlimits", 60);
+    use forkexec::Resource;
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        let out = Cmd::new("sh")
+            .args(["-c", "umask; ulimit -c; ulimit -n; ulimit -Hn"])
+            .umask(0o077)
+            .rlimit(Resource::CORE, 0, 0)
+            .rlimit(Resource::NOFILE, 77, 99)
+            .strategy(s)
+            .output()
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!(out, b"0077\n0\n77\n99\n", "{s:?}");
+    }
+    for (what, mut cmd) in [
+        ("umask", {
+            let mut c = Cmd::new("true");
+            c.umask(0o22);
+            c
+        }),
+        ("rlimit", {
+            let mut c = Cmd::new("true");
+            c.rlimit(Resource::CORE, 0, 0);
+            c
+        }),
+    ] {
+        let err = cmd.strategy(Strategy::PosixSpawn).run().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{what}");
+    }
+    let err = Cmd::new("true").umask(0o1000).run().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = Cmd::new("true")
+        .rlimit(Resource::NOFILE, 10, 5)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(common::children().is_empty());
+}

@@ -54,6 +54,15 @@ pub(crate) const RESET_HANDLED: u8 = 1;
 /// [`ChildAttrs::reset_signals`]: nothing (the kernel cleared the handlers).
 pub(crate) const RESET_NONE: u8 = 0;
 
+/// One resource limit for the child: `prlimit64(0, resource, &{cur, max}, NULL)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RlimitReq {
+    pub resource: u32,
+    pub cur: u64,
+    pub max: u64,
+}
+
 /// The child's attributes as plain values (no pointer), derived once per plan.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ChildAttrs {
@@ -86,6 +95,8 @@ pub(crate) struct ChildAttrs {
     /// Then `SIGPIPE` to `SIG_DFL` (std's rule: the Rust runtime ignores it) unless
     /// `reset_signals` already reset everything.
     pub dfl_sigpipe: bool,
+    /// `umask(umask)` when `>= 0`.
+    pub umask: c_int,
 }
 
 /// Everything the child needs, prepared by the parent. Plain data and raw pointers into
@@ -104,6 +115,9 @@ pub(crate) struct ChildCtx {
     /// The parent's pid, to detect that it died before `PR_SET_PDEATHSIG` took effect.
     pub parent_pid: pid_t,
     pub groups: *const libc::gid_t,
+    /// `n_rlimits` limits to set (points into the plan).
+    pub rlimits: *const RlimitReq,
+    pub n_rlimits: usize,
     /// The signal mask the program starts with (points into the plan).
     pub sigmask: *const libc::sigset_t,
     /// Where the child reports (memory shared with the parent); null when it reports on
@@ -274,6 +288,29 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         if n < 0 {
             return Err((Stage::Cgroup, err()));
         }
+    }
+    if ctx.a.umask >= 0 {
+        // umask cannot fail.
+        let _ = sys3(libc::SYS_umask, ctx.a.umask as c_long, 0, 0);
+    }
+    // Resource limits, before the credentials change (a raised hard limit needs the
+    // privilege the child may be about to drop).
+    // SAFETY: `rlimits` points at `n_rlimits` prepared entries (or dangles with 0).
+    let rlimits = unsafe { std::slice::from_raw_parts(ctx.rlimits, ctx.n_rlimits) };
+    for r in rlimits {
+        let lim = [r.cur, r.max];
+        // SAFETY: prlimit64(0 = this process, resource, &new, NULL); `lim` is the
+        // kernel's struct rlimit64 (two u64).
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0 as c_long,
+                r.resource as c_long,
+                lim.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+            )
+        })
+        .map_err(|e| (Stage::Rlimit, e))?;
     }
     if ctx.a.unshare != 0 {
         sys3(libc::SYS_unshare, ctx.a.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
