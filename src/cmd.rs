@@ -1448,6 +1448,72 @@ impl Cmd {
         })
     }
 
+    /// Replaces this process with the command (std's `CommandExt::exec`, Go's
+    /// `syscall.Exec`): the program is looked up as for [`start`](Cmd::start), and this
+    /// process takes the steps a child would (stdio, extra files, directory, session,
+    /// credentials, limits, signal mask), then `execve`. It returns only on failure.
+    ///
+    /// The stdio settings apply as for a child, **including the default null device**: say
+    /// [`Stdio::inherit`] to keep this process's stdin, stdout or stderr. Pipes and
+    /// readers/writers need a second process and are refused, as are clone namespaces (use
+    /// [`unshare`](Cmd::unshare)). When the exec fails after a step changed this process
+    /// (its fds, directory, credentials, signal mask), the change stays, as with std.
+    ///
+    /// # Errors
+    /// The returned error: [`ErrorKind::InvalidInput`] for a pipe, reader or writer as
+    /// stdio; otherwise as [`start`](Cmd::start) (the failing step and errno).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind};
+    /// // A failed exec returns; a successful one never does (try it in a child process).
+    /// let err = Cmd::new("/no/such/program").exec();
+    /// assert_eq!(err.kind(), ErrorKind::NotFound);
+    /// let err = Cmd::new("true").stdout(forkexec::Stdio::piped()).exec();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// ```
+    ///
+    /// # References
+    /// `execve(2)`.
+    #[doc(alias("Exec", "execve", "execvp"))]
+    pub fn exec(&mut self) -> Error {
+        let e = self.exec_unnamed();
+        e.with_program(&self.program)
+    }
+
+    fn exec_unnamed(&mut self) -> Error {
+        let (stdin, stdout, stderr) =
+            (self.stdin.clone(), self.stdout.clone(), self.stderr.clone());
+        for s in [&stdin, &stdout, &stderr] {
+            if matches!(
+                s.0,
+                StdioKind::Piped | StdioKind::Reader(_) | StdioKind::Writer(_)
+            ) {
+                return Error::invalid(
+                    "exec: a pipe, reader or writer needs a second process; this one is replaced",
+                );
+            }
+        }
+        if let Err(e) = self.prepare() {
+            return e;
+        }
+        let child_ends: [Option<OwnedFd>; 3] = [None, None, None];
+        let mut inline = [ChildFd::Inherit; 8];
+        let mut heap = Vec::new();
+        let fds = match child_fds(
+            &mut inline,
+            &mut heap,
+            [&stdin, &stdout, &stderr],
+            &child_ends,
+            &self.extra_files,
+        ) {
+            Ok(f) => f,
+            Err(e) => return e,
+        };
+        let prepared = self.prepared.as_ref().expect("prepared above");
+        spawn::exec_here(&prepared.plan, fds)
+    }
+
     /// Starts the child and waits for it; `Ok` whatever its exit status (std's `status`).
     ///
     /// # Errors

@@ -678,37 +678,26 @@ pub(crate) fn spawn_planned(
     let n = n_fds.max(3) as c_int;
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
 
-    let mut envp = match &plan.envp {
-        Some(e) => e.as_ptr(),
-        None => sys::environ(),
-    };
-    // A per-spawn envp copy with a slot the child fills with its own pid (only when asked:
-    // this allocates; the plan's own arrays are shared and never written).
-    let mut pid_buf = [std::mem::MaybeUninit::<u8>::uninit(); PID_SLOT];
-    let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
-    let mut pid_slot: *mut u8 = std::ptr::null_mut();
-    if let Some(key) = &plan.attrs.pid_env {
-        let key = key.to_bytes();
-        for (d, &b) in pid_buf.iter_mut().zip(key) {
-            d.write(b);
-        }
-        // The child writes the digits and the NUL after the key.
-        pid_slot = pid_buf[key.len()..].as_mut_ptr().cast();
-        let mut p = envp;
-        // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
-        unsafe {
-            while !(*p).is_null() {
-                if !CStr::from_ptr(*p).to_bytes().starts_with(key) {
-                    pid_envp.push(*p);
-                }
-                p = p.add(1);
-            }
-        }
-        pid_envp.push(pid_buf.as_ptr().cast());
-        pid_envp.push(std::ptr::null());
-        envp = pid_envp.as_ptr();
-    }
+    with_envp(plan, |envp, pid_slot| {
+        spawn_with_envp(
+            plan, ops, n, close_from, strategy, want_pidfd, envp, pid_slot,
+        )
+    })
+}
 
+/// [`spawn_planned`] once the environment is ready.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn spawn_with_envp(
+    plan: &ExecPlan,
+    ops: &[FdOp],
+    n: c_int,
+    close_from: c_int,
+    strategy: Strategy,
+    want_pidfd: bool,
+    envp: *const *const libc::c_char,
+    pid_slot: *mut u8,
+) -> Result<Spawned> {
     let strategy = plan.resolve(strategy);
     let result = match strategy {
         Strategy::PosixSpawn => {
@@ -743,25 +732,8 @@ pub(crate) fn spawn_planned(
         Strategy::Vfork | Strategy::Fork => {
             let a = &plan.attrs;
             let ca = plan.child_attrs();
-            let mut ctx = ChildCtx {
-                path: plan.program.as_ptr(),
-                argv: plan.argv.as_ptr(),
-                envp,
-                ops: ops.as_ptr(),
-                n_ops: ops.len(),
-                close_from,
-                cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                chroot: a.chroot.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-                parent_pid: if ca.pdeathsig != 0 { sys::getpid() } else { 0 },
-                groups: a.groups.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
-                rlimits: a.rlimits.as_ptr(),
-                n_rlimits: a.rlimits.len(),
-                sigmask: &plan.sigmask,
-                report: std::ptr::null_mut(),
-                report_fd: -1,
-                pid_slot,
-                a: ca,
-            };
+            let parent = if ca.pdeathsig != 0 { sys::getpid() } else { 0 };
+            let mut ctx = child_ctx(plan, ca, ops, close_from, envp, pid_slot, parent);
             if strategy == Strategy::Vfork {
                 if !sys::spawn::clone_vm_works() {
                     return Err(Error::new(
@@ -790,6 +762,123 @@ pub(crate) fn spawn_planned(
         }
         Err((stage, errno)) => Err(spawn_error(plan, stage, errno)),
     }
+}
+
+/// Sets up the environment the child gets (the plan's, or `environ`) and, when the plan
+/// asks for one, a per-spawn copy with a slot the child fills with its own pid (this
+/// allocates; the plan's own arrays are shared and never written); runs `f` with them
+/// while the buffers live.
+#[inline]
+fn with_envp<R>(plan: &ExecPlan, f: impl FnOnce(*const *const libc::c_char, *mut u8) -> R) -> R {
+    let mut envp = match &plan.envp {
+        Some(e) => e.as_ptr(),
+        None => sys::environ(),
+    };
+    // A per-spawn envp copy with a slot the child fills with its own pid (only when asked:
+    // this allocates; the plan's own arrays are shared and never written).
+    let mut pid_buf = [std::mem::MaybeUninit::<u8>::uninit(); PID_SLOT];
+    let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
+    let mut pid_slot: *mut u8 = std::ptr::null_mut();
+    if let Some(key) = &plan.attrs.pid_env {
+        let key = key.to_bytes();
+        for (d, &b) in pid_buf.iter_mut().zip(key) {
+            d.write(b);
+        }
+        // The child writes the digits and the NUL after the key.
+        pid_slot = pid_buf[key.len()..].as_mut_ptr().cast();
+        let mut p = envp;
+        // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
+        unsafe {
+            while !(*p).is_null() {
+                if !CStr::from_ptr(*p).to_bytes().starts_with(key) {
+                    pid_envp.push(*p);
+                }
+                p = p.add(1);
+            }
+        }
+        pid_envp.push(pid_buf.as_ptr().cast());
+        pid_envp.push(std::ptr::null());
+        envp = pid_envp.as_ptr();
+    }
+
+    f(envp, pid_slot)
+}
+
+/// What the child side reads, pointing into `plan` and the caller's buffers.
+fn child_ctx(
+    plan: &ExecPlan,
+    a: ChildAttrs,
+    ops: &[FdOp],
+    close_from: c_int,
+    envp: *const *const libc::c_char,
+    pid_slot: *mut u8,
+    parent_pid: libc::pid_t,
+) -> ChildCtx {
+    let attrs = &plan.attrs;
+    ChildCtx {
+        path: plan.program.as_ptr(),
+        argv: plan.argv.as_ptr(),
+        envp,
+        ops: ops.as_ptr(),
+        n_ops: ops.len(),
+        close_from,
+        cwd: plan.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        chroot: attrs
+            .chroot
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
+        parent_pid,
+        groups: attrs
+            .groups
+            .as_ref()
+            .map_or(std::ptr::null(), |g| g.as_ptr()),
+        rlimits: attrs.rlimits.as_ptr(),
+        n_rlimits: attrs.rlimits.len(),
+        sigmask: &plan.sigmask,
+        report: std::ptr::null_mut(),
+        report_fd: -1,
+        pid_slot,
+        a,
+    }
+}
+
+/// Replaces this process with `plan`, `fds[i]` becoming its fd `i` (Go's `syscall.Exec`
+/// with the plan's attributes): the steps a child would take, taken here. Returns only on
+/// failure, with this process's state possibly changed by the steps that ran (fds moved,
+/// directory, session, credentials, signal mask), as with std's `CommandExt::exec`.
+pub(crate) fn exec_here(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Error {
+    let targets: Vec<FdTarget> = fds.iter().map(to_target).collect();
+    let mut ops = OpBuf::new();
+    if let Err(e) = plan::try_plan_into(&targets, &mut ops) {
+        return e;
+    }
+    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
+        return Error::invalid(format!("invalid process group {g}"));
+    }
+    if plan.attrs.clone_flags != 0 {
+        return Error::new(
+            ErrorKind::Unsupported,
+            "clone namespaces need a new process: use unshare to replace this one",
+        );
+    }
+    let n = fds.len().max(3) as c_int;
+    let close_from = if plan.attrs.close_other_fds { n } else { -1 };
+    let mut ca = plan.child_attrs();
+    // execve itself resets the handlers; only a full reset has more to do (the ignored
+    // signals). This process's handlers stay if the exec fails.
+    if ca.reset_signals == sys::child::RESET_HANDLED {
+        ca.reset_signals = sys::child::RESET_NONE;
+    }
+    let parent = if ca.pdeathsig != 0 {
+        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
+    } else {
+        0
+    };
+    let (stage, errno) = with_envp(plan, |envp, pid_slot| {
+        let ctx = child_ctx(plan, ca, ops.as_slice(), close_from, envp, pid_slot, parent);
+        sys::child::exec_here(&ctx)
+    });
+    spawn_error(plan, stage, errno)
 }
 
 fn to_target(f: &ChildFd<'_>) -> FdTarget {

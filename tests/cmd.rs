@@ -2516,3 +2516,37 @@ fn std_interop() {
         ErrorKind::ProcessDone
     );
 }
+
+/// `Cmd::exec` replaces the calling process (issue 16): same pid, the command's env,
+/// directory and stdio settings; on every strategy-independent path (it spawns nothing).
+#[test]
+fn exec_replaces_this_process() {
+    let name = "exec_replaces_this_process";
+    if common::is_helper(name) {
+        println!("pid={}", std::process::id());
+        let err = Cmd::new("sh")
+            .args(["-c", "echo \"replaced $$ $X $(pwd)\"; exit 7"])
+            .env("X", "x1")
+            .dir("/")
+            .stdout(Stdio::inherit())
+            .exec();
+        panic!("exec returned: {err}");
+    }
+    let _g = common::start(name, 60);
+    let exe = std::env::current_exe().unwrap();
+    let out = Cmd::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(common::HELPER_ENV, name)
+        .capture()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.state.exit_code(), 7, "{text}");
+    let pid: String = text
+        .split("pid=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(text.contains(&format!("replaced {pid} x1 /\n")), "{text}");
+}

@@ -175,6 +175,18 @@ pub(crate) unsafe fn run(ctx: &ChildCtx) -> ! {
     unsafe { libc::_exit(127) }
 }
 
+/// Takes the child's steps in this process, ending in `execve`: returns only on failure,
+/// with the failing stage and errno (nothing is reported, nothing exits). Used to replace
+/// the calling process (`Cmd::exec`).
+pub(crate) fn exec_here(ctx: &ChildCtx) -> (Stage, i32) {
+    // SAFETY: `ctx` was built by the spawn engine from a live plan and buffers that outlive
+    // this call; the steps only change this process's own state before `execve`.
+    match unsafe { steps(ctx) } {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
 fn report(ctx: &ChildCtx, stage: Stage, errno: i32) {
     let r = Report {
         stage: stage as u8,
