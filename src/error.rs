@@ -122,6 +122,8 @@ pub enum Stage {
     Cgroup = 17,
     /// Setting a resource limit in the child (`prlimit64`).
     Rlimit = 18,
+    /// Writing the user namespace's id maps (`/proc/self/{uid_map,gid_map,setgroups}`).
+    IdMap = 19,
 }
 
 impl Stage {
@@ -152,6 +154,7 @@ impl Stage {
             16 => Stage::Wait,
             17 => Stage::Cgroup,
             18 => Stage::Rlimit,
+            19 => Stage::IdMap,
             _ => return None,
         })
     }
@@ -182,6 +185,7 @@ impl Stage {
             Stage::Wait => "wait",
             Stage::Cgroup => "cgroup placement",
             Stage::Rlimit => "setrlimit",
+            Stage::IdMap => "write id maps",
         }
     }
 }

@@ -71,7 +71,7 @@ pub use error::{Error, ErrorKind, Result, Stage};
 pub use lookpath::{look_path, look_path_in, path_candidates};
 pub use namespaces::Namespaces;
 pub use process::{
-    Credential, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
+    Credential, IdMap, ProcAttr, Process, ProcessState, SysProcAttr, find_process, start_process,
 };
 pub use resource::Resource;
 pub use signal::{IgnoredSignals, Signal};

@@ -743,6 +743,23 @@ pub struct SysProcAttr {
     /// Move the child into this cgroup (a directory of the cgroup filesystem) before exec,
     /// by writing to its `cgroup.procs` (Go's `UseCgroupFD`).
     pub cgroup: Option<PathBuf>,
+    /// The user namespace's uid map (Go's `UidMappings`), written by the child itself into
+    /// `/proc/self/uid_map` once it is in the new user namespace (which
+    /// [`Namespaces::USER`] by clone or unshare must create). A process may write only the
+    /// one line that maps its own effective uid outside (any id inside, size 1: `unshare
+    /// --map-root-user`); other maps are refused with [`ErrorKind::Unsupported`] before any
+    /// clone (Go's parent writes them; here the parent is suspended until the child execs).
+    #[doc(alias = "UidMappings")]
+    pub uid_mappings: Vec<IdMap>,
+    /// The user namespace's gid map (Go's `GidMappings`); `setgroups` is denied in the
+    /// namespace first (as Go does, and as the kernel requires without privilege) unless
+    /// [`gid_mappings_enable_setgroups`](SysProcAttr::gid_mappings_enable_setgroups).
+    #[doc(alias = "GidMappings")]
+    pub gid_mappings: Vec<IdMap>,
+    /// Leave `setgroups` allowed in the new user namespace (Go's
+    /// `GidMappingsEnableSetgroups`; needs privilege).
+    #[doc(alias = "GidMappingsEnableSetgroups")]
+    pub gid_mappings_enable_setgroups: bool,
     /// The child's file-mode creation mask (`umask(2)`; CPython's `umask`): `Some(0o022)`.
     pub umask: Option<u32>,
     /// Resource limits the child starts with: `(resource, soft, hard)`, set with
@@ -753,6 +770,49 @@ pub struct SysProcAttr {
     /// the child then sees only the fds asked for (see [`ProcAttr::files`]), every other
     /// one being marked close-on-exec in the child.
     pub keep_other_fds: bool,
+}
+
+/// One line of a user namespace's uid or gid map (Go's `syscall.SysProcIDMap`): ids
+/// `container_id..container_id+size` in the namespace are `host_id..` outside it.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Cmd, IdMap, Namespaces, SysProcAttr};
+/// let me = rustix::process::geteuid().as_raw();
+/// let sys = SysProcAttr {
+///     clone_namespaces: Namespaces::USER,
+///     uid_mappings: vec![IdMap { container_id: 0, host_id: me, size: 1 }],
+///     ..Default::default()
+/// };
+/// match Cmd::new("id").arg("-u").sys(sys).output() {
+///     Ok(out) => assert_eq!(out, b"0\n"), // root inside, `me` outside
+///     Err(e) => eprintln!("user namespaces refused here: {e}"),
+/// }
+/// ```
+///
+/// # References
+/// `user_namespaces(7)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "SysProcIDMap")]
+pub struct IdMap {
+    /// The first id inside the namespace.
+    pub container_id: u32,
+    /// The first id outside it.
+    pub host_id: u32,
+    /// How many ids.
+    pub size: u32,
+}
+
+/// The text of an id map file: one `inside outside count` line per entry.
+fn id_map_text(maps: &[IdMap]) -> Option<std::ffi::CString> {
+    if maps.is_empty() {
+        return None;
+    }
+    let mut t = String::new();
+    for m in maps {
+        t.push_str(&format!("{} {} {}\n", m.container_id, m.host_id, m.size));
+    }
+    std::ffi::CString::new(t).ok()
 }
 
 /// A user, group and supplementary groups to run as (Go's `syscall.Credential`).
@@ -824,6 +884,40 @@ impl SysProcAttr {
             None => None,
         };
         a.close_other_fds = !self.keep_other_fds;
+        let user_ns = (self.clone_namespaces | self.unshare).contains(Namespaces::USER);
+        if !user_ns && !(self.uid_mappings.is_empty() && self.gid_mappings.is_empty()) {
+            return Err(Error::invalid(
+                "uid/gid mappings need a new user namespace (Namespaces::USER)",
+            ));
+        }
+        // The child writes its own maps (the parent is suspended until it execs), and the
+        // kernel lets a process in a new user namespace write only the one line that maps
+        // its own effective id outside: checked here, before any clone.
+        for (maps, own, what) in [
+            (
+                &self.uid_mappings,
+                rustix::process::geteuid().as_raw(),
+                "uid",
+            ),
+            (
+                &self.gid_mappings,
+                rustix::process::getegid().as_raw(),
+                "gid",
+            ),
+        ] {
+            if maps.len() > 1 || maps.iter().any(|m| m.host_id != own || m.size != 1) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{what} mappings: the child writes its own map, which can only be one \
+                         line mapping this process's effective {what} ({own}) with size 1"
+                    ),
+                ));
+            }
+        }
+        a.uid_map = id_map_text(&self.uid_mappings);
+        a.gid_map = id_map_text(&self.gid_mappings);
+        a.deny_setgroups = a.gid_map.is_some() && !self.gid_mappings_enable_setgroups;
         a.umask = match self.umask {
             Some(m) if m > 0o777 => {
                 return Err(Error::invalid(format!("umask {m:#o} is not within 0o777")));

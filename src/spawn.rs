@@ -125,6 +125,11 @@ pub(crate) struct Attrs {
     pub foreground: bool,
     pub umask: Option<u32>,
     pub rlimits: Vec<sys::child::RlimitReq>,
+    /// The text to write to `/proc/self/uid_map` / `gid_map` in a new user namespace.
+    pub uid_map: Option<CString>,
+    pub gid_map: Option<CString>,
+    /// Write "deny" to `/proc/self/setgroups` first.
+    pub deny_setgroups: bool,
 }
 
 /// Everything a child needs, built once in the parent: the program path, argv and envp as
@@ -486,6 +491,7 @@ impl ExecPlan {
                 pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
                 unshare: a.unshare,
                 private_mounts: (a.unshare | a.clone_flags) & libc::CLONE_NEWNS != 0,
+                deny_setgroups: a.deny_setgroups,
                 cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
                 set_groups: a.groups.is_some(),
                 n_groups: a.groups.as_ref().map_or(0, Vec::len),
@@ -503,7 +509,7 @@ impl ExecPlan {
 
     fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
         let a = &self.attrs;
-        let checks: [(bool, &'static str); 12] = [
+        let checks: [(bool, &'static str); 13] = [
             (a.pdeathsig.is_some(), "pdeathsig"),
             (
                 a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
@@ -514,6 +520,7 @@ impl ExecPlan {
             (a.clone_flags != 0, "clone namespaces"),
             (a.cgroup_procs.is_some(), "cgroup placement"),
             (a.umask.is_some(), "umask"),
+            (a.uid_map.is_some() || a.gid_map.is_some(), "id maps"),
             (!a.rlimits.is_empty(), "resource limits"),
             (a.ctty.is_some() || a.foreground, "controlling terminal"),
             (a.noctty, "noctty"),
@@ -834,6 +841,14 @@ fn child_ctx(
             .map_or(std::ptr::null(), |g| g.as_ptr()),
         rlimits: attrs.rlimits.as_ptr(),
         n_rlimits: attrs.rlimits.len(),
+        uid_map: attrs
+            .uid_map
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
+        gid_map: attrs
+            .gid_map
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
         sigmask: &plan.sigmask,
         report: std::ptr::null_mut(),
         report_fd: -1,

@@ -571,3 +571,89 @@ fn umask_and_rlimits() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(common::children().is_empty());
 }
+
+/// User namespace id maps (Go's UidMappings/GidMappings, issue 16): written by the child
+/// itself, by clone and by unshare, with setgroups denied unless enabled; refused without a
+/// user namespace and by PosixSpawn.
+#[test]
+fn user_namespace_id_maps() {
+    let _g = common::start("user_namespace_id_maps", 60);
+    use forkexec::IdMap;
+    let map = |c, h| {
+        vec![IdMap {
+            container_id: c,
+            host_id: h,
+            size: 1,
+        }]
+    };
+    let script = "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -u; id -g";
+    let me = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let (u, g) = (me.0.to_string(), me.1.to_string());
+    for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
+        for by_clone in [true, false] {
+            let ns = if by_clone {
+                (Namespaces::USER, Namespaces::NONE)
+            } else {
+                (Namespaces::NONE, Namespaces::USER)
+            };
+            let sys = SysProcAttr {
+                clone_namespaces: ns.0,
+                unshare: ns.1,
+                uid_mappings: map(0, me.0),
+                gid_mappings: map(0, me.1),
+                ..Default::default()
+            };
+            let r = Cmd::new("sh")
+                .args(["-c", script])
+                .sys(sys)
+                .strategy(s)
+                .output();
+            let out = match r {
+                Ok(out) => out,
+                Err(e) if !is_root() => {
+                    eprintln!("skipped: user namespaces with these maps need root here: {e}");
+                    return;
+                }
+                Err(e) => panic!("{s:?} clone={by_clone}: {e}"),
+            };
+            let text = String::from_utf8(out).unwrap();
+            let words: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(
+                words,
+                ["0", &u, "1", "0", &g, "1", "deny", "0", "0"],
+                "{s:?} clone={by_clone}"
+            );
+        }
+    }
+    let err = Cmd::new("true")
+        .sys(SysProcAttr {
+            uid_mappings: map(0, 0),
+            ..Default::default()
+        })
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // A map of another host id cannot be written by the child itself.
+    let err = Cmd::new("true")
+        .sys(SysProcAttr {
+            unshare: Namespaces::USER,
+            uid_mappings: map(0, me.0 + 1),
+            ..Default::default()
+        })
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let err = Cmd::new("true")
+        .sys(SysProcAttr {
+            unshare: Namespaces::USER,
+            uid_mappings: map(0, me.0),
+            ..Default::default()
+        })
+        .strategy(Strategy::PosixSpawn)
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+}

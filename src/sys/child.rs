@@ -97,6 +97,8 @@ pub(crate) struct ChildAttrs {
     pub dfl_sigpipe: bool,
     /// `umask(umask)` when `>= 0`.
     pub umask: c_int,
+    /// Write "deny" to `/proc/self/setgroups` before the gid map.
+    pub deny_setgroups: bool,
 }
 
 /// Everything the child needs, prepared by the parent. Plain data and raw pointers into
@@ -118,6 +120,9 @@ pub(crate) struct ChildCtx {
     /// `n_rlimits` limits to set (points into the plan).
     pub rlimits: *const RlimitReq,
     pub n_rlimits: usize,
+    /// The uid and gid map texts to write (NUL-terminated; null: none).
+    pub uid_map: *const c_char,
+    pub gid_map: *const c_char,
     /// The signal mask the program starts with (points into the plan).
     pub sigmask: *const libc::sigset_t,
     /// Where the child reports (memory shared with the parent); null when it reports on
@@ -344,6 +349,18 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         })
         .map_err(|e| (Stage::Unshare, e))?;
     }
+    // The user namespace's id maps, written by the child itself (it is in the new
+    // namespace now, by clone or by the unshare above), before any credential change.
+    if ctx.a.deny_setgroups {
+        write_file(c"/proc/self/setgroups".as_ptr(), c"deny".as_ptr())
+            .map_err(|e| (Stage::IdMap, e))?;
+    }
+    if !ctx.gid_map.is_null() {
+        write_file(c"/proc/self/gid_map".as_ptr(), ctx.gid_map).map_err(|e| (Stage::IdMap, e))?;
+    }
+    if !ctx.uid_map.is_null() {
+        write_file(c"/proc/self/uid_map".as_ptr(), ctx.uid_map).map_err(|e| (Stage::IdMap, e))?;
+    }
     if !ctx.chroot.is_null() {
         sys3(libc::SYS_chroot, ctx.chroot as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
         if ctx.cwd.is_null() {
@@ -519,6 +536,32 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
     unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
     Err((Stage::Exec, err()))
+}
+
+/// Writes the NUL-terminated `text` to the file at `path` in one `write` (as the kernel
+/// wants id maps), with raw system calls only.
+fn write_file(path: *const c_char, text: *const c_char) -> Result<(), i32> {
+    let mut len = 0usize;
+    // SAFETY: `text` is a NUL-terminated string prepared by the parent.
+    while unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: openat(AT_FDCWD, path, O_WRONLY|O_CLOEXEC) on a static path.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            path,
+            (libc::O_WRONLY | libc::O_CLOEXEC) as c_long,
+        )
+    };
+    check(fd)?;
+    // SAFETY: writing `len` bytes of `text` to the fd just opened.
+    let n = unsafe { libc::syscall(libc::SYS_write, fd, text, len) };
+    let r = if n < 0 { Err(err()) } else { Ok(()) };
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+    r
 }
 
 /// Marks every fd `>= from` close-on-exec: one `close_range` where the kernel has it,
