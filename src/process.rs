@@ -885,7 +885,8 @@ impl SysProcAttr {
         };
         a.close_other_fds = !self.keep_other_fds;
         let user_ns = (self.clone_namespaces | self.unshare).contains(Namespaces::USER);
-        if !user_ns && !(self.uid_mappings.is_empty() && self.gid_mappings.is_empty()) {
+        let has_maps = !self.uid_mappings.is_empty() || !self.gid_mappings.is_empty();
+        if has_maps && !user_ns {
             return Err(Error::invalid(
                 "uid/gid mappings need a new user namespace (Namespaces::USER)",
             ));
