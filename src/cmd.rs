@@ -350,6 +350,7 @@ pub struct Cmd {
     output_limit: Option<usize>,
     cancel_group: bool,
     cancel_fn: Option<Arc<CancelFn>>,
+    pre_exec: Vec<Arc<crate::sys::child::PreExecFn>>,
     sys: SysProcAttr,
     prepared: Option<Prepared>,
 }
@@ -409,6 +410,7 @@ impl Cmd {
             output_limit: None,
             cancel_group: false,
             cancel_fn: None,
+            pre_exec: Vec::new(),
             sys: SysProcAttr::default(),
             prepared: None,
         }
@@ -1066,6 +1068,44 @@ impl Cmd {
         setter!(self)
     }
 
+    /// Runs `f` in the child just before `execve`, after the crate's own steps (std's
+    /// `CommandExt::pre_exec`); several run in the order given. An error of `f` fails the
+    /// start with [`Stage::PreExec`] and its errno (`EINVAL` when it has none). The child
+    /// gets a copy of this process's memory: with `pre_exec`, `Auto` uses the `Fork`
+    /// strategy, and `Vfork` and `PosixSpawn` are refused with
+    /// [`ErrorKind::Unsupported`].
+    ///
+    /// # Safety
+    /// `f` runs in a child forked from a possibly multi-threaded process, between fork and
+    /// exec: it must only make async-signal-safe calls (no allocation, no lock, no
+    /// panic, no `println!`), exactly as std requires of its `pre_exec`.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, Stage};
+    /// let mut cmd = Cmd::new("sh");
+    /// cmd.args(["-c", "echo $(cut -d' ' -f19 /proc/$$/stat)"]); // the nice value
+    /// // SAFETY: setpriority is async-signal-safe; nothing is allocated.
+    /// unsafe {
+    ///     cmd.pre_exec(|| {
+    ///         if libc::setpriority(libc::PRIO_PROCESS, 0, 5) == 0 { Ok(()) }
+    ///         else { Err(std::io::Error::last_os_error()) }
+    ///     });
+    /// }
+    /// assert_eq!(cmd.output()?, b"5\n");
+    /// // SAFETY: building an io::Error from an errno allocates nothing.
+    /// let err = unsafe { Cmd::new("true").pre_exec(|| Err(std::io::Error::from_raw_os_error(libc::EPERM))).run() };
+    /// assert_eq!(err.unwrap_err().stage(), Some(Stage::PreExec));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub unsafe fn pre_exec(
+        &mut self,
+        f: impl Fn() -> io::Result<()> + Send + Sync + 'static,
+    ) -> &mut Cmd {
+        self.pre_exec.push(Arc::new(f));
+        setter!(self)
+    }
+
     /// Lets the child see fds of the parent that are not close-on-exec (off by default:
     /// the child sees 0-2 and the extra files only).
     ///
@@ -1257,6 +1297,7 @@ impl Cmd {
             plan.set_cwd(Some(c));
         }
         self.sys.apply(&mut plan)?;
+        plan.attrs_mut().pre_exec = spawn::PreExecHooks(self.pre_exec.clone());
         if self.cancel_group && !self.sys.setsid {
             match self.sys.process_group {
                 None => plan.attrs_mut().pgid = Some(0),

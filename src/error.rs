@@ -124,6 +124,8 @@ pub enum Stage {
     Rlimit = 18,
     /// Writing the user namespace's id maps (`/proc/self/{uid_map,gid_map,setgroups}`).
     IdMap = 19,
+    /// A [`Cmd::pre_exec`](crate::Cmd::pre_exec) function failed.
+    PreExec = 20,
 }
 
 impl Stage {
@@ -155,6 +157,7 @@ impl Stage {
             17 => Stage::Cgroup,
             18 => Stage::Rlimit,
             19 => Stage::IdMap,
+            20 => Stage::PreExec,
             _ => return None,
         })
     }
@@ -186,6 +189,7 @@ impl Stage {
             Stage::Cgroup => "cgroup placement",
             Stage::Rlimit => "setrlimit",
             Stage::IdMap => "write id maps",
+            Stage::PreExec => "pre_exec",
         }
     }
 }

@@ -130,6 +130,18 @@ pub(crate) struct Attrs {
     pub gid_map: Option<CString>,
     /// Write "deny" to `/proc/self/setgroups` first.
     pub deny_setgroups: bool,
+    /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
+    pub pre_exec: PreExecHooks,
+}
+
+/// The caller's `pre_exec` functions, shared by the clones of a plan.
+#[derive(Clone, Default)]
+pub(crate) struct PreExecHooks(pub Vec<std::sync::Arc<sys::child::PreExecFn>>);
+
+impl std::fmt::Debug for PreExecHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PreExecHooks({})", self.0.len())
+    }
 }
 
 /// Everything a child needs, built once in the parent: the program path, argv and envp as
@@ -509,7 +521,7 @@ impl ExecPlan {
 
     fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
         let a = &self.attrs;
-        let checks: [(bool, &'static str); 13] = [
+        let checks: [(bool, &'static str); 14] = [
             (a.pdeathsig.is_some(), "pdeathsig"),
             (
                 a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
@@ -521,6 +533,7 @@ impl ExecPlan {
             (a.cgroup_procs.is_some(), "cgroup placement"),
             (a.umask.is_some(), "umask"),
             (a.uid_map.is_some() || a.gid_map.is_some(), "id maps"),
+            (!a.pre_exec.0.is_empty(), "pre_exec"),
             (!a.rlimits.is_empty(), "resource limits"),
             (a.ctty.is_some() || a.foreground, "controlling terminal"),
             (a.noctty, "noctty"),
@@ -548,6 +561,9 @@ impl ExecPlan {
     /// ```
     pub fn resolve(&self, strategy: Strategy) -> Strategy {
         match strategy {
+            // A pre_exec function runs arbitrary code in the child: it gets a copy of the
+            // memory, not the parent's own (std forks for it too).
+            Strategy::Auto if !self.attrs.pre_exec.0.is_empty() => Strategy::Fork,
             Strategy::Auto if sys::spawn::clone_vm_works() => Strategy::Vfork,
             // Not PosixSpawn: the C library's posix_spawn also relies on CLONE_VM sharing
             // memory to report exec errors; where it does not (valgrind), they would be lost.
@@ -742,6 +758,13 @@ fn spawn_with_envp(
             let parent = if ca.pdeathsig != 0 { sys::getpid() } else { 0 };
             let mut ctx = child_ctx(plan, ca, ops, close_from, envp, pid_slot, parent);
             if strategy == Strategy::Vfork {
+                if !a.pre_exec.0.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "pre_exec needs the child to have its own memory: use Strategy::Fork \
+                         or Auto",
+                    ));
+                }
                 if !sys::spawn::clone_vm_works() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
@@ -841,6 +864,8 @@ fn child_ctx(
             .map_or(std::ptr::null(), |g| g.as_ptr()),
         rlimits: attrs.rlimits.as_ptr(),
         n_rlimits: attrs.rlimits.len(),
+        pre_exec: attrs.pre_exec.0.as_ptr(),
+        n_pre_exec: attrs.pre_exec.0.len(),
         uid_map: attrs
             .uid_map
             .as_ref()

@@ -2550,3 +2550,48 @@ fn exec_replaces_this_process() {
         .collect();
     assert!(text.contains(&format!("replaced {pid} x1 /\n")), "{text}");
 }
+
+/// `pre_exec` (issue 16, std's CommandExt::pre_exec): runs in the child before exec on
+/// Fork and Auto (which uses Fork for it), in order; its error is the start's error;
+/// Vfork and PosixSpawn refuse it.
+#[test]
+fn pre_exec_like_std() {
+    let _g = common::start("pre_exec_like_std", 60);
+    for s in [Strategy::Fork, Strategy::Auto] {
+        let mut cmd = sh("echo $(cut -d' ' -f19 /proc/$$/stat) $(umask)");
+        // SAFETY: setpriority and umask are async-signal-safe; nothing allocates.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, 3) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+            .pre_exec(|| {
+                libc::umask(0o077);
+                Ok(())
+            });
+        }
+        assert_eq!(cmd.strategy(s).output().unwrap(), b"3 0077\n", "{s:?}");
+        // SAFETY: from_raw_os_error allocates nothing.
+        let err = unsafe {
+            Cmd::new("true")
+                .pre_exec(|| Err(std::io::Error::from_raw_os_error(libc::EACCES)))
+                .strategy(s)
+                .run()
+                .unwrap_err()
+        };
+        assert_eq!(
+            (err.stage(), err.errno()),
+            (Some(Stage::PreExec), Some(libc::EACCES)),
+            "{s:?}"
+        );
+        assert!(common::children().is_empty());
+    }
+    for s in [Strategy::Vfork, Strategy::PosixSpawn] {
+        // SAFETY: never runs (refused).
+        let err = unsafe { Cmd::new("true").pre_exec(|| Ok(())).strategy(s).run() };
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::Unsupported, "{s:?}");
+    }
+}

@@ -54,6 +54,9 @@ pub(crate) const RESET_HANDLED: u8 = 1;
 /// [`ChildAttrs::reset_signals`]: nothing (the kernel cleared the handlers).
 pub(crate) const RESET_NONE: u8 = 0;
 
+/// A function the caller runs in the child just before `execve` (`Cmd::pre_exec`).
+pub(crate) type PreExecFn = dyn Fn() -> std::io::Result<()> + Send + Sync;
+
 /// One resource limit for the child: `prlimit64(0, resource, &{cur, max}, NULL)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +123,9 @@ pub(crate) struct ChildCtx {
     /// `n_rlimits` limits to set (points into the plan).
     pub rlimits: *const RlimitReq,
     pub n_rlimits: usize,
+    /// `n_pre_exec` caller functions to run last (points into the plan).
+    pub pre_exec: *const std::sync::Arc<PreExecFn>,
+    pub n_pre_exec: usize,
     /// The uid and gid map texts to write (NUL-terminated; null: none).
     pub uid_map: *const c_char,
     pub gid_map: *const c_char,
@@ -504,6 +510,19 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         )
     })
     .map_err(|e| (Stage::Signals, e))?;
+
+    // The caller's pre_exec functions (`Cmd::pre_exec`, an unsafe promise to make only
+    // async-signal-safe calls), in the Fork strategy's copy of the memory. An error is
+    // reported by its errno; it is forgotten, not dropped (a drop could free memory).
+    // SAFETY: `pre_exec` points at `n_pre_exec` prepared entries (or dangles with 0).
+    let hooks = unsafe { std::slice::from_raw_parts(ctx.pre_exec, ctx.n_pre_exec) };
+    for f in hooks {
+        if let Err(e) = f() {
+            let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+            std::mem::forget(e);
+            return Err((Stage::PreExec, errno));
+        }
+    }
 
     // 9. The child's own pid into its environment (`LISTEN_PID=` for socket activation):
     //    a per-spawn buffer of the parent's frame, owned by this spawn alone.
