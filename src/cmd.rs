@@ -1852,9 +1852,30 @@ impl Child {
         if self.waited {
             return Err(crate::process::process_done());
         }
-        match self.process.reaped_state() {
-            Some(st) => Ok(Some(st)),
-            None => self.process.try_wait(),
+        if let Some(st) = self.process.reaped_state() {
+            return Ok(Some(st));
+        }
+        if self.watcher.is_some() && !self.exited_unreaped(Some(Duration::ZERO))? {
+            return Ok(None);
+        }
+        self.end_watch();
+        self.process.try_wait()
+    }
+
+    /// Whether the child has exited (not reaped: its pid stays its own), waiting at most
+    /// `timeout` (`None`: until it does). Through the pidfd.
+    fn exited_unreaped(&self, timeout: Option<Duration>) -> Result<bool> {
+        match self.process.pidfd() {
+            Some(fd) => crate::raw::poll_readable(fd, timeout),
+            None => Ok(true),
+        }
+    }
+
+    /// Ends the timeout's registration, once the child has exited and before it is reaped
+    /// (the timer never signals a reaped pid), keeping what it did.
+    fn end_watch(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            (self.timed_out, self.cancel_error) = w.finish();
         }
     }
 
@@ -1895,16 +1916,16 @@ impl Child {
     /// Waits for the process itself, applying the timeout and the cancel signal.
     fn wait_process(&mut self) -> Result<ProcessState> {
         if let Some(st) = self.process.reaped_state() {
-            // Reaped already (try_wait, wait_timeout, or through `process()`).
-            if let Some(w) = self.watcher.take() {
-                (self.timed_out, self.cancel_error) = w.finish();
-            }
+            // Reaped already (try_wait, or through `process()`).
+            self.end_watch();
             return Ok(st);
         }
-        if let Some(w) = self.watcher.take() {
-            let st = self.process.wait_exclusive();
-            (self.timed_out, self.cancel_error) = w.finish();
-            return st;
+        if self.watcher.is_some() {
+            // Exited first, then the timer lets go, then the reap: a cancel in flight never
+            // meets a reused pid.
+            self.exited_unreaped(None)?;
+            self.end_watch();
+            return self.process.wait_exclusive();
         }
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -1965,7 +1986,7 @@ impl Child {
         self.waited = true;
         let mut delay_hit = delay_hit;
         if let Some(c) = self.copiers.take() {
-            match c.finish(self.wait_delay)? {
+            match c.finish(self.wait_delay).map_err(|e| e.with_state(st))? {
                 CopyEnd::Done => {}
                 CopyEnd::DelayExpired => delay_hit = true,
             }

@@ -2595,3 +2595,92 @@ fn pre_exec_like_std() {
         assert_eq!(err.unwrap_err().kind(), ErrorKind::Unsupported, "{s:?}");
     }
 }
+
+/// Review regressions (issue 13 follow-up): a full 4 KiB first read is not followed by a
+/// blocking read (the child filling stderr meanwhile deadlocked output()); a panicking
+/// cancel function is its error and later timeouts still work; a wait delay beyond time
+/// never kills; a panicking pre_exec fails the start and stays in the child.
+#[test]
+fn review_regressions_capture_timer_pre_exec() {
+    let _g = common::start("review_regressions_capture_timer_pre_exec", 120);
+    for s in STRATEGIES {
+        let script = "head -c 4096 /dev/zero; head -c 300000 /dev/zero >&2; exit 3";
+        let out = sh(script).strategy(s).capture().unwrap();
+        assert_eq!(
+            (out.stdout.len(), out.stderr.len()),
+            (4096, 300_000),
+            "{s:?}"
+        );
+    }
+    let err = Cmd::new("sleep")
+        .arg("30")
+        .timeout(Duration::from_millis(50))
+        .wait_delay(Duration::from_millis(100))
+        .cancel_with(|_| panic!("cancel function panics"))
+        .run()
+        .unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL));
+    let err = Cmd::new("sleep")
+        .arg("30")
+        .timeout(Duration::from_millis(50))
+        .run()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "the timer thread survived");
+    // TERM is ignored by the child: with a wait delay beyond time, nothing kills it.
+    let st = sh("trap '' TERM; sleep 1; exit 5")
+        .timeout(Duration::from_millis(50))
+        .cancel_signal(Signal::TERM)
+        .wait_delay(Duration::MAX)
+        .run()
+        .unwrap_err();
+    assert_eq!(st.state().unwrap().exit_code(), 5, "{st}");
+    // SAFETY: the closure only panics (in the forked child).
+    let err = unsafe {
+        Cmd::new("true")
+            .pre_exec(|| panic!("pre_exec panics"))
+            .run()
+            .unwrap_err()
+    };
+    assert_eq!(err.stage(), Some(Stage::PreExec));
+}
+
+/// Review regression (issue 13 follow-up): a WaitSet token is reused only after its
+/// Exited was returned, so every Exited belongs to the child its token was given to.
+#[test]
+fn waitset_tokens_are_reused_only_after_exited() {
+    let _g = common::start("waitset_tokens_are_reused_only_after_exited", 120);
+    let mut set = forkexec::WaitSet::new().unwrap();
+    let mut code_of = std::collections::HashMap::new();
+    let mut next_code = 0;
+    let mut add = |set: &mut forkexec::WaitSet,
+                   code_of: &mut std::collections::HashMap<usize, i32>| {
+        next_code += 1;
+        let c = next_code % 100;
+        let child = sh(&format!("echo {c}; exit {c}"))
+            .stdout(Stdio::piped())
+            .start()
+            .unwrap();
+        let t = set.add(child).unwrap();
+        assert!(
+            code_of.insert(t, c).is_none(),
+            "token {t} reused before its Exited"
+        );
+    };
+    for _ in 0..10 {
+        add(&mut set, &mut code_of);
+    }
+    let mut exits = 0;
+    while let Some(ev) = set.next(Some(Duration::from_secs(60))).unwrap() {
+        match ev {
+            forkexec::WaitEvent::Output { .. } if exits < 150 => add(&mut set, &mut code_of),
+            forkexec::WaitEvent::Output { .. } => {}
+            forkexec::WaitEvent::Exited { token, result } => {
+                let want = code_of.remove(&token).expect("an Exited for a live token");
+                assert_eq!(result.unwrap().exit_code(), want);
+                exits += 1;
+            }
+        }
+    }
+    assert!(code_of.is_empty() && exits >= 150);
+}

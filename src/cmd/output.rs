@@ -461,9 +461,10 @@ impl Child {
                         Ok(n) => {
                             b.extend_from_slice(first.get(..n).unwrap_or(&first));
                             cap.trim();
-                            if n < first.len() || cap.overflowed() {
-                                continue;
-                            }
+                            // Back to poll: the pipe is blocking, and another read now
+                            // could wait on an empty pipe while the child fills the other
+                            // one (or a grandchild holds this one past the wait delay).
+                            continue;
                         }
                         Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
                         Err(e) => return Err(Error::os(e.raw_os_error())),

@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -147,6 +147,11 @@ struct Outcome {
     timed_out: AtomicBool,
     /// The cancel function's error.
     error: Mutex<Option<std::io::Error>>,
+    /// `(a cancel is being sent or its function runs, the owner finished)`: the owner
+    /// reaps only once no cancel is in flight, and none starts after it finished, so a
+    /// signal or a cancel function never meets a reaped (reusable) pid.
+    gate: Mutex<(bool, bool)>,
+    idle: Condvar,
 }
 
 struct State {
@@ -244,9 +249,18 @@ impl Watcher {
         Ok(Watcher { id, shared })
     }
 
-    /// Ends the registration (the child was reaped): whether the deadline cancelled it,
-    /// and the cancel function's error.
+    /// Ends the registration: call it once the child has exited and before it is reaped
+    /// (it waits for a cancel in flight, and none starts after it). Whether the deadline
+    /// cancelled the child, and the cancel function's error.
     pub(super) fn finish(self) -> (bool, Option<std::io::Error>) {
+        {
+            let o = &self.shared;
+            let mut g = o.gate.lock().unwrap_or_else(|p| p.into_inner());
+            while g.0 {
+                g = o.idle.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+            g.1 = true;
+        }
         if let Ok(t) = timer() {
             // Dropped here, so the duplicate pidfd is closed when the wait returns. (The
             // thread may be polling its number: it maps events to ids, and ignores an id
@@ -328,7 +342,10 @@ fn run(t: &'static Timer) {
             match (first, e.wait_delay) {
                 (true, Some(d)) => {
                     e.cancelled = true;
-                    e.deadline = now.checked_add(d).unwrap_or(now);
+                    match now.checked_add(d) {
+                        Some(t) => e.deadline = t,
+                        None => e.done = true, // a wait delay beyond time: never killed
+                    }
                 }
                 _ => e.done = true,
             }
@@ -337,12 +354,29 @@ fn run(t: &'static Timer) {
         // the caller's code, and may start a command with a timeout of its own.
         drop(s);
         for (pid, pidfd, first, cancel, shared) in due {
+            {
+                let mut g = shared.gate.lock().unwrap_or_else(|p| p.into_inner());
+                if g.1 {
+                    continue; // its owner is done with it (and may reap it any moment)
+                }
+                g.0 = true;
+            }
             if send_allowed(&pidfd) {
                 shared.timed_out.store(true, Ordering::SeqCst);
-                if let Some(e) = cancel_now(pid, Some(pidfd.as_fd()), &cancel, first) {
+                // A panicking cancel function must not take the timer thread (and every
+                // later timeout of the process) with it: it counts as its error.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    cancel_now(pid, Some(pidfd.as_fd()), &cancel, first)
+                }));
+                let err = r.unwrap_or_else(|_| {
+                    Some(std::io::Error::other("the cancel function panicked"))
+                });
+                if let Some(e) = err {
                     *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                 }
             }
+            shared.gate.lock().unwrap_or_else(|p| p.into_inner()).0 = false;
+            shared.idle.notify_all();
         }
     }
 }

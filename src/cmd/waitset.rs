@@ -253,6 +253,10 @@ impl WaitSet {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(ev) = self.ready.pop_front() {
+                if let WaitEvent::Exited { token, .. } = &ev {
+                    // Reusable only once its Exited is in the caller's hands.
+                    self.free.push(*token);
+                }
                 return Ok(Some(ev));
             }
             if self.live == 0 {
@@ -285,11 +289,17 @@ impl WaitSet {
                 continue;
             }
             let events = std::mem::take(&mut self.events);
+            let mut r = Ok(());
             for ev in &events {
                 let k = ev.data.u64();
-                self.handle((k / 3) as usize, (k % 3) as usize)?;
+                r = self.handle((k / 3) as usize, (k % 3) as usize);
+                if r.is_err() {
+                    break;
+                }
             }
+            // Given back before any error is returned: the next wait needs its capacity.
             self.events = events;
+            r?;
         }
     }
 
@@ -332,7 +342,6 @@ impl WaitSet {
             if let Some(mut slot) = self.slots[token].take() {
                 let result = slot.child.wait();
                 self.live -= 1;
-                self.free.push(token);
                 self.ready.push_back(WaitEvent::Exited { token, result });
             }
         }

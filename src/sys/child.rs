@@ -321,19 +321,16 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     // SAFETY: `rlimits` points at `n_rlimits` prepared entries (or dangles with 0).
     let rlimits = unsafe { std::slice::from_raw_parts(ctx.rlimits, ctx.n_rlimits) };
     for r in rlimits {
-        let lim = [r.cur, r.max];
-        // SAFETY: prlimit64(0 = this process, resource, &new, NULL); `lim` is the
-        // kernel's struct rlimit64 (two u64).
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_prlimit64,
-                0 as c_long,
-                r.resource as c_long,
-                lim.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-            )
-        })
-        .map_err(|e| (Stage::Rlimit, e))?;
+        let mut lim = [r.cur, r.max];
+        if r.resource == crate::Resource::NOFILE.as_raw() {
+            // The fd steps below need the current fd limit (a lowered one could fail a
+            // dup to a high temporary, or shorten the close-on-exec sweep): only raise it
+            // here (privilege may be dropped below); it is set exactly after the fd steps.
+            let mut old = [0u64; 2];
+            prlimit(r.resource, None, Some(&mut old)).map_err(|e| (Stage::Rlimit, e))?;
+            lim = [r.cur.max(old[0]), r.max.max(old[1])];
+        }
+        prlimit(r.resource, Some(&lim), None).map_err(|e| (Stage::Rlimit, e))?;
     }
     if ctx.a.unshare != 0 {
         sys3(libc::SYS_unshare, ctx.a.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
@@ -497,6 +494,13 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         unsafe { close_others(ctx.close_from) }.map_err(|e| (Stage::CloseFds, e))?;
     }
 
+    // The fd limit as asked, now that the fd steps are done (lowering needs no privilege).
+    for r in rlimits {
+        if r.resource == crate::Resource::NOFILE.as_raw() {
+            prlimit(r.resource, Some(&[r.cur, r.max]), None).map_err(|e| (Stage::Rlimit, e))?;
+        }
+    }
+
     // 8. The signal mask the program starts with (empty unless asked otherwise). From here a
     //    signal may be delivered, but every disposition is the default one.
     // SAFETY: valid set pointer; 8 is the kernel's sigset size.
@@ -517,10 +521,19 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     // SAFETY: `pre_exec` points at `n_pre_exec` prepared entries (or dangles with 0).
     let hooks = unsafe { std::slice::from_raw_parts(ctx.pre_exec, ctx.n_pre_exec) };
     for f in hooks {
-        if let Err(e) = f() {
-            let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-            std::mem::forget(e);
-            return Err((Stage::PreExec, errno));
+        // A panic must not unwind out of the child into the caller's frames (this is a
+        // copy of the parent): it fails the step like an error.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                std::mem::forget(e);
+                return Err((Stage::PreExec, errno));
+            }
+            Err(payload) => {
+                std::mem::forget(payload);
+                return Err((Stage::PreExec, libc::EINVAL));
+            }
         }
     }
 
@@ -555,6 +568,23 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
     unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
     Err((Stage::Exec, err()))
+}
+
+/// `prlimit64(0, resource, new, old)` on this process; `[cur, max]` is the kernel's
+/// `struct rlimit64`.
+fn prlimit(resource: u32, new: Option<&[u64; 2]>, old: Option<&mut [u64; 2]>) -> Result<(), i32> {
+    let new = new.map_or(std::ptr::null(), |n| n.as_ptr());
+    let old = old.map_or(std::ptr::null_mut(), |o| o.as_mut_ptr());
+    // SAFETY: prlimit64 on this process with valid or null pointers to two u64.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            0 as c_long,
+            resource as c_long,
+            new,
+            old,
+        )
+    })
 }
 
 /// Writes the NUL-terminated `text` to the file at `path` in one `write` (as the kernel
