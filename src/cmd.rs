@@ -728,8 +728,10 @@ impl Cmd {
     /// Cancels the child at its timeout by calling `f` instead of sending
     /// [`cancel_signal`](Cmd::cancel_signal) (Go's `Cmd.Cancel`): to ask it to stop in
     /// its own way (a signal to its group, a message on a socket). `f` runs on the crate's
-    /// timer thread, shared by every child with a timeout, so it should not block; the
-    /// child has not been reaped while it runs. If the child still runs
+    /// timer thread, shared by every child with a timeout, so it should not block (and
+    /// must not wait for another command's timeout); the child is not reaped while it
+    /// runs (a `Child` waits for it before reaping; reaping through
+    /// [`Child::process`] directly bypasses that). If the child still runs
     /// [`wait_delay`](Cmd::wait_delay) later, it gets `SIGKILL`. An error of `f` is
     /// reported in the wait's [`ErrorKind::Timeout`] error.
     ///
@@ -1497,8 +1499,11 @@ impl Cmd {
     /// The stdio settings apply as for a child, **including the default null device**: say
     /// [`Stdio::inherit`] to keep this process's stdin, stdout or stderr. Pipes and
     /// readers/writers need a second process and are refused, as are clone namespaces (use
-    /// [`unshare`](Cmd::unshare)). When the exec fails after a step changed this process
-    /// (its fds, directory, credentials, signal mask), the change stays, as with std.
+    /// [`unshare`](Cmd::unshare)). When the exec fails after a step changed this process,
+    /// the change stays, as with std: its fds (moved, others marked close-on-exec),
+    /// directory, session and group, umask, limits, namespaces, cgroup, pdeathsig, the
+    /// calling thread's credentials and signal mask, `SIGPIPE` back at its default, and
+    /// with [`IgnoredSignals::Reset`] every disposition.
     ///
     /// # Errors
     /// The returned error: [`ErrorKind::InvalidInput`] for a pipe, reader or writer as

@@ -905,7 +905,7 @@ pub(crate) fn exec_here(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Error {
     let close_from = if plan.attrs.close_other_fds { n } else { -1 };
     let mut ca = plan.child_attrs();
     // execve itself resets the handlers; only a full reset has more to do (the ignored
-    // signals). This process's handlers stay if the exec fails.
+    // signals, and with them this process's handlers if the exec fails).
     if ca.reset_signals == sys::child::RESET_HANDLED {
         ca.reset_signals = sys::child::RESET_NONE;
     }
