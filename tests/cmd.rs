@@ -2308,21 +2308,23 @@ fn timeout_cancels_the_whole_group_when_asked() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
+/// The number of threads of this process.
+fn threads() -> usize {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse::<usize>()
+        .unwrap()
+}
+
 /// Issue 13: 1,000 running children with timeouts cost one timer thread, not one each.
 /// Runs in its own process with a raised fd limit (each child holds a pidfd, the timer a
 /// duplicate).
 #[test]
 fn thousand_timeouts_one_thread() {
     let name = "thousand_timeouts_one_thread";
-    let threads = || {
-        let s = std::fs::read_to_string("/proc/self/status").unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .unwrap()
-            .trim()
-            .parse::<usize>()
-            .unwrap()
-    };
     if common::is_helper(name) {
         let before = threads();
         let mut children = Vec::new();
@@ -2363,15 +2365,6 @@ fn thousand_timeouts_one_thread() {
 #[test]
 fn waitset_runs_many_jobs_from_one_thread() {
     let _g = common::start("waitset_runs_many_jobs_from_one_thread", 120);
-    let threads = || {
-        let s = std::fs::read_to_string("/proc/self/status").unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .unwrap()
-            .trim()
-            .parse::<usize>()
-            .unwrap()
-    };
     let before = threads();
     let mut set = forkexec::WaitSet::new().unwrap();
     let mut want = std::collections::HashMap::new();
