@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cstr::{CStringArray, merge_env};
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::look_path_in;
 use crate::namespaces::Namespaces;
-use crate::process::{Credential, Process, ProcessState, SysProcAttr};
-use crate::raw::{ChildFd, ExecPlan, Strategy};
-use crate::signal::{IgnoredSignals, Signal};
-use crate::spawn::{self, Scratch, path_cstring};
+use crate::process::{Credential, Process, SysProcAttr};
+use crate::signal::IgnoredSignals;
+use crate::spawn::{self, ChildFd, ExecPlan, Scratch, Strategy, path_cstring};
+use crate::status::{ProcessState, Signal};
 use crate::sys;
+use crate::sys::cstr::{CStringArray, merge_env};
 
 mod interop;
 mod output;
@@ -1100,6 +1100,8 @@ impl Cmd {
     /// assert_eq!(err.unwrap_err().stage(), Some(Stage::PreExec));
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    // Declares the caller's contract only: no unsafe block here.
+    #[allow(unsafe_code)]
     pub unsafe fn pre_exec(
         &mut self,
         f: impl Fn() -> io::Result<()> + Send + Sync + 'static,
@@ -1415,7 +1417,7 @@ impl Cmd {
             }
             match &s.0 {
                 StdioKind::Piped | StdioKind::Reader(_) | StdioKind::Writer(_) => {
-                    let (r, w) = crate::raw::pipe()?;
+                    let (r, w) = crate::sys::pipe::pipe()?;
                     let (mine, theirs) = if i == 0 { (w, r) } else { (r, w) };
                     child_ends[i] = Some(theirs);
                     match &s.0 {
@@ -1871,7 +1873,7 @@ impl Child {
     /// `timeout` (`None`: until it does). Through the pidfd.
     fn exited_unreaped(&self, timeout: Option<Duration>) -> Result<bool> {
         match self.process.pidfd() {
-            Some(fd) => crate::raw::poll_readable(fd, timeout),
+            Some(fd) => crate::sys::wait::poll_readable(fd, timeout),
             None => Ok(true),
         }
     }
@@ -2036,7 +2038,7 @@ struct Copiers {
 
 impl Copiers {
     fn start(copies: Vec<Copy>) -> Result<Copiers> {
-        let (cancel_r, cancel_w) = crate::raw::pipe()?;
+        let (cancel_r, cancel_w) = crate::sys::pipe::pipe()?;
         let cancel_r = Arc::new(cancel_r);
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();

@@ -224,7 +224,7 @@ struct Inner {
     stderr: Vec<u8>,
     stdout: Vec<u8>,
     program: Option<std::ffi::OsString>,
-    state: Option<crate::process::ProcessState>,
+    state: Option<crate::status::ProcessState>,
 }
 
 /// `Result<T, forkexec::Error>`.
@@ -465,14 +465,14 @@ impl Error {
         &self.0.stdout
     }
 
-    pub(crate) fn with_state(mut self, state: crate::process::ProcessState) -> Error {
+    pub(crate) fn with_state(mut self, state: crate::status::ProcessState) -> Error {
         self.0.state = Some(state);
         self
     }
 
     /// An [`ErrorKind::ExitStatus`] error for a child that exited unsuccessfully; its
     /// `Display` is the state's (`"exit status 1"`, `"signal: killed"`), as Go's `ExitError`.
-    pub(crate) fn exit_status(state: crate::process::ProcessState) -> Error {
+    pub(crate) fn exit_status(state: crate::status::ProcessState) -> Error {
         Error::new(ErrorKind::ExitStatus, state.to_string()).with_state(state)
     }
 
@@ -485,7 +485,7 @@ impl Error {
     /// assert_eq!(err.state().map(|st| st.exit_code()), Some(5));
     /// ```
     #[doc(alias = "ExitError")]
-    pub fn state(&self) -> Option<&crate::process::ProcessState> {
+    pub fn state(&self) -> Option<&crate::status::ProcessState> {
         self.0.state.as_ref()
     }
 }

@@ -3,246 +3,17 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::cstr::CStringArray;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::namespaces::Namespaces;
-use crate::raw::{ChildFd, ExecPlan, Rusage, Strategy, WaitStatus};
-use crate::signal::Signal;
-use crate::spawn::{self, Spawned, path_cstring};
+use crate::spawn::{self, ChildFd, ExecPlan, Spawned, Strategy, path_cstring};
+pub(crate) use crate::status::ProcessState;
+use crate::status::{Signal, WaitStatus};
 use crate::sys;
-
-/// How a process ended: its status and resource usage (Go's `os.ProcessState`).
-///
-/// # Examples
-/// ```
-/// use forkexec::{start_process, ProcAttr};
-/// let p = start_process("/bin/sh", ["sh", "-c", "exit 3"], &ProcAttr::default())?;
-/// let st = p.wait()?;
-/// assert_eq!((st.exit_code(), st.success(), st.exited()), (3, false, true));
-/// assert_eq!(st.to_string(), "exit status 3");
-/// # Ok::<(), forkexec::Error>(())
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[doc(alias = "os.ProcessState")]
-pub struct ProcessState {
-    pid: i32,
-    status: WaitStatus,
-    rusage: Rusage,
-}
-
-impl ProcessState {
-    pub(crate) fn new(pid: i32, status: WaitStatus, rusage: Rusage) -> ProcessState {
-        ProcessState {
-            pid,
-            status,
-            rusage,
-        }
-    }
-
-    /// The pid of the process that ended.
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::{start_process, ProcAttr};
-    /// let p = start_process("/bin/true", ["true"], &ProcAttr::default())?;
-    /// assert_eq!(p.wait()?.pid(), p.pid());
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "Pid")]
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// The exit code, or -1 when the process was killed by a signal (Go's `ExitCode`).
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::Cmd;
-    /// assert_eq!(Cmd::new("sh").args(["-c", "exit 7"]).status()?.exit_code(), 7);
-    /// assert_eq!(Cmd::new("sh").args(["-c", "kill -KILL $$"]).status()?.exit_code(), -1);
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias("ExitCode", "code"))]
-    pub fn exit_code(&self) -> i32 {
-        match self.status {
-            WaitStatus::Exited(c) => c,
-            _ => -1,
-        }
-    }
-
-    /// Whether the process exited with code 0 (Go's `Success`).
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::Cmd;
-    /// assert!(Cmd::new("true").status()?.success());
-    /// assert!(!Cmd::new("false").status()?.success());
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "Success")]
-    pub fn success(&self) -> bool {
-        self.status == WaitStatus::Exited(0)
-    }
-
-    /// Whether the process exited (rather than being killed by a signal); Go's `Exited`.
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::Cmd;
-    /// assert!(Cmd::new("false").status()?.exited());
-    /// assert!(!Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?.exited());
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "Exited")]
-    pub fn exited(&self) -> bool {
-        matches!(self.status, WaitStatus::Exited(_))
-    }
-
-    /// The signal that killed the process, if one did.
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::{Cmd, Signal};
-    /// let st = Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?;
-    /// assert_eq!(st.signal(), Some(Signal::TERM));
-    /// assert_eq!(Cmd::new("true").status()?.signal(), None);
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    pub fn signal(&self) -> Option<Signal> {
-        match self.status {
-            WaitStatus::Signaled { signal, .. } => Some(signal),
-            _ => None,
-        }
-    }
-
-    /// Whether the process dumped core (Go's `WaitStatus.CoreDump`).
-    ///
-    /// # Examples
-    /// ```
-    /// // SIGTERM ends a process without a core dump.
-    /// let st = forkexec::Cmd::new("sh").args(["-c", "kill -TERM $$"]).status()?;
-    /// assert!(!st.core_dumped());
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "CoreDump")]
-    pub fn core_dumped(&self) -> bool {
-        matches!(
-            self.status,
-            WaitStatus::Signaled {
-                core_dumped: true,
-                ..
-            }
-        )
-    }
-
-    /// The decoded wait status (Go's `Sys()`).
-    ///
-    /// # Examples
-    /// ```
-    /// use forkexec::{Cmd, raw::WaitStatus};
-    /// let st = Cmd::new("sh").args(["-c", "exit 3"]).status()?;
-    /// assert_eq!(st.wait_status(), WaitStatus::Exited(3));
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "Sys")]
-    pub fn wait_status(&self) -> WaitStatus {
-        self.status
-    }
-
-    /// The resource usage (Go's `SysUsage()`).
-    ///
-    /// # Examples
-    /// ```
-    /// let st = forkexec::Cmd::new("true").status()?;
-    /// assert!(st.rusage().max_rss_kib() > 0);
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "SysUsage")]
-    pub fn rusage(&self) -> &Rusage {
-        &self.rusage
-    }
-
-    /// User CPU time of the process (Go's `UserTime`).
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// let busy = ["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"];
-    /// let st = forkexec::Cmd::new("sh").args(busy).status()?;
-    /// assert!(st.user_time() + st.system_time() > Duration::ZERO);
-    /// assert_eq!(st.user_time(), st.rusage().user_time());
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "UserTime")]
-    pub fn user_time(&self) -> Duration {
-        self.rusage.user_time()
-    }
-
-    /// System CPU time of the process (Go's `SystemTime`).
-    ///
-    /// # Examples
-    /// ```
-    /// use std::time::Duration;
-    /// let st = forkexec::Cmd::new("true").status()?;
-    /// assert_eq!(st.system_time(), st.rusage().system_time());
-    /// assert!(st.system_time() < Duration::from_secs(5));
-    /// # Ok::<(), forkexec::Error>(())
-    /// ```
-    #[doc(alias = "SystemTime")]
-    pub fn system_time(&self) -> Duration {
-        self.rusage.system_time()
-    }
-}
-
-impl fmt::Display for ProcessState {
-    /// As Go prints it: `exit status 1`, `signal: killed`, `signal: segmentation fault
-    /// (core dumped)`, `stop signal: stopped`, `continued`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.status {
-            WaitStatus::Exited(c) => write!(f, "exit status {c}"),
-            WaitStatus::Signaled {
-                signal,
-                core_dumped,
-            } => {
-                write!(f, "signal: {signal}")?;
-                if core_dumped {
-                    f.write_str(" (core dumped)")?;
-                }
-                Ok(())
-            }
-            WaitStatus::Stopped(sig) => write!(f, "stop signal: {sig}"),
-            WaitStatus::Continued => f.write_str("continued"),
-        }
-    }
-}
-
-impl fmt::Debug for ProcessState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessState")
-            .field("pid", &self.pid)
-            .field("status", &self.status)
-            .field("user_time", &self.user_time())
-            .field("system_time", &self.system_time())
-            .finish()
-    }
-}
-
-impl From<ProcessState> for std::process::ExitStatus {
-    fn from(s: ProcessState) -> std::process::ExitStatus {
-        std::process::ExitStatus::from_raw(s.status.to_raw())
-    }
-}
-
-impl From<&ProcessState> for std::process::ExitStatus {
-    fn from(s: &ProcessState) -> std::process::ExitStatus {
-        std::process::ExitStatus::from_raw(s.status.to_raw())
-    }
-}
+use crate::sys::cstr::CStringArray;
 
 /// A process (Go's `os.Process`): its pid and, on Linux 5.3+, a pidfd, so that signals and
 /// waits can never reach a different process that reused the pid.
@@ -611,7 +382,7 @@ impl Process {
             }
             match &self.pidfd {
                 Some(fd) => {
-                    crate::raw::poll_readable(fd.as_fd(), Some(left))?;
+                    crate::sys::wait::poll_readable(fd.as_fd(), Some(left))?;
                 }
                 // Without a pidfd there is nothing to poll: sleep in short steps.
                 None => std::thread::sleep(left.min(Duration::from_millis(5))),
@@ -1126,30 +897,5 @@ mod tests {
         assert_lost(p.try_wait().unwrap_err(), "try_wait");
         p.signal(urg).unwrap();
         assert_eq!(p.reaped(), Reaped::No);
-    }
-
-    #[test]
-    fn display_like_go() {
-        let ru = Rusage::zeroed();
-        let st = |s| ProcessState::new(1, s, ru).to_string();
-        assert_eq!(st(WaitStatus::Exited(1)), "exit status 1");
-        assert_eq!(
-            st(WaitStatus::Signaled {
-                signal: Signal::KILL,
-                core_dumped: false
-            }),
-            "signal: killed"
-        );
-        assert_eq!(
-            st(WaitStatus::Signaled {
-                signal: Signal::SEGV,
-                core_dumped: true
-            }),
-            "signal: segmentation fault (core dumped)"
-        );
-        assert_eq!(
-            st(WaitStatus::Stopped(Signal::TSTP)),
-            "stop signal: stopped"
-        );
     }
 }

@@ -8,13 +8,14 @@ use std::sync::OnceLock;
 
 use libc::c_int;
 
-use crate::cstr::CStringArray;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::plan::{self, FdOp, FdTarget, OpBuf};
-use crate::raw::PidFd;
-use crate::signal::{IgnoredSignals, Signal};
+use crate::signal::IgnoredSignals;
+use crate::status::Signal;
 use crate::sys;
 use crate::sys::child::{ChildAttrs, ChildCtx};
+use crate::sys::cstr::CStringArray;
+use crate::sys::wait::PidFd;
 
 /// How a child is created. Every strategy runs the same [`ExecPlan`] with the same result;
 /// they differ in cost and in what they can express.
@@ -350,7 +351,7 @@ impl ExecPlan {
             None => None,
             Some(k) => {
                 let k = k.as_bytes();
-                crate::cstr::check_env_key(k)?;
+                crate::sys::cstr::check_env_key(k)?;
                 if k.len() > PID_SLOT - 22 {
                     return Err(Error::invalid(
                         "child-pid environment key longer than 64 bytes",
@@ -448,12 +449,7 @@ impl ExecPlan {
     #[doc(alias = "sigprocmask")]
     pub fn sigmask(mut self, signals: &[Signal]) -> ExecPlan {
         self.attrs_mut().sigmask = signals.to_vec();
-        let mut set = sys::sigset_empty();
-        for s in signals {
-            // SAFETY: `set` is initialised; an out-of-range number is ignored by sigaddset.
-            unsafe { libc::sigaddset(&mut set, s.as_raw()) };
-        }
-        self.sigmask = set;
+        self.sigmask = sys::sigset_of(signals);
         self
     }
 
@@ -794,44 +790,11 @@ fn spawn_with_envp(
     }
 }
 
-/// Sets up the environment the child gets (the plan's, or `environ`) and, when the plan
-/// asks for one, a per-spawn copy with a slot the child fills with its own pid (this
-/// allocates; the plan's own arrays are shared and never written); runs `f` with them
-/// while the buffers live.
+/// The environment the child gets: the plan's, or `environ`, with the child-pid slot when
+/// the plan asks for one (see [`sys::spawn::with_envp`]).
 #[inline]
 fn with_envp<R>(plan: &ExecPlan, f: impl FnOnce(*const *const libc::c_char, *mut u8) -> R) -> R {
-    let mut envp = match &plan.envp {
-        Some(e) => e.as_ptr(),
-        None => sys::environ(),
-    };
-    // A per-spawn envp copy with a slot the child fills with its own pid (only when asked:
-    // this allocates; the plan's own arrays are shared and never written).
-    let mut pid_buf = [std::mem::MaybeUninit::<u8>::uninit(); PID_SLOT];
-    let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
-    let mut pid_slot: *mut u8 = std::ptr::null_mut();
-    if let Some(key) = &plan.attrs.pid_env {
-        let key = key.to_bytes();
-        for (d, &b) in pid_buf.iter_mut().zip(key) {
-            d.write(b);
-        }
-        // The child writes the digits and the NUL after the key.
-        pid_slot = pid_buf[key.len()..].as_mut_ptr().cast();
-        let mut p = envp;
-        // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
-        unsafe {
-            while !(*p).is_null() {
-                if !CStr::from_ptr(*p).to_bytes().starts_with(key) {
-                    pid_envp.push(*p);
-                }
-                p = p.add(1);
-            }
-        }
-        pid_envp.push(pid_buf.as_ptr().cast());
-        pid_envp.push(std::ptr::null());
-        envp = pid_envp.as_ptr();
-    }
-
-    f(envp, pid_slot)
+    sys::spawn::with_envp::<PID_SLOT, R>(plan.envp.as_ref(), plan.attrs.pid_env.as_deref(), f)
 }
 
 /// What the child side reads, pointing into `plan` and the caller's buffers.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{Child, Cmd, Stdio, StdioKind};
 use crate::capture::{Capture, Keep};
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::ProcessState;
+use crate::status::ProcessState;
 use crate::sys;
 
 /// What a finished child wrote and how it ended (std's `std::process::Output`): from
@@ -309,7 +309,7 @@ impl Cmd {
         if !matches!(self.stderr.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stderr already set"));
         }
-        let (r, w) = crate::raw::pipe()?;
+        let (r, w) = crate::sys::pipe::pipe()?;
         let w = Stdio::from(w);
         let stdin = self.stdin.clone();
         let mut child = self.start_with(&stdin, &w, &w, true)?;

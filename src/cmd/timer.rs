@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::signal::Signal;
+use crate::status::Signal;
 use crate::sys;
 
 /// A cancel function (Go's `Cmd.Cancel`): see [`Cmd::cancel_with`](super::Cmd::cancel_with).

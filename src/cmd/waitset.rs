@@ -9,7 +9,7 @@ use rustix::event::epoll;
 
 use super::Child;
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::ProcessState;
+use crate::status::ProcessState;
 
 /// Which of a child's streams a chunk of output came from.
 ///

@@ -17,7 +17,11 @@
 //! atomics ([`probe`]).
 
 pub(crate) mod child;
+pub(crate) mod cstr;
+pub(crate) mod fork;
+pub(crate) mod pipe;
 pub(crate) mod probe;
+pub(crate) mod wait;
 
 use std::ffi::CStr;
 use std::io;
@@ -199,7 +203,7 @@ pub(crate) struct ChildInfo {
     /// `si_status`: the exit code or the signal.
     pub status: c_int,
     /// The child's resource usage (zero unless asked for).
-    pub rusage: crate::raw::Rusage,
+    pub rusage: crate::status::Rusage,
 }
 
 /// Raw `waitid(idtype, id, options)` through the syscall, which also reports the child's
@@ -242,7 +246,7 @@ pub(crate) fn waitid(
         return Ok(None);
     }
     // SAFETY: zeroed, then (when asked for) filled in by the kernel.
-    let rusage = crate::raw::Rusage::from_raw(unsafe { ru.assume_init_ref() });
+    let rusage = crate::status::Rusage::from_raw(unsafe { ru.assume_init_ref() });
     Ok(Some(ChildInfo {
         code,
         status,
@@ -310,6 +314,16 @@ pub(crate) fn sigset_empty() -> libc::sigset_t {
         libc::sigemptyset(set.as_mut_ptr());
         set.assume_init()
     }
+}
+
+/// The set of `signals`.
+pub(crate) fn sigset_of(signals: &[crate::status::Signal]) -> libc::sigset_t {
+    let mut set = sigset_empty();
+    for s in signals {
+        // SAFETY: `set` is initialised; an out-of-range number is ignored by sigaddset.
+        unsafe { libc::sigaddset(&mut set, s.as_raw()) };
+    }
+    set
 }
 
 /// Blocks, for good, every signal the application could handle in the calling thread (a

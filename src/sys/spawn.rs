@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use libc::{c_int, pid_t};
 
 use super::child::{self, ChildCtx, Report};
+use super::cstr::CStringArray;
 use super::probe;
 use crate::error::Stage;
 use crate::plan::{FdOp, FdOpKind};
@@ -589,4 +590,47 @@ pub(crate) fn posix_spawn(req: &PosixSpawnReq<'_>) -> Result<pid_t, Failure> {
         return Err((Stage::Exec, r));
     }
     Ok(pid)
+}
+
+/// Runs `f` with the environment the child gets (`envp`, or `environ` when `None`) and,
+/// when `pid_key` (`KEY=`) is given, a per-spawn copy of it without any `KEY` entry plus a
+/// slot `KEY=` + room for the digits and the NUL (`N` bytes in all) that the child fills with
+/// its own pid; the second argument of `f` points right after the key (null without one).
+/// Only that case allocates; the plan's own arrays are shared and never written.
+#[inline]
+pub(crate) fn with_envp<const N: usize, R>(
+    envp: Option<&CStringArray>,
+    pid_key: Option<&CStr>,
+    f: impl FnOnce(*const *const libc::c_char, *mut u8) -> R,
+) -> R {
+    let mut envp = match envp {
+        Some(e) => e.as_ptr(),
+        None => super::environ(),
+    };
+    let mut pid_buf = [std::mem::MaybeUninit::<u8>::uninit(); N];
+    let mut pid_envp: Vec<*const libc::c_char> = Vec::new();
+    let mut pid_slot: *mut u8 = std::ptr::null_mut();
+    if let Some(key) = pid_key {
+        let key = key.to_bytes();
+        assert!(key.len() + 21 < N, "child-pid key checked by the plan");
+        for (d, &b) in pid_buf.iter_mut().zip(key) {
+            d.write(b);
+        }
+        // The child writes the digits and the NUL after the key.
+        pid_slot = pid_buf[key.len()..].as_mut_ptr().cast();
+        let mut p = envp;
+        // SAFETY: `envp` is a NULL-terminated array of C strings (the plan's or `environ`).
+        unsafe {
+            while !(*p).is_null() {
+                if !CStr::from_ptr(*p).to_bytes().starts_with(key) {
+                    pid_envp.push(*p);
+                }
+                p = p.add(1);
+            }
+        }
+        pid_envp.push(pid_buf.as_ptr().cast());
+        pid_envp.push(std::ptr::null());
+        envp = pid_envp.as_ptr();
+    }
+    f(envp, pid_slot)
 }
