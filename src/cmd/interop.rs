@@ -84,8 +84,8 @@ impl fmt::Display for Cmd {
     /// assert_eq!(cmd.to_string(), "ls -l /tmp");
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.program.to_string_lossy())?;
-        for a in &self.args {
+        f.write_str(&self.spec.program.to_string_lossy())?;
+        for a in &self.spec.args {
             write!(f, " {}", a.to_string_lossy())?;
         }
         Ok(())

@@ -151,14 +151,14 @@ impl Cmd {
     #[doc(alias = "Output")]
     pub fn output(&mut self) -> Result<Vec<u8>> {
         let r = self.output_unnamed();
-        r.map_err(|e| e.with_program(&self.program))
+        r.map_err(|e| e.with_program(&self.spec.program))
     }
 
     fn output_unnamed(&mut self) -> Result<Vec<u8>> {
-        if !matches!(self.stdout.0, StdioKind::Null) {
+        if !matches!(self.io.stdout.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stdout already set"));
         }
-        let capture_err = matches!(self.stderr.0, StdioKind::Null);
+        let capture_err = matches!(self.io.stderr.0, StdioKind::Null);
         let (st, out, err) = self.captured(capture_err.then_some(Keep::PrefixSuffix))?;
         match st.and_then(exit_ok) {
             Ok(_) => Ok(out.into_bytes()),
@@ -186,12 +186,12 @@ impl Cmd {
     #[doc(alias("output", "Command::output"))]
     pub fn capture(&mut self) -> Result<Output> {
         let r = self.capture_unnamed();
-        r.map_err(|e| e.with_program(&self.program))
+        r.map_err(|e| e.with_program(&self.spec.program))
     }
 
     fn capture_unnamed(&mut self) -> Result<Output> {
-        let capture_out = matches!(self.stdout.0, StdioKind::Null);
-        let capture_err = matches!(self.stderr.0, StdioKind::Null);
+        let capture_out = matches!(self.io.stdout.0, StdioKind::Null);
+        let capture_err = matches!(self.io.stderr.0, StdioKind::Null);
         let (st, out, err) =
             self.captured_with(capture_out, capture_err.then(|| self.keep_output()))?;
         match st {
@@ -247,14 +247,14 @@ impl Cmd {
         let stdout = if out {
             Stdio::piped()
         } else {
-            self.stdout.clone()
+            self.io.stdout.clone()
         };
         let stderr = if err.is_some() {
             Stdio::piped()
         } else {
-            self.stderr.clone()
+            self.io.stderr.clone()
         };
-        let stdin = self.stdin.clone();
+        let stdin = self.io.stdin.clone();
         let mut child = self.start_with(&stdin, &stdout, &stderr, true)?;
         // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
         drop(child.stdin.take());
@@ -299,19 +299,19 @@ impl Cmd {
     #[doc(alias = "CombinedOutput")]
     pub fn combined_output(&mut self) -> Result<Vec<u8>> {
         let r = self.combined_output_unnamed();
-        r.map_err(|e| e.with_program(&self.program))
+        r.map_err(|e| e.with_program(&self.spec.program))
     }
 
     fn combined_output_unnamed(&mut self) -> Result<Vec<u8>> {
-        if !matches!(self.stdout.0, StdioKind::Null) {
+        if !matches!(self.io.stdout.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stdout already set"));
         }
-        if !matches!(self.stderr.0, StdioKind::Null) {
+        if !matches!(self.io.stderr.0, StdioKind::Null) {
             return Err(Error::invalid("exec: Stderr already set"));
         }
         let (r, w) = crate::sys::pipe::pipe()?;
         let w = Stdio::from(w);
-        let stdin = self.stdin.clone();
+        let stdin = self.io.stdin.clone();
         let mut child = self.start_with(&stdin, &w, &w, true)?;
         drop(w);
         drop(child.stdin.take());
