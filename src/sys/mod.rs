@@ -18,6 +18,8 @@
 
 pub(crate) mod child;
 pub(crate) mod probe;
+#[cfg(feature = "upgrade")]
+pub(crate) mod upgrade;
 
 use std::ffi::CStr;
 use std::io;

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// The first inherited fd number (systemd's `SD_LISTEN_FDS_START`).
 pub const LISTEN_FDS_START: RawFd = 3;

@@ -10,7 +10,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Sends `state` (for example `"READY=1"`, `"STATUS=serving"`, `"MAINPID=1234"`, several
 /// separated by newlines) to the service manager's `NOTIFY_SOCKET`, as systemd's

@@ -1,13 +1,12 @@
 //! Signals as readable events: `signalfd(2)`, for a blocking or `poll` loop.
 
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::signal::Signal;
+use crate::sys::upgrade::SigSet;
+use crate::{Error, ErrorKind, Result, Signal};
 
 /// A set of signals delivered as readable events on an fd (`signalfd(2)`), so a server can
 /// react to `SIGHUP`/`SIGUSR2` (upgrade) or `SIGTERM` (stop) in its own loop, without a
@@ -61,34 +60,18 @@ impl Signals {
         if signals.is_empty() {
             return Err(Error::invalid("Signals::new: no signal given"));
         }
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigemptyset initialises the set it is given a valid pointer to.
-        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
-        // SAFETY: initialised by sigemptyset just above.
-        let mut set = unsafe { set.assume_init() };
         for s in signals {
             if *s == Signal::KILL || *s == Signal::STOP {
                 return Err(Error::invalid(format!(
                     "Signals::new: {s:?} cannot be caught"
                 )));
             }
-            // SAFETY: `set` is an initialised sigset; the number was validated by `Signal`.
-            if unsafe { libc::sigaddset(&mut set, s.as_raw()) } != 0 {
-                return Err(Error::invalid(format!("Signals::new: bad signal {s:?}")));
-            }
         }
-        // SAFETY: valid set pointer; a null old-set pointer is allowed.
-        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if r != 0 {
-            return Err(Error::os(r));
-        }
-        // SAFETY: -1 asks for a new fd; `set` is a valid sigset.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(Error::from_io(std::io::Error::last_os_error()));
-        }
-        // SAFETY: signalfd just returned this fd, owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let raw: Vec<i32> = signals.iter().map(|s| s.as_raw()).collect();
+        let set = SigSet::new(&raw)
+            .map_err(|_| Error::invalid(format!("Signals::new: bad signal in {signals:?}")))?;
+        set.block().map_err(Error::os)?;
+        let fd = set.signalfd().map_err(Error::os)?;
         Ok(Signals { fd })
     }
 
