@@ -105,6 +105,9 @@ impl Builder {
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `open(2)` (`O_CREAT | O_EXCL | O_NOFOLLOW`), `fsync(2)`, `rename(2)`.
     #[doc(alias = "PIDFile")]
     pub fn pid_file(&mut self, path: impl AsRef<Path>) -> &mut Builder {
         self.pid_file = Some(path.as_ref().to_owned());

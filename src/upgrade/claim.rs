@@ -86,10 +86,10 @@ impl Upgrader {
     /// and closed by [`ready`](Upgrader::ready).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name, an address
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name, an address
     /// that resolves to nothing, or an inherited fd of that name that is not a listening
     /// TCP socket (that fd is closed: calling again creates a new socket);
-    /// [`ErrorKind::Io`] (`EADDRINUSE`, ...) or [`ErrorKind::PermissionDenied`] when the
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) (`EADDRINUSE`, ...) or [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) when the
     /// socket cannot be created.
     ///
     /// # Examples
@@ -101,6 +101,12 @@ impl Upgrader {
     /// assert!(l.accept().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `socket(2)`, `bind(2)`, `listen(2)`, `tcp(7)`; `socket(7)` (`SO_ACCEPTCONN`, `SO_DOMAIN`,
+    /// `SO_REUSEADDR`); `getsockname(2)`.
+    #[doc(alias = "Listen")]
+    #[doc(alias = "ListenersWithNames")]
     pub fn listen_tcp(&self, name: &str, addr: impl ToSocketAddrs) -> Result<TcpListener> {
         let addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()
@@ -157,6 +163,11 @@ impl Upgrader {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `unix(7)` (path and abstract names), `socket(2)`, `bind(2)`, `listen(2)`;
+    /// `socket(7)` (`SO_ACCEPTCONN`, `SO_DOMAIN`); `getsockname(2)`.
+    #[doc(alias = "Listen")]
     pub fn listen_unix(&self, name: &str, path: impl AsRef<Path>) -> Result<UnixListener> {
         let path = path.as_ref();
         let backlog = self.backlog;
@@ -183,7 +194,7 @@ impl Upgrader {
     /// with options of your own (`SO_REUSEPORT`, `IPV6_V6ONLY`, ...) or of other types.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name, or an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name, or an
     /// inherited fd of that name that is not a listening socket (closed: calling again
     /// creates one); the error of `create`.
     ///
@@ -195,6 +206,9 @@ impl Upgrader {
     /// assert!(l.local_addr()?.port() > 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `socket(7)` (`SO_ACCEPTCONN`).
     pub fn listener<T>(&self, name: &str, create: impl FnOnce() -> io::Result<T>) -> Result<T>
     where
         T: From<OwnedFd> + AsFd,
@@ -212,7 +226,7 @@ impl Upgrader {
     /// `create`.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name; the error of
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name; the error of
     /// `create`.
     ///
     /// # Examples
@@ -223,6 +237,11 @@ impl Upgrader {
     /// assert!(dns.local_addr().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `fcntl(2)` (`F_DUPFD_CLOEXEC`: the duplicate kept for the hand-over).
+    #[doc(alias = "File")]
+    #[doc(alias = "Files")]
     pub fn fd<T>(&self, name: &str, create: impl FnOnce() -> io::Result<T>) -> Result<T>
     where
         T: From<OwnedFd> + AsFd,
@@ -234,8 +253,8 @@ impl Upgrader {
     /// close-on-exec duplicate is kept; yours is untouched).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name;
-    /// [`ErrorKind::Io`] when the fd cannot be duplicated.
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name;
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the fd cannot be duplicated.
     ///
     /// # Examples
     /// ```
@@ -245,6 +264,11 @@ impl Upgrader {
     /// assert!(up.add_fd("legacy", &l).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `fcntl(2)` (`F_DUPFD_CLOEXEC`).
+    #[doc(alias = "AddFile")]
+    #[doc(alias = "AddListener")]
     pub fn add_fd(&self, name: &str, fd: impl AsFd) -> Result<()> {
         check_fd_name(name)?;
         let keep = sock::dup(fd.as_fd())

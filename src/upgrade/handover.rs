@@ -15,6 +15,23 @@ use super::{READY_BYTE, Upgrader, io_error, sd_notify, sock};
 use crate::{Child, Cmd, Error, ErrorKind, Result, Stdio};
 
 /// The outcome of a successful [`Upgrader::upgrade`].
+///
+/// # Examples
+/// ```
+/// use forkexec::raw::{WaitOptions, waitpid};
+/// use forkexec::upgrade::{UpgradeOptions, Upgraded, Upgrader};
+/// let up = Upgrader::builder().inherit(false).build()?;
+/// up.ready()?;
+/// // A "new binary" that writes the readiness byte on the pipe it is told of, then exits.
+/// let mut opts = UpgradeOptions::new();
+/// opts.program("/bin/sh").args(["-c", "printf R >&$FORKEXEC_UPGRADE_READY_FD"]);
+/// let done: Upgraded = up.upgrade_with(&opts)?;
+/// assert!(done.pid > 0);
+/// println!("ready after {:?}", done.ready_after);
+/// // It is left running (a real server would go on serving); this one has exited: reap it.
+/// waitpid(done.pid, WaitOptions::empty())?;
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Upgraded {
@@ -44,17 +61,53 @@ pub struct UpgradeOptions {
 
 impl UpgradeOptions {
     /// No change: the same program, arguments and environment, the default timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::{UpgradeOptions, Upgrader};
+    /// // The upgrader's program: here /bin/false, which exits 1 before it is ready.
+    /// let up = Upgrader::builder().inherit(false).program("/bin/false").build()?;
+    /// up.ready()?;
+    /// let err = up.upgrade_with(&UpgradeOptions::new()).unwrap_err();
+    /// assert_eq!(err.state().unwrap().exit_code(), 1);
+    /// assert!(!up.exit_requested()); // still serving
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn new() -> UpgradeOptions {
         UpgradeOptions::default()
     }
 
-    /// Runs this program instead of the upgrader's (by default this process's executable).
+    /// Runs this program instead of the upgrader's (by default this process's executable,
+    /// see [`Builder::program`](super::Builder::program)). `argv[0]` is then the program
+    /// as given, rather than this process's `argv[0]`.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::{UpgradeOptions, Upgrader};
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// up.ready()?;
+    /// let mut opts = UpgradeOptions::new();
+    /// opts.program("/bin/sh").args(["-c", "exit 3"]);
+    /// assert_eq!(up.upgrade_with(&opts).unwrap_err().state().unwrap().exit_code(), 3);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn program(&mut self, path: impl AsRef<Path>) -> &mut UpgradeOptions {
         self.program = Some(path.as_ref().to_owned());
         self
     }
 
     /// Passes these arguments (after `argv[0]`) instead of this process's.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::{UpgradeOptions, Upgrader};
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// up.ready()?;
+    /// let mut opts = UpgradeOptions::new();
+    /// opts.program("/bin/sh").args(["-c", "exit $#", "sh", "one", "two"]);
+    /// assert_eq!(up.upgrade_with(&opts).unwrap_err().state().unwrap().exit_code(), 2);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn args<I, S>(&mut self, args: I) -> &mut UpgradeOptions
     where
         I: IntoIterator<Item = S>,
@@ -65,7 +118,23 @@ impl UpgradeOptions {
     }
 
     /// Sets an environment variable for the new process (the hand-over variables cannot
-    /// be overridden).
+    /// be overridden: the upgrade sets them last).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::{UpgradeOptions, Upgrader};
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// up.ready()?;
+    /// let mut opts = UpgradeOptions::new();
+    /// opts.program("/bin/sh")
+    ///     .args(["-c", "exit $APP_EXIT"])
+    ///     .env("APP_EXIT", "5")
+    ///     .env("LISTEN_FDS", "99"); // ignored: the upgrade's own value wins
+    /// assert_eq!(up.upgrade_with(&opts).unwrap_err().state().unwrap().exit_code(), 5);
+    /// opts.args(["-c", "exit $LISTEN_FDS"]);
+    /// assert_eq!(up.upgrade_with(&opts).unwrap_err().state().unwrap().exit_code(), 0);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut UpgradeOptions {
         self.env
             .push((key.as_ref().to_owned(), Some(val.as_ref().to_owned())));
@@ -73,12 +142,41 @@ impl UpgradeOptions {
     }
 
     /// Removes an environment variable from the new process's environment.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::{UpgradeOptions, Upgrader};
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// up.ready()?;
+    /// let mut opts = UpgradeOptions::new();
+    /// opts.program("/bin/sh")
+    ///     .args(["-c", "test -z \"$APP_SECRET\" && exit 6"])
+    ///     .env("APP_SECRET", "x")
+    ///     .env_remove("APP_SECRET"); // the last change of a variable wins
+    /// assert_eq!(up.upgrade_with(&opts).unwrap_err().state().unwrap().exit_code(), 6);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut UpgradeOptions {
         self.env.push((key.as_ref().to_owned(), None));
         self
     }
 
-    /// The time the new process has to become ready (default: the upgrader's).
+    /// The time the new process has to become ready (default: the upgrader's,
+    /// [`Builder::upgrade_timeout`](super::Builder::upgrade_timeout)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{ErrorKind, upgrade::{UpgradeOptions, Upgrader}};
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// up.ready()?;
+    /// let mut opts = UpgradeOptions::new();
+    /// opts.program("/bin/sh").args(["-c", "exec sleep 30"]).timeout(Duration::from_millis(50));
+    /// let err = up.upgrade_with(&opts).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout); // and the new process was killed
+    /// assert_eq!(err.state().unwrap().to_string(), "signal: killed");
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn timeout(&mut self, d: Duration) -> &mut UpgradeOptions {
         self.timeout = Some(d);
         self
@@ -99,6 +197,9 @@ impl Upgrader {
     /// assert!(up.upgrade().unwrap_err().to_string().contains("ready()"));
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// As [`upgrade_with`](Upgrader::upgrade_with).
     pub fn upgrade(&self) -> Result<Upgraded> {
         self.upgrade_with(&UpgradeOptions::new())
     }
@@ -150,6 +251,10 @@ impl Upgrader {
     /// # forkexec::raw::waitpid(done.pid, forkexec::raw::WaitOptions::empty())?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `execve(2)` and `fcntl(2)` (`FD_CLOEXEC`: which fds cross it), `sd_listen_fds(3)`,
+    /// `pipe(7)`, `poll(2)`, `pidfd_open(2)`, `sd_notify(3)` (`MAINPID=`).
     pub fn upgrade_with(&self, opts: &UpgradeOptions) -> Result<Upgraded> {
         let started = Instant::now();
         if !self.is_ready() {

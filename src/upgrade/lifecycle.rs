@@ -17,7 +17,7 @@ impl Upgrader {
     /// A parent that is gone (killed meanwhile) is not an error: this process serves.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] (or [`ErrorKind::PermissionDenied`]...) when the PID file cannot
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) (or [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied)...) when the PID file cannot
     /// be written — nothing else happened then, and the call can be repeated; the error of
     /// [`sd_notify`].
     ///
@@ -29,6 +29,11 @@ impl Upgrader {
     /// assert!(up.is_ready());
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `write(2)`, `pipe(7)` (the readiness pipe); `sd_notify(3)` (`READY=1`, `MAINPID=`);
+    /// `rename(2)` (the PID file).
+    #[doc(alias = "sd_notify")]
     pub fn ready(&self) -> Result<()> {
         let mut st = self.lock();
         if st.ready {
@@ -59,7 +64,16 @@ impl Upgrader {
         Ok(())
     }
 
-    /// Whether [`ready`](Upgrader::ready) was called.
+    /// Whether [`ready`](Upgrader::ready) was called (and succeeded).
+    ///
+    /// # Examples
+    /// ```
+    /// let up = forkexec::upgrade::Upgrader::builder().inherit(false).build()?;
+    /// assert!(!up.is_ready());
+    /// up.ready()?;
+    /// assert!(up.is_ready());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.lock().ready
     }
@@ -80,13 +94,31 @@ impl Upgrader {
     /// assert!(up.exit_requested());
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `close(2)`: the write end of the exit pipe, which makes [`exit_fd`](Upgrader::exit_fd)
+    /// readable (`pipe(7)`).
     pub fn stop(&self) {
         self.exiting.store(true, Ordering::SeqCst);
         self.close_exit_pipe();
     }
 
     /// Whether this process must exit: an upgrade succeeded, or [`stop`](Upgrader::stop)
-    /// was called.
+    /// was called. Once `true`, it stays so.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::upgrade::Upgrader;
+    /// let up = Upgrader::builder().inherit(false).build()?;
+    /// assert!(!up.exit_requested());
+    /// up.stop();
+    /// assert!(up.exit_requested());
+    /// // Exiting: no upgrade any more.
+    /// up.ready()?;
+    /// assert!(up.upgrade().unwrap_err().to_string().contains("exiting"));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "Exit")]
     pub fn exit_requested(&self) -> bool {
         self.exiting.load(Ordering::SeqCst)
     }
@@ -106,6 +138,10 @@ impl Upgrader {
     /// assert_eq!(poll(&mut p, Some(&zero))?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # References
+    /// `poll(2)`, `pipe(7)` (a pipe whose write end is closed polls readable: end of file).
+    #[doc(alias = "Exit")]
     pub fn exit_fd(&self) -> BorrowedFd<'_> {
         self.exit_r.as_fd()
     }
@@ -113,7 +149,7 @@ impl Upgrader {
     /// Blocks until this process must exit.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] when polling fails.
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when polling fails.
     ///
     /// # Examples
     /// ```
@@ -124,6 +160,10 @@ impl Upgrader {
     /// t.join().unwrap()?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `poll(2)`.
+    #[doc(alias = "Exit")]
     pub fn wait_for_exit(&self) -> Result<()> {
         while !self.wait_for_exit_timeout(Duration::from_secs(3600))? {}
         Ok(())
@@ -132,7 +172,7 @@ impl Upgrader {
     /// Waits at most `timeout` for this process to be asked to exit; `true` if it was.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] when polling fails.
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when polling fails.
     ///
     /// # Examples
     /// ```
@@ -141,6 +181,9 @@ impl Upgrader {
     /// assert!(!up.wait_for_exit_timeout(Duration::from_millis(5))?);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `poll(2)`.
     pub fn wait_for_exit_timeout(&self, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now().checked_add(timeout);
         loop {

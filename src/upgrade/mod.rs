@@ -32,7 +32,7 @@
 //! upgrader instead ([`listen_tcp`](Upgrader::listen_tcp), [`fd`](Upgrader::fd), ...),
 //! which hands the claimed fd over to the caller; the unclaimed ones are closed by
 //! [`ready`](Upgrader::ready) or when the upgrader is dropped. A second upgrader that
-//! would inherit is refused ([`ErrorKind::InvalidInput`]), for the whole life of the
+//! would inherit is refused ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)), for the whole life of the
 //! process and whether or not there was a hand-over — by then the fd numbers may name
 //! other files, so taking them again would give one fd two owners. Build any further
 //! upgrader with `inherit(false)`. A hand-over that [`Builder::build`] refused as
@@ -311,7 +311,7 @@ impl Upgrader {
     /// The same as `Upgrader::builder().build()`.
     ///
     /// # Errors
-    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`] when an upgrader of this process
+    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when an upgrader of this process
     /// inherited already (a second `Upgrader::new()` is refused, whether or not there was
     /// a hand-over; build further ones with `inherit(false)`), or for a malformed
     /// hand-over (see the [protocol](self#protocol-the-new-processs-environment-and-fds));

@@ -32,6 +32,11 @@ use crate::{Error, ErrorKind, Result};
 /// }
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `sd_notify(3)` (the protocol and its states), `unix(7)` (datagram sockets, abstract
+/// names), `systemd.service(5)` (`Type=notify`, `NotifyAccess=`).
+#[doc(alias = "SdNotify")]
 pub fn sd_notify(state: &str) -> Result<bool> {
     let Some(sock) = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()) else {
         return Ok(false);

@@ -36,7 +36,12 @@ use crate::{Error, ErrorKind, Result, Signal};
 /// assert_eq!(sigs.try_next()?, None);
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `signalfd(2)`, `pthread_sigmask(3)`, `signal(7)`.
 #[derive(Debug)]
+#[doc(alias = "signalfd")]
+#[doc(alias = "Notify")]
 pub struct Signals {
     fd: OwnedFd,
 }
@@ -56,6 +61,11 @@ impl Signals {
     /// let _sigs = Signals::new(&[Signal::TERM, Signal::INT])?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `signalfd(2)` (`SFD_CLOEXEC`, `SFD_NONBLOCK`), `pthread_sigmask(3)` (`SIG_BLOCK`).
+    #[doc(alias = "signalfd")]
+    #[doc(alias = "Notify")]
     pub fn new(signals: &[Signal]) -> Result<Signals> {
         if signals.is_empty() {
             return Err(Error::invalid("Signals::new: no signal given"));
@@ -86,6 +96,9 @@ impl Signals {
     /// assert_eq!(sigs.try_next()?, None);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `signalfd(2)` (`struct signalfd_siginfo`), `read(2)`.
     pub fn try_next(&self) -> Result<Option<Signal>> {
         // One `struct signalfd_siginfo` is 128 bytes; `ssi_signo` (u32) comes first.
         let mut buf = [0u8; 128];
@@ -118,6 +131,10 @@ impl Signals {
     /// assert_eq!(sigs.wait(Some(Duration::from_millis(10)))?, None);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `poll(2)`, `signalfd(2)`.
+    #[doc(alias = "sigtimedwait")]
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<Signal>> {
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
