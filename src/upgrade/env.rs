@@ -11,8 +11,8 @@ use crate::{Error, Result};
 #[doc(alias = "SD_LISTEN_FDS_START")]
 pub const LISTEN_FDS_START: RawFd = 3;
 
-/// The most inherited fds [`parse_listen_env`] accepts (a larger `LISTEN_FDS` is an error,
-/// so that a hostile count cannot make the parser allocate without bound).
+/// The most fds a hand-over may name: a larger `LISTEN_FDS` is refused as malformed, so
+/// that a hostile count cannot make the parser allocate without bound.
 pub const MAX_LISTEN_FDS: usize = 4096;
 
 /// The longest fd name accepted (systemd's `FDNAME_MAX`).
@@ -133,6 +133,8 @@ pub(crate) fn listen_pid_matches(listen_pid: Option<&OsStr>, my_pid: i32) -> Res
     Ok(pid == my_pid as u64)
 }
 
+// Hidden from the docs (`#[doc(hidden)]` on the re-export in mod.rs): public only so
+// that the fuzz target, a separate crate, can reach it.
 /// Parses systemd's socket-activation variables (`LISTEN_PID`, `LISTEN_FDS`,
 /// `LISTEN_FDNAMES`) into the named fds they hand to the process `my_pid`: fd 3 is the
 /// first. A pure function: it reads no environment and checks no fd.
@@ -231,6 +233,8 @@ pub fn parse_listen_env(
     Ok(out)
 }
 
+// Hidden from the docs (`#[doc(hidden)]` on the re-export in mod.rs): public only so
+// that the fuzz target, a separate crate, can reach it.
 /// Parses `FORKEXEC_UPGRADE_READY_FD`, the readiness pipe an upgrading parent passes after
 /// the listening fds. A pure function.
 ///
