@@ -11,6 +11,9 @@ use super::env::check_fd_name;
 use super::sock::{self, Want};
 use super::{Upgrader, io_error};
 use crate::{Error, Result};
+// For the intra-doc links of `# Errors` sections only.
+#[cfg(doc)]
+use crate::ErrorKind;
 
 /// Whether an inherited fd is adopted for a request.
 enum Verdict {
@@ -86,10 +89,10 @@ impl Upgrader {
     /// and closed by [`ready`](Upgrader::ready).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name, an address
+    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name, an address
     /// that resolves to nothing, or an inherited fd of that name that is not a listening
     /// TCP socket (that fd is closed: calling again creates a new socket);
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) (`EADDRINUSE`, ...) or [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) when the
+    /// [`ErrorKind::Io`] (`EADDRINUSE`, ...) or [`ErrorKind::PermissionDenied`] when the
     /// socket cannot be created.
     ///
     /// # Examples
@@ -160,7 +163,7 @@ impl Upgrader {
     /// let l = up.listen_unix("control", dir.join("control.sock"))?;
     /// let _c = std::os::unix::net::UnixStream::connect(dir.join("control.sock"))?;
     /// assert!(l.accept().is_ok());
-    /// # std::fs::remove_dir_all(&dir)?;
+    /// std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -194,7 +197,7 @@ impl Upgrader {
     /// with options of your own (`SO_REUSEPORT`, `IPV6_V6ONLY`, ...) or of other types.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name, or an
+    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name, or an
     /// inherited fd of that name that is not a listening socket (closed: calling again
     /// creates one); the error of `create`.
     ///
@@ -226,7 +229,7 @@ impl Upgrader {
     /// `create`.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name; the error of
+    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name; the error of
     /// `create`.
     ///
     /// # Examples
@@ -253,8 +256,8 @@ impl Upgrader {
     /// close-on-exec duplicate is kept; yours is untouched).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid or already registered name;
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the fd cannot be duplicated.
+    /// [`ErrorKind::InvalidInput`] for an invalid or already registered name;
+    /// [`ErrorKind::Io`] when the fd cannot be duplicated.
     ///
     /// # Examples
     /// ```

@@ -248,7 +248,8 @@ impl Upgrader {
     /// opts.args(["-c", "printf R >&$FORKEXEC_UPGRADE_READY_FD"]).timeout(Duration::from_secs(10));
     /// let done = up.upgrade_with(&opts)?;
     /// assert!(done.pid > 0 && up.exit_requested());
-    /// # forkexec::raw::waitpid(done.pid, forkexec::raw::WaitOptions::empty())?;
+    /// // The new process is left running; this one has exited already: reap it.
+    /// forkexec::raw::waitpid(done.pid, forkexec::raw::WaitOptions::empty())?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     ///

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::{READY_BYTE, Upgrader, io_error, notify, sd_notify, signals};
 use crate::{Error, Result};
+// For the intra-doc links of `# Errors` sections only.
+#[cfg(doc)]
+use crate::ErrorKind;
 
 impl Upgrader {
     /// Says this process serves: closes the inherited fds nobody claimed, writes the PID
@@ -17,7 +20,7 @@ impl Upgrader {
     /// A parent that is gone (killed meanwhile) is not an error: this process serves.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) (or [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied)...) when the PID file cannot
+    /// [`ErrorKind::Io`] (or [`ErrorKind::PermissionDenied`]...) when the PID file cannot
     /// be written — nothing else happened then, and the call can be repeated; the error of
     /// [`sd_notify`].
     ///
@@ -149,7 +152,7 @@ impl Upgrader {
     /// Blocks until this process must exit.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when polling fails.
+    /// [`ErrorKind::Io`] when polling fails.
     ///
     /// # Examples
     /// ```
@@ -172,7 +175,7 @@ impl Upgrader {
     /// Waits at most `timeout` for this process to be asked to exit; `true` if it was.
     ///
     /// # Errors
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when polling fails.
+    /// [`ErrorKind::Io`] when polling fails.
     ///
     /// # Examples
     /// ```

@@ -32,7 +32,7 @@
 //! upgrader instead ([`listen_tcp`](Upgrader::listen_tcp), [`fd`](Upgrader::fd), ...),
 //! which hands the claimed fd over to the caller; the unclaimed ones are closed by
 //! [`ready`](Upgrader::ready) or when the upgrader is dropped. A second upgrader that
-//! would inherit is refused ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)), for the whole life of the
+//! would inherit is refused ([`ErrorKind::InvalidInput`]), for the whole life of the
 //! process and whether or not there was a hand-over — by then the fd numbers may name
 //! other files, so taking them again would give one fd two owners. Build any further
 //! upgrader with `inherit(false)`. A hand-over that [`Builder::build`] refused as
@@ -108,8 +108,8 @@
 //! - inherited fds are checked before they are adopted (`SO_ACCEPTCONN`, `SO_DOMAIN`, the
 //!   bound address): a changed address in the configuration gets a new socket, and an fd
 //!   of the wrong kind is a clear error rather than a mysterious one later;
-//! - the hand-over text is parsed strictly ([rules](#protocol-the-new-processs-environment-and-fds),
-//!   fuzzed) and never trusted: counts are bounded, names validated, duplicates refused;
+//! - the hand-over text is parsed strictly (the [rules][protocol], fuzzed) and never
+//!   trusted: counts are bounded, names validated, duplicates refused;
 //! - no stale fd or variable reaches a third generation;
 //! - a failed upgrade (exit or timeout) kills and reaps the new process, and says which.
 //!
@@ -144,6 +144,7 @@
 //!   inherited socket.
 //!
 //! [`Cmd::env_child_pid`]: crate::Cmd::env_child_pid
+//! [protocol]: #protocol-the-new-processs-environment-and-fds
 
 // No `unsafe` in this module: the system calls that need it (signalfd and the signal mask,
 // taking inherited fds by number, removing variables from the environment) are safe
@@ -160,6 +161,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::{Error, Result};
+// For the intra-doc links of `# Errors` sections only.
+#[cfg(doc)]
+use crate::ErrorKind;
 
 mod adopt;
 mod builder;
@@ -311,7 +315,7 @@ impl Upgrader {
     /// The same as `Upgrader::builder().build()`.
     ///
     /// # Errors
-    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when an upgrader of this process
+    /// As [`Builder::build`]: [`ErrorKind::InvalidInput`] when an upgrader of this process
     /// inherited already (a second `Upgrader::new()` is refused, whether or not there was
     /// a hand-over; build further ones with `inherit(false)`), or for a malformed
     /// hand-over (see the [protocol](self#protocol-the-new-processs-environment-and-fds));
