@@ -65,7 +65,6 @@ mod status;
 mod sys;
 #[cfg(feature = "upgrade")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upgrade")))]
-#[allow(unsafe_code)] // TODO(merge upgrade-work): its unsafe moves to sys
 pub mod upgrade;
 
 pub use cmd::{

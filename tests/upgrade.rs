@@ -588,6 +588,21 @@ fn malformed_hand_over_is_a_clear_error() {
         msg.contains("inherited fd 3 named \"http\" is not a socket"),
         "{msg}"
     );
+    // A readiness fd that is not a pipe: refused, and nothing taken.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    let msg = run(Cmd::new(&exe)
+        .args(["--addr", &addr])
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "http")
+        .env("FORKEXEC_UPGRADE_READY_FD", "4")
+        .env_child_pid("LISTEN_PID")
+        .extra_file(OwnedFd::from(l))
+        .extra_file(OwnedFd::from(u)));
+    assert!(
+        msg.contains("FORKEXEC_UPGRADE_READY_FD=4 is not a pipe"),
+        "{msg}"
+    );
     // Meant for another process: ignored, the server starts afresh.
     let mut ok = Cmd::new(&exe);
     ok.args(["--addr", &addr])
@@ -701,4 +716,71 @@ fn adoption_child() {
         mine.as_raw_fd()
     );
     println!("adoption child: all checks passed");
+}
+
+/// Set in the copy of this test binary that [`handover_env_kept_when_threads_run`] runs.
+const THREADED_CHILD: &str = "FORKEXEC_TEST_ADOPT_THREADED";
+
+/// `Upgrader::new` removes the hand-over variables from the environment only while the
+/// process is single-threaded (removing them is unsound while another thread may read the
+/// environment); with a second thread running it leaves them, and still adopts. The other
+/// case (removed) is pinned by the server tests (`handover_env` is `none`). Process-wide
+/// state: the checks run in a fresh copy of this test binary, handed a listening socket.
+#[test]
+fn handover_env_kept_when_threads_run() {
+    if std::env::var_os(THREADED_CHILD).is_some() {
+        threaded_child();
+        return;
+    }
+    let _g = common::start("handover_env_kept_when_threads_run", 120);
+    let sock = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let out = Cmd::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "--exact",
+            "handover_env_kept_when_threads_run",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(THREADED_CHILD, "1")
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "http")
+        .env_child_pid("LISTEN_PID")
+        .extra_file(OwnedFd::from(sock))
+        .timeout(Duration::from_secs(100))
+        .output();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let out = match out {
+        Ok(o) => text(&o),
+        Err(e) => panic!("the child test failed: {e}\nstderr:\n{}", text(e.stderr())),
+    };
+    assert!(
+        out.contains("threaded child: all checks passed"),
+        "the checks did not run:\n{out}"
+    );
+}
+
+/// The checks of [`handover_env_kept_when_threads_run`], in the process handed fd 3.
+fn threaded_child() {
+    use forkexec::upgrade::{StartedBy, Upgrader};
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let _ = stop_rx.recv();
+    });
+    let up = Upgrader::new().expect("adopts with threads running");
+    assert_eq!(up.started_by(), StartedBy::SocketActivation);
+    assert_eq!(up.inherited(), ["http"]);
+    for k in ["LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"] {
+        assert!(std::env::var_os(k).is_some(), "{k} was removed");
+    }
+    // They are never passed on stale: an upgrade sets them afresh for its child.
+    up.ready().expect("ready");
+    let mut opts = forkexec::upgrade::UpgradeOptions::new();
+    opts.program("/bin/sh")
+        .args(["-c", "exit $LISTEN_FDS"])
+        .timeout(Duration::from_secs(30));
+    let e = up.upgrade_with(&opts).expect_err("exits before ready");
+    assert_eq!(e.state().expect("state").exit_code(), 0, "{e}");
+    stop_tx.send(()).unwrap();
+    t.join().unwrap();
+    println!("threaded child: all checks passed");
 }

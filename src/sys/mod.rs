@@ -21,6 +21,8 @@ pub(crate) mod cstr;
 pub(crate) mod fork;
 pub(crate) mod pipe;
 pub(crate) mod probe;
+#[cfg(feature = "upgrade")]
+pub(crate) mod upgrade;
 pub(crate) mod wait;
 
 use std::ffi::CStr;

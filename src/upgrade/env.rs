@@ -5,16 +5,18 @@ use std::ffi::OsStr;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// The first inherited fd number (systemd's `SD_LISTEN_FDS_START`).
+#[doc(alias = "SD_LISTEN_FDS_START")]
 pub const LISTEN_FDS_START: RawFd = 3;
 
-/// The most inherited fds [`parse_listen_env`] accepts (a larger `LISTEN_FDS` is an error,
-/// so that a hostile count cannot make the parser allocate without bound).
+/// The most fds a hand-over may name: a larger `LISTEN_FDS` is refused as malformed, so
+/// that a hostile count cannot make the parser allocate without bound.
 pub const MAX_LISTEN_FDS: usize = 4096;
 
 /// The longest fd name accepted (systemd's `FDNAME_MAX`).
+#[doc(alias = "FDNAME_MAX")]
 pub const MAX_FD_NAME_LEN: usize = 255;
 
 /// `LISTEN_PID`: the pid the hand-over is meant for (systemd).
@@ -87,6 +89,10 @@ fn decimal(key: &str, v: &OsStr, max: u64) -> Result<u64> {
 /// assert!(!is_valid_fd_name(""));
 /// assert!(!is_valid_fd_name("tab\there"));
 /// ```
+///
+/// # References
+/// `systemd.socket(5)` (`FileDescriptorName=`), `sd_listen_fds_with_names(3)`.
+#[doc(alias = "FileDescriptorName")]
 pub fn is_valid_fd_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_FD_NAME_LEN
@@ -127,6 +133,8 @@ pub(crate) fn listen_pid_matches(listen_pid: Option<&OsStr>, my_pid: i32) -> Res
     Ok(pid == my_pid as u64)
 }
 
+// Hidden from the docs (`#[doc(hidden)]` on the re-export in mod.rs): public only so
+// that the fuzz target, a separate crate, can reach it.
 /// Parses systemd's socket-activation variables (`LISTEN_PID`, `LISTEN_FDS`,
 /// `LISTEN_FDNAMES`) into the named fds they hand to the process `my_pid`: fd 3 is the
 /// first. A pure function: it reads no environment and checks no fd.
@@ -161,6 +169,10 @@ pub(crate) fn listen_pid_matches(listen_pid: Option<&OsStr>, my_pid: i32) -> Res
 /// assert!(parse_listen_env(s("42"), s("1e9"), None, 42).is_err());
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `sd_listen_fds(3)`, `sd_listen_fds_with_names(3)`.
+#[doc(alias = "sd_listen_fds_with_names")]
 pub fn parse_listen_env(
     listen_pid: Option<&OsStr>,
     listen_fds: Option<&OsStr>,
@@ -221,6 +233,8 @@ pub fn parse_listen_env(
     Ok(out)
 }
 
+// Hidden from the docs (`#[doc(hidden)]` on the re-export in mod.rs): public only so
+// that the fuzz target, a separate crate, can reach it.
 /// Parses `FORKEXEC_UPGRADE_READY_FD`, the readiness pipe an upgrading parent passes after
 /// the listening fds. A pure function.
 ///

@@ -10,7 +10,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Sends `state` (for example `"READY=1"`, `"STATUS=serving"`, `"MAINPID=1234"`, several
 /// separated by newlines) to the service manager's `NOTIFY_SOCKET`, as systemd's
@@ -32,6 +32,11 @@ use crate::error::{Error, ErrorKind, Result};
 /// }
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `sd_notify(3)` (the protocol and its states), `unix(7)` (datagram sockets, abstract
+/// names), `systemd.service(5)` (`Type=notify`, `NotifyAccess=`).
+#[doc(alias = "SdNotify")]
 pub fn sd_notify(state: &str) -> Result<bool> {
     let Some(sock) = std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()) else {
         return Ok(false);

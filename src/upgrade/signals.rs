@@ -1,13 +1,12 @@
 //! Signals as readable events: `signalfd(2)`, for a blocking or `poll` loop.
 
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::signal::Signal;
+use crate::sys::upgrade::SigSet;
+use crate::{Error, ErrorKind, Result, Signal};
 
 /// A set of signals delivered as readable events on an fd (`signalfd(2)`), so a server can
 /// react to `SIGHUP`/`SIGUSR2` (upgrade) or `SIGTERM` (stop) in its own loop, without a
@@ -37,7 +36,12 @@ use crate::signal::Signal;
 /// assert_eq!(sigs.try_next()?, None);
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+///
+/// # References
+/// `signalfd(2)`, `pthread_sigmask(3)`, `signal(7)`.
 #[derive(Debug)]
+#[doc(alias = "signalfd")]
+#[doc(alias = "Notify")]
 pub struct Signals {
     fd: OwnedFd,
 }
@@ -57,38 +61,27 @@ impl Signals {
     /// let _sigs = Signals::new(&[Signal::TERM, Signal::INT])?;
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `signalfd(2)` (`SFD_CLOEXEC`, `SFD_NONBLOCK`), `pthread_sigmask(3)` (`SIG_BLOCK`).
+    #[doc(alias = "signalfd")]
+    #[doc(alias = "Notify")]
     pub fn new(signals: &[Signal]) -> Result<Signals> {
         if signals.is_empty() {
             return Err(Error::invalid("Signals::new: no signal given"));
         }
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: sigemptyset initialises the set it is given a valid pointer to.
-        unsafe { libc::sigemptyset(set.as_mut_ptr()) };
-        // SAFETY: initialised by sigemptyset just above.
-        let mut set = unsafe { set.assume_init() };
         for s in signals {
             if *s == Signal::KILL || *s == Signal::STOP {
                 return Err(Error::invalid(format!(
                     "Signals::new: {s:?} cannot be caught"
                 )));
             }
-            // SAFETY: `set` is an initialised sigset; the number was validated by `Signal`.
-            if unsafe { libc::sigaddset(&mut set, s.as_raw()) } != 0 {
-                return Err(Error::invalid(format!("Signals::new: bad signal {s:?}")));
-            }
         }
-        // SAFETY: valid set pointer; a null old-set pointer is allowed.
-        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if r != 0 {
-            return Err(Error::os(r));
-        }
-        // SAFETY: -1 asks for a new fd; `set` is a valid sigset.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(Error::from_io(std::io::Error::last_os_error()));
-        }
-        // SAFETY: signalfd just returned this fd, owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let raw: Vec<i32> = signals.iter().map(|s| s.as_raw()).collect();
+        let set = SigSet::new(&raw)
+            .map_err(|_| Error::invalid(format!("Signals::new: bad signal in {signals:?}")))?;
+        set.block().map_err(Error::os)?;
+        let fd = set.signalfd().map_err(Error::os)?;
         Ok(Signals { fd })
     }
 
@@ -103,6 +96,9 @@ impl Signals {
     /// assert_eq!(sigs.try_next()?, None);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `signalfd(2)` (`struct signalfd_siginfo`), `read(2)`.
     pub fn try_next(&self) -> Result<Option<Signal>> {
         // One `struct signalfd_siginfo` is 128 bytes; `ssi_signo` (u32) comes first.
         let mut buf = [0u8; 128];
@@ -135,6 +131,10 @@ impl Signals {
     /// assert_eq!(sigs.wait(Some(Duration::from_millis(10)))?, None);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
+    ///
+    /// # References
+    /// `poll(2)`, `signalfd(2)`.
+    #[doc(alias = "sigtimedwait")]
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<Signal>> {
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
