@@ -154,7 +154,7 @@ impl std::fmt::Debug for PreExecHooks {
 /// use forkexec::raw::{ExecPlan, CStringArray, fork_exec, waitpid, WaitOptions, WaitStatus, Strategy};
 /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", "test \"$X\" = 1 && test \"$PWD\" = /"])?
 ///     .env(CStringArray::from_env([("X", "1"), ("PWD", "/")])?)
-///     .cwd("/")?;
+///     .dir("/")?;
 /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
 /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
 /// # Ok::<(), forkexec::Error>(())
@@ -306,16 +306,17 @@ impl ExecPlan {
     /// ```
     /// use forkexec::ErrorKind;
     /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
-    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", r#"test "$(pwd -P)" = /"#])?.cwd("/")?;
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", r#"test "$(pwd -P)" = /"#])?.dir("/")?;
     /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
     /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
-    /// assert_eq!(plan.cwd("").unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// assert_eq!(plan.dir("").unwrap_err().kind(), ErrorKind::InvalidInput);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     ///
     /// # References
     /// `chdir(2)`.
-    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Result<ExecPlan> {
+    #[doc(alias("cwd", "current_dir", "chdir"))]
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Result<ExecPlan> {
         self.cwd = Some(path_cstring(dir.as_ref(), "working directory")?);
         Ok(self)
     }
@@ -453,8 +454,11 @@ impl ExecPlan {
         self
     }
 
-    /// Whether every fd other than 0-2 and those handed to [`fork_exec`] is closed in the
-    /// child (marked close-on-exec, so it never reaches the program). On by default.
+    /// Whether the child may see the parent's fds that are not close-on-exec besides 0-2 and
+    /// those handed to [`fork_exec`] (the same switch as [`Cmd::keep_other_fds`](crate::Cmd::keep_other_fds)
+    /// and [`SysProcAttr::keep_other_fds`](crate::SysProcAttr::keep_other_fds)). Off by
+    /// default: every other fd is marked close-on-exec in the child, so it never reaches the
+    /// program.
     ///
     /// # Examples
     /// ```
@@ -463,13 +467,16 @@ impl ExecPlan {
     /// let (r, _w) = forkexec::raw::pipe()?;
     /// let inheritable = rustix::io::dup(&r)?; // a copy without close-on-exec
     /// let probe = format!("test -e /proc/$$/fd/{}", inheritable.as_raw_fd());
-    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", &probe])?.close_other_fds(false);
-    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
-    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// for (keep, code) in [(false, 1), (true, 0)] {
+    ///     let plan = ExecPlan::new("/bin/sh", ["sh", "-c", &probe])?.keep_other_fds(keep);
+    ///     let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    ///     assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(code));
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn close_other_fds(mut self, on: bool) -> ExecPlan {
-        self.attrs_mut().close_other_fds = on;
+    #[doc(alias = "close_other_fds")]
+    pub fn keep_other_fds(mut self, on: bool) -> ExecPlan {
+        self.attrs_mut().close_other_fds = !on;
         self
     }
 
@@ -539,7 +546,7 @@ impl ExecPlan {
             ),
             (
                 a.close_other_fds && !sys::spawn::posix_spawn_can(false, true),
-                "close_other_fds (the C library lacks posix_spawn_file_actions_addclosefrom_np)",
+                "closing other fds (the C library lacks posix_spawn_file_actions_addclosefrom_np)",
             ),
         ];
         checks.iter().find(|(bad, _)| *bad).map(|(_, what)| *what)
@@ -841,7 +848,7 @@ fn child_ctx(
         report: std::ptr::null_mut(),
         report_fd: -1,
         pid_slot,
-        a,
+        attrs: a,
     }
 }
 

@@ -315,7 +315,7 @@ fn bad_input_table_prefork() {
             format!("ExecPlan::cwd NUL {pos}"),
             PreFork,
             Some(InvalidInput),
-            move || ok(ExecPlan::new("/bin/true", ["true"])?.cwd(&b)),
+            move || ok(ExecPlan::new("/bin/true", ["true"])?.dir(&b)),
         );
         let b = bad.clone();
         case(
@@ -497,7 +497,7 @@ fn bad_input_table_prefork() {
         "ExecPlan::cwd empty",
         PreFork,
         Some(InvalidInput),
-        || ok(ExecPlan::new("/bin/true", ["true"])?.cwd("")),
+        || ok(ExecPlan::new("/bin/true", ["true"])?.dir("")),
     );
     case(
         &mut t,

@@ -196,7 +196,7 @@ fn vanished_cwd_is_not_found_at_chdir() {
         // The raw engine and start_process the same way.
         let plan = ExecPlan::new("/bin/true", ["true"])
             .unwrap()
-            .cwd(&dir)
+            .dir(&dir)
             .unwrap();
         let err = raw::fork_exec(&plan, &[], s).expect_err("raw");
         check(&err, want, &dir, &format!("vanished cwd raw {s:?}"));

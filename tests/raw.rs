@@ -665,8 +665,8 @@ fn exec_plan_input_validation() {
         ErrorKind::InvalidInput
     );
     let plan = ExecPlan::new("/bin/true", ["true"]).unwrap();
-    assert_eq!(kind(plan.clone().cwd("/tm\0p")), ErrorKind::InvalidInput);
-    assert_eq!(kind(plan.clone().cwd("")), ErrorKind::InvalidInput);
+    assert_eq!(kind(plan.clone().dir("/tm\0p")), ErrorKind::InvalidInput);
+    assert_eq!(kind(plan.clone().dir("")), ErrorKind::InvalidInput);
     // Accessors report what was given.
     assert_eq!(plan.program(), c"/bin/true");
     assert_eq!(

@@ -288,7 +288,7 @@ fn inherited_env_arrives() {
 fn cwd_is_applied() {
     let _g = common::start("cwd_is_applied", 60);
     let want = std::fs::canonicalize("/tmp").unwrap();
-    let plan = common::sh("pwd -P").cwd("/tmp").unwrap();
+    let plan = common::sh("pwd -P").dir("/tmp").unwrap();
     for s in STRATEGIES {
         let out = capture_ok(&plan, s, &[]);
         assert_eq!(
@@ -313,7 +313,7 @@ fn cwd_missing_is_not_found_at_chdir() {
     let dir = "/no/such/dir";
     let plan = ExecPlan::new("/bin/true", ["true"])
         .unwrap()
-        .cwd(dir)
+        .dir(dir)
         .unwrap();
     for s in STRATEGIES {
         let err = raw::fork_exec(&plan, &[], s).expect_err(&format!("{s:?}: spawned"));
@@ -336,7 +336,7 @@ fn cwd_file_is_enotdir_at_chdir() {
     let file = "/etc/passwd";
     let plan = ExecPlan::new("/bin/true", ["true"])
         .unwrap()
-        .cwd(file)
+        .dir(file)
         .unwrap();
     for s in STRATEGIES {
         let err = raw::fork_exec(&plan, &[], s).expect_err(&format!("{s:?}: spawned"));
@@ -353,7 +353,7 @@ fn cwd_ok_but_program_missing_is_exec_stage() {
     let _g = common::start("cwd_ok_but_program_missing_is_exec_stage", 60);
     let plan = ExecPlan::new("/no/such/prog", ["x"])
         .unwrap()
-        .cwd("/tmp")
+        .dir("/tmp")
         .unwrap();
     for s in STRATEGIES {
         let err = raw::fork_exec(&plan, &[], s).expect_err(&format!("{s:?}: spawned"));
@@ -373,7 +373,7 @@ fn relative_program_resolves_after_cwd() {
     // execve of a relative path happens after chdir: "./true" in /bin.
     let plan = ExecPlan::new("./true", ["true"])
         .unwrap()
-        .cwd("/bin")
+        .dir("/bin")
         .unwrap();
     for s in STRATEGIES {
         let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
@@ -408,7 +408,7 @@ fn close_other_fds_false_lets_non_cloexec_fd_through() {
     let leak = LeakyFd::new();
     let n = leak.0.as_raw_fd();
     let (r, w) = raw::pipe().unwrap(); // cloexec: never visible
-    let plan = common::sh(LIST_FDS).close_other_fds(false);
+    let plan = common::sh(LIST_FDS).keep_other_fds(true);
     for s in STRATEGIES {
         let fds = parse_fd_list(&capture_ok(&plan, s, &[]), s);
         assert!(

@@ -140,7 +140,7 @@ pub(crate) struct ChildCtx {
     /// `KEY=` entry of a per-spawn envp copy, with at least 12 bytes of room); null: none.
     pub pid_slot: *mut u8,
     /// The plain attributes.
-    pub a: ChildAttrs,
+    pub attrs: ChildAttrs,
 }
 
 #[inline(always)]
@@ -239,10 +239,10 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         mask: 0,
     };
     let mut sig: c_long = 1;
-    while ctx.a.reset_signals != RESET_NONE && sig <= 64 {
+    while ctx.attrs.reset_signals != RESET_NONE && sig <= 64 {
         if sig != libc::SIGKILL as c_long && sig != libc::SIGSTOP as c_long {
             let mut reset = true;
-            if ctx.a.reset_signals == RESET_HANDLED {
+            if ctx.attrs.reset_signals == RESET_HANDLED {
                 let mut old = KernelSigaction {
                     handler: 0,
                     flags: 0,
@@ -278,7 +278,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         }
         sig += 1;
     }
-    if ctx.a.dfl_sigpipe && ctx.a.reset_signals != RESET_ALL {
+    if ctx.attrs.dfl_sigpipe && ctx.attrs.reset_signals != RESET_ALL {
         // SAFETY: rt_sigaction(SIGPIPE, &dfl, NULL, sizeof(kernel sigset)).
         let _ = check(unsafe {
             libc::syscall(
@@ -292,29 +292,29 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
 
     // 2. Terminal detach, session, process group.
-    if ctx.a.noctty {
+    if ctx.attrs.noctty {
         // SAFETY: ioctl on fd 0 with no argument.
         check(unsafe { libc::ioctl(0, libc::TIOCNOTTY) } as c_long)
             .map_err(|e| (Stage::Ctty, e))?;
     }
-    if ctx.a.setsid {
+    if ctx.attrs.setsid {
         // SAFETY: setsid takes no argument.
         check(unsafe { libc::syscall(libc::SYS_setsid) }).map_err(|e| (Stage::Setsid, e))?;
     }
-    if ctx.a.pgid >= 0 {
-        sys3(libc::SYS_setpgid, 0, ctx.a.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
+    if ctx.attrs.pgid >= 0 {
+        sys3(libc::SYS_setpgid, 0, ctx.attrs.pgid as c_long, 0).map_err(|e| (Stage::Setpgid, e))?;
     }
     // 3. Namespaces, root, credentials (raw syscalls: only this thread, only this child).
-    if ctx.a.cgroup_procs >= 0 {
+    if ctx.attrs.cgroup_procs >= 0 {
         // SAFETY: writing one byte from a static buffer.
-        let n = unsafe { libc::write(ctx.a.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) };
+        let n = unsafe { libc::write(ctx.attrs.cgroup_procs, b"0".as_ptr().cast::<c_void>(), 1) };
         if n < 0 {
             return Err((Stage::Cgroup, err()));
         }
     }
-    if ctx.a.umask >= 0 {
+    if ctx.attrs.umask >= 0 {
         // umask cannot fail.
-        let _ = sys3(libc::SYS_umask, ctx.a.umask as c_long, 0, 0);
+        let _ = sys3(libc::SYS_umask, ctx.attrs.umask as c_long, 0, 0);
     }
     // Resource limits, before the credentials change (a raised hard limit needs the
     // privilege the child may be about to drop).
@@ -332,10 +332,11 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         }
         prlimit(r.resource, Some(&lim), None).map_err(|e| (Stage::Rlimit, e))?;
     }
-    if ctx.a.unshare != 0 {
-        sys3(libc::SYS_unshare, ctx.a.unshare as c_long, 0, 0).map_err(|e| (Stage::Unshare, e))?;
+    if ctx.attrs.unshare != 0 {
+        sys3(libc::SYS_unshare, ctx.attrs.unshare as c_long, 0, 0)
+            .map_err(|e| (Stage::Unshare, e))?;
     }
-    if ctx.a.private_mounts {
+    if ctx.attrs.private_mounts {
         // A new mount namespace starts as a copy whose mounts may be shared with the
         // parent's (a shared `/`): make them private, or a mount made here would appear in
         // the parent's namespace too (Go does the same, golang/go#38471).
@@ -354,7 +355,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
     // The user namespace's id maps, written by the child itself (it is in the new
     // namespace now, by clone or by the unshare above), before any credential change.
-    if ctx.a.deny_setgroups {
+    if ctx.attrs.deny_setgroups {
         write_file(c"/proc/self/setgroups".as_ptr(), c"deny".as_ptr())
             .map_err(|e| (Stage::IdMap, e))?;
     }
@@ -372,32 +373,34 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
             sys3(libc::SYS_chdir, c"/".as_ptr() as c_long, 0, 0).map_err(|e| (Stage::Chroot, e))?;
         }
     }
-    if ctx.a.set_groups {
+    if ctx.attrs.set_groups {
         match sys3(
             libc::SYS_setgroups,
-            ctx.a.n_groups as c_long,
+            ctx.attrs.n_groups as c_long,
             ctx.groups as c_long,
             0,
         ) {
             // Clearing the groups without CAP_SETGID: the caller's groups are its own to
             // use anyway (std ignores this too); a non-empty list must be applied.
-            Err(libc::EPERM) if ctx.a.n_groups == 0 => {}
+            Err(libc::EPERM) if ctx.attrs.n_groups == 0 => {}
             r => r.map_err(|e| (Stage::Credentials, e))?,
         }
     }
-    if ctx.a.gid != u32::MAX {
-        sys3(libc::SYS_setgid, ctx.a.gid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    if ctx.attrs.gid != u32::MAX {
+        sys3(libc::SYS_setgid, ctx.attrs.gid as c_long, 0, 0)
+            .map_err(|e| (Stage::Credentials, e))?;
     }
-    if ctx.a.uid != u32::MAX {
-        sys3(libc::SYS_setuid, ctx.a.uid as c_long, 0, 0).map_err(|e| (Stage::Credentials, e))?;
+    if ctx.attrs.uid != u32::MAX {
+        sys3(libc::SYS_setuid, ctx.attrs.uid as c_long, 0, 0)
+            .map_err(|e| (Stage::Credentials, e))?;
     }
 
     // 4. Parent-death signal, and the check for a parent that already died.
-    if ctx.a.pdeathsig != 0 {
+    if ctx.attrs.pdeathsig != 0 {
         sys3(
             libc::SYS_prctl,
             libc::PR_SET_PDEATHSIG as c_long,
-            ctx.a.pdeathsig as c_long,
+            ctx.attrs.pdeathsig as c_long,
             0,
         )
         .map_err(|e| (Stage::Pdeathsig, e))?;
@@ -409,7 +412,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
                 libc::syscall(
                     libc::SYS_kill,
                     libc::syscall(libc::SYS_getpid),
-                    ctx.a.pdeathsig,
+                    ctx.attrs.pdeathsig,
                 )
             };
         }
@@ -458,12 +461,12 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
 
     // Controlling terminal and foreground group: `ctty` is a child fd number.
-    if ctx.a.ctty >= 0 {
+    if ctx.attrs.ctty >= 0 {
         // SAFETY: TIOCSCTTY with argument 0 (do not steal).
-        check(unsafe { libc::ioctl(ctx.a.ctty, libc::TIOCSCTTY, 0) } as c_long)
+        check(unsafe { libc::ioctl(ctx.attrs.ctty, libc::TIOCSCTTY, 0) } as c_long)
             .map_err(|e| (Stage::Ctty, e))?;
     }
-    if ctx.a.foreground {
+    if ctx.attrs.foreground {
         // A background process group that sets the terminal's foreground group gets
         // SIGTTOU, which stops it (its disposition is the default by now): block SIGTTOU
         // and SIGTTIN until the final mask below, as Go's child does.
@@ -481,7 +484,11 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         .map_err(|e| (Stage::Signals, e))?;
         // SAFETY: getpgrp has no argument.
         let pgrp = unsafe { libc::syscall(libc::SYS_getpgid, 0) };
-        let tty = if ctx.a.ctty >= 0 { ctx.a.ctty } else { 0 };
+        let tty = if ctx.attrs.ctty >= 0 {
+            ctx.attrs.ctty
+        } else {
+            0
+        };
         let pgrp = pgrp as pid_t;
         // SAFETY: TIOCSPGRP reads a pid_t from a valid pointer.
         check(unsafe { libc::ioctl(tty, libc::TIOCSPGRP, &pgrp as *const pid_t) } as c_long)

@@ -21,7 +21,9 @@ use crate::plan::{FdOp, FdOpKind};
 /// the C library's `execve` wrapper and signal frames.
 const CHILD_STACK: usize = 32 * 1024;
 
-pub(crate) type Spawned = (pid_t, Option<OwnedFd>);
+/// A child as the strategies create it: its pid and, when asked for and granted, its pidfd
+/// (the engine wraps it into the public `Spawned`).
+pub(crate) type Forked = (pid_t, Option<OwnedFd>);
 pub(crate) type Failure = (Stage, i32);
 
 /// Spawns through `clone(CLONE_VM|CLONE_VFORK)`. The child reports failure through a slot
@@ -32,7 +34,7 @@ pub(crate) fn vfork(
     ctx: &mut ChildCtx,
     extra_flags: c_int,
     want_pidfd: bool,
-) -> Result<Spawned, Failure> {
+) -> Result<Forked, Failure> {
     let mut report = Report::default();
     ctx.report = &mut report;
     ctx.report_fd = -1;
@@ -41,9 +43,9 @@ pub(crate) fn vfork(
     if probe::clone3() {
         // CLONE_CLEAR_SIGHAND resets every handler at creation: only ignored signals can
         // differ from the default, and those are kept when asked.
-        let asked = ctx.a.reset_signals;
+        let asked = ctx.attrs.reset_signals;
         if asked == child::RESET_HANDLED {
-            ctx.a.reset_signals = child::RESET_NONE;
+            ctx.attrs.reset_signals = child::RESET_NONE;
         }
         // SAFETY: as below, and the kernel clears the child's signal handlers at creation,
         // so signals need not be blocked.
@@ -58,7 +60,7 @@ pub(crate) fn vfork(
         };
         match r {
             Ok((pid, pidfd)) => {
-                ctx.a.reset_signals = asked;
+                ctx.attrs.reset_signals = asked;
                 return finish_vfork(ctx, &report, pid, pidfd);
             }
             // No clone3, or a flag of it refused (old kernel, seccomp, emulator): use
@@ -74,7 +76,7 @@ pub(crate) fn vfork(
                 return Err((Stage::Fork, e));
             }
         }
-        ctx.a.reset_signals = asked;
+        ctx.attrs.reset_signals = asked;
     }
     let mut want_pidfd = want_pidfd && probe::clone_pidfd();
     let mut pidfd_refused = false;
@@ -126,7 +128,7 @@ fn finish_vfork(
     report: &Report,
     pid: pid_t,
     pidfd: Option<OwnedFd>,
-) -> Result<Spawned, Failure> {
+) -> Result<Forked, Failure> {
     ctx.report = std::ptr::null_mut();
     // SAFETY: the child has exec'd or exited: nobody writes `report` any more.
     let report = unsafe { std::ptr::read_volatile(report) };
@@ -202,7 +204,7 @@ pub(crate) fn fork(
     ns_flags: c_int,
     min_fd: impl FnOnce() -> c_int,
     want_pidfd: bool,
-) -> Result<Spawned, Failure> {
+) -> Result<Forked, Failure> {
     if let Some(slot) = report_slot() {
         if fork_vfork_works(slot) {
             return fork_shared(ctx, ns_flags, slot, want_pidfd);
@@ -218,7 +220,7 @@ fn fork_shared(
     ns_flags: c_int,
     slot: *mut Report,
     want_pidfd: bool,
-) -> Result<Spawned, Failure> {
+) -> Result<Forked, Failure> {
     // SAFETY: `slot` is this thread's report page, written only by children of this
     // thread while it is suspended in a CLONE_VFORK clone, so nobody writes it now.
     unsafe { std::ptr::write_volatile(slot, Report::default()) };
@@ -244,7 +246,7 @@ fn fork_piped(
     ns_flags: c_int,
     min_fd: c_int,
     want_pidfd: bool,
-) -> Result<Spawned, Failure> {
+) -> Result<Forked, Failure> {
     let (r, w) = super::pipe2(0).map_err(|e| (Stage::Pipe, e))?;
     // Move the write end above every fd the plan touches. The original must be closed
     // here: a second write end open in the parent would keep the report read from ever
@@ -284,7 +286,7 @@ fn fork_piped(
 /// refused) with every signal blocked, the child running the plan; retries without
 /// `CLONE_PIDFD` when the kernel refuses it (`EINVAL`), and remembers.
 #[inline]
-fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Spawned, i32> {
+fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Forked, i32> {
     let clone_pidfd = want_pidfd && probe::clone_pidfd();
     let pidfd_flag = if clone_pidfd { libc::CLONE_PIDFD } else { 0 };
     let old = super::block_all_signals();
@@ -302,7 +304,7 @@ fn fork_retrying(ctx: &ChildCtx, flags: c_int, want_pidfd: bool) -> Result<Spawn
 /// One fork attempt: in the child, runs the plan (never returns); in the parent, returns
 /// the pid and the pidfd the kernel gave.
 #[inline(always)]
-fn fork_run(ctx: &ChildCtx, flags: c_int) -> Result<Spawned, i32> {
+fn fork_run(ctx: &ChildCtx, flags: c_int) -> Result<Forked, i32> {
     // SAFETY: the child branch only runs `child::run`, which makes async-signal-safe system
     // calls and ends in execve or _exit; signals are blocked by the caller.
     let r = unsafe { super::fork_clone(flags) };
