@@ -73,125 +73,99 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The step of process creation that failed. The child side reports it to the parent
-/// together with the errno.
-///
-/// # Examples
-/// ```
-/// use forkexec::Stage;
-/// assert_eq!(Stage::from_u8(Stage::Chdir as u8), Some(Stage::Chdir));
-/// assert_eq!(Stage::Exec.to_string(), "exec");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum Stage {
-    /// Creating a pipe or other fd in the parent.
-    Pipe = 1,
-    /// `fork`/`clone` itself.
-    Fork = 2,
-    /// `posix_spawn` or its attribute set-up.
-    Spawn = 3,
-    /// Resetting signal dispositions or the signal mask in the child.
-    Signals = 4,
-    /// `setsid` in the child.
-    Setsid = 5,
-    /// `setpgid` in the child.
-    Setpgid = 6,
-    /// Moving file descriptors into place (`dup2`/`dup3`/`fcntl`).
-    Dup = 7,
-    /// Closing file descriptors the child must not see.
-    CloseFds = 8,
-    /// `chroot` in the child.
-    Chroot = 9,
-    /// `chdir` in the child.
-    Chdir = 10,
-    /// Setting credentials (`setgroups`, `setgid`, `setuid`).
-    Credentials = 11,
-    /// `prctl(PR_SET_PDEATHSIG)` or the parent-died check.
-    Pdeathsig = 12,
-    /// Acquiring the controlling terminal (`TIOCSCTTY`) or the foreground group.
-    Ctty = 13,
-    /// `unshare` of namespaces.
-    Unshare = 14,
-    /// The `execve` itself.
-    Exec = 15,
-    /// Waiting for the child.
-    Wait = 16,
-    /// Moving the child into its cgroup.
-    Cgroup = 17,
-    /// Setting a resource limit in the child (`prlimit64`).
-    Rlimit = 18,
-    /// Writing the user namespace's id maps (`/proc/self/{uid_map,gid_map,setgroups}`).
-    IdMap = 19,
-    /// A [`Cmd::pre_exec`](crate::Cmd::pre_exec) function failed.
-    PreExec = 20,
+/// Declares [`Stage`] from one table: its number (what the child side writes), its doc,
+/// and the short name error messages use; `from_u8` and `name` are generated from it, so a
+/// new step is one line here.
+macro_rules! stages {
+    ($($(#[doc = $doc:literal])* $name:ident = $n:literal, $text:literal;)*) => {
+        /// The step of process creation that failed. The child side reports it to the
+        /// parent together with the errno.
+        ///
+        /// # Examples
+        /// ```
+        /// use forkexec::Stage;
+        /// assert_eq!(Stage::from_u8(Stage::Chdir as u8), Some(Stage::Chdir));
+        /// assert_eq!(Stage::Exec.to_string(), "exec");
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        #[non_exhaustive]
+        pub enum Stage {
+            $($(#[doc = $doc])* $name = $n,)*
+        }
+
+        impl Stage {
+            /// Decodes a stage number as written by the child side; `None` for an unknown
+            /// number.
+            ///
+            /// # Examples
+            /// ```
+            /// assert_eq!(forkexec::Stage::from_u8(15), Some(forkexec::Stage::Exec));
+            /// assert_eq!(forkexec::Stage::from_u8(0), None);
+            /// ```
+            pub const fn from_u8(n: u8) -> Option<Stage> {
+                match n {
+                    $($n => Some(Stage::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The short name used in error messages (`"chdir"`, `"exec"`, ...).
+            ///
+            /// # Examples
+            /// ```
+            /// assert_eq!(forkexec::Stage::Dup.name(), "dup2");
+            /// ```
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Stage::$name => $text,)*
+                }
+            }
+        }
+    };
 }
 
-impl Stage {
-    /// Decodes a stage number as written by the child side; `None` for an unknown number.
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(forkexec::Stage::from_u8(15), Some(forkexec::Stage::Exec));
-    /// assert_eq!(forkexec::Stage::from_u8(0), None);
-    /// ```
-    pub const fn from_u8(n: u8) -> Option<Stage> {
-        Some(match n {
-            1 => Stage::Pipe,
-            2 => Stage::Fork,
-            3 => Stage::Spawn,
-            4 => Stage::Signals,
-            5 => Stage::Setsid,
-            6 => Stage::Setpgid,
-            7 => Stage::Dup,
-            8 => Stage::CloseFds,
-            9 => Stage::Chroot,
-            10 => Stage::Chdir,
-            11 => Stage::Credentials,
-            12 => Stage::Pdeathsig,
-            13 => Stage::Ctty,
-            14 => Stage::Unshare,
-            15 => Stage::Exec,
-            16 => Stage::Wait,
-            17 => Stage::Cgroup,
-            18 => Stage::Rlimit,
-            19 => Stage::IdMap,
-            20 => Stage::PreExec,
-            _ => return None,
-        })
-    }
-
-    /// The short name used in error messages (`"chdir"`, `"exec"`, ...).
-    ///
-    /// # Examples
-    /// ```
-    /// assert_eq!(forkexec::Stage::Dup.name(), "dup2");
-    /// ```
-    pub const fn name(self) -> &'static str {
-        match self {
-            Stage::Pipe => "pipe",
-            Stage::Fork => "fork",
-            Stage::Spawn => "posix_spawn",
-            Stage::Signals => "signal reset",
-            Stage::Setsid => "setsid",
-            Stage::Setpgid => "setpgid",
-            Stage::Dup => "dup2",
-            Stage::CloseFds => "close fds",
-            Stage::Chroot => "chroot",
-            Stage::Chdir => "chdir",
-            Stage::Credentials => "set credentials",
-            Stage::Pdeathsig => "pdeathsig",
-            Stage::Ctty => "set controlling terminal",
-            Stage::Unshare => "unshare",
-            Stage::Exec => "exec",
-            Stage::Wait => "wait",
-            Stage::Cgroup => "cgroup placement",
-            Stage::Rlimit => "setrlimit",
-            Stage::IdMap => "write id maps",
-            Stage::PreExec => "pre_exec",
-        }
-    }
+stages! {
+    /// Creating a pipe or other fd in the parent.
+    Pipe = 1, "pipe";
+    /// `fork`/`clone` itself.
+    Fork = 2, "fork";
+    /// `posix_spawn` or its attribute set-up.
+    Spawn = 3, "posix_spawn";
+    /// Resetting signal dispositions or the signal mask in the child.
+    Signals = 4, "signal reset";
+    /// `setsid` in the child.
+    Setsid = 5, "setsid";
+    /// `setpgid` in the child.
+    Setpgid = 6, "setpgid";
+    /// Moving file descriptors into place (`dup2`/`dup3`/`fcntl`).
+    Dup = 7, "dup2";
+    /// Closing file descriptors the child must not see.
+    CloseFds = 8, "close fds";
+    /// `chroot` in the child.
+    Chroot = 9, "chroot";
+    /// `chdir` in the child.
+    Chdir = 10, "chdir";
+    /// Setting credentials (`setgroups`, `setgid`, `setuid`).
+    Credentials = 11, "set credentials";
+    /// `prctl(PR_SET_PDEATHSIG)` or the parent-died check.
+    Pdeathsig = 12, "pdeathsig";
+    /// Acquiring the controlling terminal (`TIOCSCTTY`) or the foreground group.
+    Ctty = 13, "set controlling terminal";
+    /// `unshare` of namespaces.
+    Unshare = 14, "unshare";
+    /// The `execve` itself.
+    Exec = 15, "exec";
+    /// Waiting for the child.
+    Wait = 16, "wait";
+    /// Moving the child into its cgroup.
+    Cgroup = 17, "cgroup placement";
+    /// Setting a resource limit in the child (`prlimit64`).
+    Rlimit = 18, "setrlimit";
+    /// Writing the user namespace's id maps (`/proc/self/{uid_map,gid_map,setgroups}`).
+    IdMap = 19, "write id maps";
+    /// A [`Cmd::pre_exec`](crate::Cmd::pre_exec) function failed.
+    PreExec = 20, "pre_exec";
 }
 
 impl fmt::Display for Stage {

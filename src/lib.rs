@@ -48,6 +48,7 @@ compile_error!("forkexec supports Linux only (for now)");
 #[cfg(feature = "agent")]
 #[cfg_attr(docsrs, doc(cfg(feature = "agent")))]
 pub mod agent;
+mod attr;
 mod capture;
 mod cmd;
 mod error;
@@ -67,6 +68,7 @@ mod sys;
 #[cfg_attr(docsrs, doc(cfg(feature = "upgrade")))]
 pub mod upgrade;
 
+pub use attr::{Credential, IdMap, SysProcAttr};
 pub use cmd::{
     Buffer, CancelTarget, Child, ChildStderr, ChildStdin, ChildStdout, Cmd, Output, Stdio, Stream,
     WaitEvent, WaitSet,
@@ -74,7 +76,7 @@ pub use cmd::{
 pub use error::{Error, ErrorKind, Result, Stage};
 pub use lookpath::{look_path, look_path_in, path_candidates};
 pub use namespaces::Namespaces;
-pub use process::{Credential, IdMap, ProcAttr, Process, SysProcAttr, find_process, start_process};
+pub use process::{ProcAttr, Process, find_process, start_process};
 pub use resource::Resource;
 pub use signal::IgnoredSignals;
 pub use status::ProcessState;

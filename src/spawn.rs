@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use libc::c_int;
 
+use crate::attr::{ChildSpec, PID_SLOT, SysProcAttr};
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::plan::{self, FdOp, FdTarget, OpBuf};
 use crate::signal::IgnoredSignals;
@@ -99,42 +100,6 @@ pub struct Spawned {
     pub pidfd: Option<PidFd>,
 }
 
-/// Linux attributes of the child (Go's `SysProcAttr`), applied by the child side.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Attrs {
-    pub setsid: bool,
-    pub pgid: Option<i32>,
-    pub sigmask: Vec<Signal>,
-    pub close_other_fds: bool,
-    /// What happens to the signals the parent ignores.
-    pub ignored_signals: IgnoredSignals,
-    pub pdeathsig: Option<Signal>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub groups: Option<Vec<libc::gid_t>>,
-    pub chroot: Option<CString>,
-    /// `unshare` flags: namespace bits only (from [`Namespaces`](crate::Namespaces)).
-    pub unshare: c_int,
-    /// Extra `clone` flags: namespace bits only (from [`Namespaces`](crate::Namespaces)).
-    pub clone_flags: c_int,
-    /// `KEY=` of an environment entry whose value is the child's own pid.
-    pub pid_env: Option<CString>,
-    /// An open `cgroup.procs` file of the cgroup the child moves into.
-    pub cgroup_procs: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
-    pub ctty: Option<c_int>,
-    pub noctty: bool,
-    pub foreground: bool,
-    pub umask: Option<u32>,
-    pub rlimits: Vec<sys::child::RlimitReq>,
-    /// The text to write to `/proc/self/uid_map` / `gid_map` in a new user namespace.
-    pub uid_map: Option<CString>,
-    pub gid_map: Option<CString>,
-    /// Write "deny" to `/proc/self/setgroups` first.
-    pub deny_setgroups: bool,
-    /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
-    pub pre_exec: PreExecHooks,
-}
-
 /// The caller's `pre_exec` functions, shared by the clones of a plan.
 #[derive(Clone, Default)]
 pub(crate) struct PreExecHooks(pub Vec<std::sync::Arc<sys::child::PreExecFn>>);
@@ -165,19 +130,16 @@ pub struct ExecPlan {
     argv: CStringArray,
     envp: Option<CStringArray>,
     cwd: Option<CString>,
-    attrs: Attrs,
-    sigmask: libc::sigset_t,
-    /// `attrs` as the child side takes them, derived at the first spawn after a change.
-    child_attrs: OnceLock<ChildAttrs>,
+    /// The child's attributes: the one description (see [`SysProcAttr`]).
+    sys: SysProcAttr,
+    /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
+    pre_exec: PreExecHooks,
+    /// `sys` as the child side reads it, compiled at the first spawn after a change (every
+    /// change goes through [`ExecPlan::sys_mut`] or `set_cwd`, which drop it).
+    spec: OnceLock<ChildSpec>,
 }
 
-pub(crate) fn path_cstring(p: &Path, what: &str) -> Result<CString> {
-    let b = p.as_os_str().as_bytes();
-    if b.is_empty() {
-        return Err(Error::invalid(format!("empty {what}")));
-    }
-    CString::new(b).map_err(|_| Error::invalid(format!("{what} {:?} contains a NUL byte", p)))
-}
+pub(crate) use crate::attr::path_cstring;
 
 impl ExecPlan {
     /// A plan to exec `program` (a path: no `PATH` search here, see
@@ -212,12 +174,9 @@ impl ExecPlan {
             argv,
             envp: None,
             cwd: None,
-            attrs: Attrs {
-                close_other_fds: true,
-                ..Attrs::default()
-            },
-            sigmask: sys::sigset_empty(),
-            child_attrs: OnceLock::new(),
+            sys: SysProcAttr::default(),
+            pre_exec: PreExecHooks::default(),
+            spec: OnceLock::new(),
         }
     }
 
@@ -317,11 +276,12 @@ impl ExecPlan {
     /// `chdir(2)`.
     #[doc(alias("cwd", "current_dir", "chdir"))]
     pub fn dir(mut self, dir: impl AsRef<Path>) -> Result<ExecPlan> {
-        self.cwd = Some(path_cstring(dir.as_ref(), "working directory")?);
+        self.set_cwd(Some(path_cstring(dir.as_ref(), "working directory")?));
         Ok(self)
     }
 
     pub(crate) fn set_cwd(&mut self, cwd: Option<CString>) {
+        self.spec = OnceLock::new();
         self.cwd = cwd;
     }
 
@@ -348,21 +308,10 @@ impl ExecPlan {
     }
 
     pub(crate) fn set_env_child_pid(&mut self, key: Option<&OsStr>) -> Result<()> {
-        self.attrs_mut().pid_env = match key {
-            None => None,
-            Some(k) => {
-                let k = k.as_bytes();
-                crate::sys::cstr::check_env_key(k)?;
-                if k.len() > PID_SLOT - 22 {
-                    return Err(Error::invalid(
-                        "child-pid environment key longer than 64 bytes",
-                    ));
-                }
-                let mut v = k.to_vec();
-                v.push(b'=');
-                Some(CString::new(v).map_err(|_| Error::invalid("NUL in environment key"))?)
-            }
-        };
+        if let Some(k) = key {
+            crate::attr::pid_env_key(k.as_bytes())?;
+        }
+        self.sys_mut().env_child_pid = key.map(OsStr::to_owned);
         Ok(())
     }
 
@@ -389,7 +338,7 @@ impl ExecPlan {
     /// ```
     #[doc(alias = "restore_signals")]
     pub fn ignored_signals(mut self, how: IgnoredSignals) -> ExecPlan {
-        self.attrs_mut().ignored_signals = how;
+        self.sys_mut().ignored_signals = how;
         self
     }
 
@@ -408,7 +357,7 @@ impl ExecPlan {
     /// # References
     /// `setsid(2)`.
     pub fn setsid(mut self, on: bool) -> ExecPlan {
-        self.attrs_mut().setsid = on;
+        self.sys_mut().setsid = on;
         self
     }
 
@@ -428,7 +377,7 @@ impl ExecPlan {
     /// `setpgid(2)`.
     #[doc(alias = "setpgid")]
     pub fn process_group(mut self, pgid: i32) -> ExecPlan {
-        self.attrs_mut().pgid = Some(pgid);
+        self.sys_mut().process_group = Some(pgid);
         self
     }
 
@@ -449,8 +398,7 @@ impl ExecPlan {
     /// `sigprocmask(2)`.
     #[doc(alias = "sigprocmask")]
     pub fn sigmask(mut self, signals: &[Signal]) -> ExecPlan {
-        self.attrs_mut().sigmask = signals.to_vec();
-        self.sigmask = sys::sigset_of(signals);
+        self.sys_mut().sigmask = signals.to_vec();
         self
     }
 
@@ -476,80 +424,64 @@ impl ExecPlan {
     /// ```
     #[doc(alias = "close_other_fds")]
     pub fn keep_other_fds(mut self, on: bool) -> ExecPlan {
-        self.attrs_mut().close_other_fds = !on;
+        self.sys_mut().keep_other_fds = on;
         self
     }
 
-    /// The attributes, for a change: the child side's copy is derived again at the next
-    /// spawn.
-    pub(crate) fn attrs_mut(&mut self) -> &mut Attrs {
-        self.child_attrs = OnceLock::new();
-        &mut self.attrs
+    /// Replaces every Linux attribute of the child with `sys` (Go's `SysProcAttr`, the same
+    /// description [`Cmd::sys`](crate::Cmd::sys) and [`ProcAttr`](crate::ProcAttr) take);
+    /// the setters above are shortcuts into it.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::SysProcAttr;
+    /// use forkexec::raw::{fork_exec, waitpid, ExecPlan, Strategy, WaitOptions, WaitStatus};
+    /// let leads_session = r#"test "$(cut -d' ' -f6 /proc/$$/stat)" = $$"#;
+    /// let plan = ExecPlan::new("/bin/sh", ["sh", "-c", leads_session])?
+    ///     .sys(SysProcAttr { setsid: true, ..Default::default() });
+    /// assert!(plan.get_sys().setsid);
+    /// let child = fork_exec(&plan, &[], Strategy::Auto)?;
+    /// assert_eq!(waitpid(child.pid, WaitOptions::empty())?.unwrap().1, WaitStatus::Exited(0));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    #[doc(alias = "SysProcAttr")]
+    pub fn sys(mut self, sys: SysProcAttr) -> ExecPlan {
+        *self.sys_mut() = sys;
+        self
     }
 
-    /// The attributes as the child side takes them.
-    fn child_attrs(&self) -> ChildAttrs {
-        *self.child_attrs.get_or_init(|| {
-            let a = &self.attrs;
-            ChildAttrs {
-                setsid: a.setsid,
-                // A foreground child leads its own process group unless told which (Go).
-                // (Not after setsid: a session leader already leads its group, and setpgid
-                // would refuse it.)
-                pgid: a
-                    .pgid
-                    .or((a.foreground && !a.setsid).then_some(0))
-                    .unwrap_or(-1),
-                ctty: a.ctty.unwrap_or(-1),
-                foreground: a.foreground,
-                noctty: a.noctty,
-                pdeathsig: a.pdeathsig.map_or(0, Signal::as_raw),
-                unshare: a.unshare,
-                private_mounts: (a.unshare | a.clone_flags) & libc::CLONE_NEWNS != 0,
-                deny_setgroups: a.deny_setgroups,
-                cgroup_procs: a.cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                set_groups: a.groups.is_some(),
-                n_groups: a.groups.as_ref().map_or(0, Vec::len),
-                gid: a.gid.unwrap_or(u32::MAX),
-                uid: a.uid.unwrap_or(u32::MAX),
-                reset_signals: match a.ignored_signals {
-                    IgnoredSignals::Reset => sys::child::RESET_ALL,
-                    _ => sys::child::RESET_HANDLED,
-                },
-                dfl_sigpipe: a.ignored_signals == IgnoredSignals::KeepExceptPipe,
-                umask: a.umask.map_or(-1, |m| m as c_int),
-            }
-        })
+    /// The child's Linux attributes.
+    ///
+    /// # Examples
+    /// ```
+    /// let plan = forkexec::raw::ExecPlan::new("/bin/true", ["true"])?.setsid(true);
+    /// assert!(plan.get_sys().setsid && !plan.get_sys().keep_other_fds);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn get_sys(&self) -> &SysProcAttr {
+        &self.sys
     }
 
-    fn unsupported_by_posix_spawn(&self) -> Option<&'static str> {
-        let a = &self.attrs;
-        let checks: [(bool, &'static str); 14] = [
-            (a.pdeathsig.is_some(), "pdeathsig"),
-            (
-                a.uid.is_some() || a.gid.is_some() || a.groups.is_some(),
-                "credentials",
-            ),
-            (a.chroot.is_some(), "chroot"),
-            (a.unshare != 0, "unshare"),
-            (a.clone_flags != 0, "clone namespaces"),
-            (a.cgroup_procs.is_some(), "cgroup placement"),
-            (a.umask.is_some(), "umask"),
-            (a.uid_map.is_some() || a.gid_map.is_some(), "id maps"),
-            (!a.pre_exec.0.is_empty(), "pre_exec"),
-            (!a.rlimits.is_empty(), "resource limits"),
-            (a.ctty.is_some() || a.foreground, "controlling terminal"),
-            (a.noctty, "noctty"),
-            (
-                self.cwd.is_some() && !sys::spawn::posix_spawn_can(true, false),
-                "chdir (the C library lacks posix_spawn_file_actions_addchdir_np)",
-            ),
-            (
-                a.close_other_fds && !sys::spawn::posix_spawn_can(false, true),
-                "closing other fds (the C library lacks posix_spawn_file_actions_addclosefrom_np)",
-            ),
-        ];
-        checks.iter().find(|(bad, _)| *bad).map(|(_, what)| *what)
+    /// The attributes, for a change: the compiled copy is dropped, compiled again at the
+    /// next spawn.
+    pub(crate) fn sys_mut(&mut self) -> &mut SysProcAttr {
+        self.spec = OnceLock::new();
+        &mut self.sys
+    }
+
+    pub(crate) fn set_pre_exec(&mut self, hooks: PreExecHooks) {
+        self.pre_exec = hooks;
+    }
+
+    /// The attributes as the child side reads them, compiled (and checked) at the first
+    /// call after a change.
+    pub(crate) fn spec(&self) -> Result<&ChildSpec> {
+        if let Some(spec) = self.spec.get() {
+            return Ok(spec);
+        }
+        let spec = self.sys.compile(self.cwd.as_deref())?;
+        // Another thread may have compiled it meanwhile: the same result either way.
+        Ok(self.spec.get_or_init(|| spec))
     }
 
     /// The strategy `Auto` resolves to for this plan on this machine.
@@ -566,7 +498,7 @@ impl ExecPlan {
         match strategy {
             // A pre_exec function runs arbitrary code in the child: it gets a copy of the
             // memory, not the parent's own (std forks for it too).
-            Strategy::Auto if !self.attrs.pre_exec.0.is_empty() => Strategy::Fork,
+            Strategy::Auto if !self.pre_exec.0.is_empty() => Strategy::Fork,
             Strategy::Auto if sys::spawn::clone_vm_works() => Strategy::Vfork,
             // Not PosixSpawn: the C library's posix_spawn also relies on CLONE_VM sharing
             // memory to report exec errors; where it does not (valgrind), they would be lost.
@@ -575,9 +507,6 @@ impl ExecPlan {
         }
     }
 }
-
-/// Room for `KEY=` (up to 64 bytes + '='), 20 digits and a NUL.
-const PID_SLOT: usize = 64 + 1 + 20 + 1;
 
 /// Reusable spawn scratch: the planned fd ops (inline for few fds: no allocation), kept
 /// with the targets they were planned for, so that a spawn with the same child fds as the
@@ -682,31 +611,13 @@ pub(crate) fn spawn_planned(
     strategy: Strategy,
     want_pidfd: bool,
 ) -> Result<Spawned> {
-    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
-        return Err(Error::invalid(format!("invalid process group {g}")));
-    }
-    // Built from `Namespaces` only; checked again here, before any clone, because a flag
-    // outside them (CLONE_FILES, CLONE_SIGHAND, an exit signal...) would corrupt this
-    // process.
-    crate::Namespaces::from_bits(plan.attrs.clone_flags | plan.attrs.unshare)?;
-    // A relative directory after a chroot would be resolved from the old cwd, outside the
-    // new root: a way out of it.
-    if plan.attrs.chroot.is_some()
-        && plan
-            .cwd
-            .as_ref()
-            .is_some_and(|c| !c.to_bytes().starts_with(b"/"))
-    {
-        return Err(Error::invalid(
-            "a working directory relative to a chroot must be absolute (inside the new root)",
-        ));
-    }
+    let spec = plan.spec()?;
     let n = n_fds.max(3) as c_int;
-    let close_from = if plan.attrs.close_other_fds { n } else { -1 };
+    let close_from = if spec.keep_other_fds { -1 } else { n };
 
-    with_envp(plan, |envp, pid_slot| {
+    with_envp(plan, spec, |envp, pid_slot| {
         spawn_with_envp(
-            plan, ops, n, close_from, strategy, want_pidfd, envp, pid_slot,
+            plan, spec, ops, n, close_from, strategy, want_pidfd, envp, pid_slot,
         )
     })
 }
@@ -716,6 +627,7 @@ pub(crate) fn spawn_planned(
 #[allow(clippy::too_many_arguments)]
 fn spawn_with_envp(
     plan: &ExecPlan,
+    spec: &ChildSpec,
     ops: &[FdOp],
     n: c_int,
     close_from: c_int,
@@ -727,13 +639,10 @@ fn spawn_with_envp(
     let strategy = plan.resolve(strategy);
     let result = match strategy {
         Strategy::PosixSpawn => {
-            if plan.attrs.pid_env.is_some() {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "a child-pid environment entry is not supported by the posix_spawn strategy",
-                ));
-            }
-            if let Some(what) = plan.unsupported_by_posix_spawn() {
+            let lacks = spec
+                .posix_spawn_lacks
+                .or_else(|| (!plan.pre_exec.0.is_empty()).then_some("pre_exec"));
+            if let Some(what) = lacks {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
                     format!("{what} is not supported by the posix_spawn strategy"),
@@ -746,22 +655,21 @@ fn spawn_with_envp(
                 ops,
                 close_from,
                 cwd: plan.cwd.as_deref(),
-                setsid: plan.attrs.setsid,
-                pgid: plan.attrs.pgid.unwrap_or(-1),
-                sigmask: &plan.sigmask,
-                ignored: plan.attrs.ignored_signals,
+                setsid: spec.child.setsid,
+                pgid: spec.pgid.unwrap_or(-1),
+                sigmask: &spec.sigmask,
+                ignored: spec.ignored_signals,
             };
             sys::spawn::posix_spawn(&req)
                 .map(|pid| (pid, None))
                 .map_err(|(stage, errno)| (refine_posix_spawn_stage(plan, stage, errno), errno))
         }
         Strategy::Vfork | Strategy::Fork => {
-            let a = &plan.attrs;
-            let ca = plan.child_attrs();
+            let ca = spec.child;
             let parent = if ca.pdeathsig != 0 { sys::getpid() } else { 0 };
-            let mut ctx = child_ctx(plan, ca, ops, close_from, envp, pid_slot, parent);
+            let mut ctx = child_ctx(plan, spec, ca, ops, close_from, envp, pid_slot, parent);
             if strategy == Strategy::Vfork {
-                if !a.pre_exec.0.is_empty() {
+                if !plan.pre_exec.0.is_empty() {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         "pre_exec needs the child to have its own memory: use Strategy::Fork \
@@ -775,10 +683,10 @@ fn spawn_with_envp(
                          seccomp filter); use Strategy::Auto or Strategy::Fork",
                     ));
                 }
-                sys::spawn::vfork(&mut ctx, a.clone_flags, want_pidfd)
+                sys::spawn::vfork(&mut ctx, spec.clone_flags, want_pidfd)
             } else {
                 let min_fd = || ops.iter().map(|o| o.dst.max(o.src) + 1).fold(n, c_int::max);
-                sys::spawn::fork(&mut ctx, a.clone_flags, min_fd, want_pidfd)
+                sys::spawn::fork(&mut ctx, spec.clone_flags, min_fd, want_pidfd)
             }
         }
         Strategy::Auto => unreachable!("resolved above"),
@@ -800,13 +708,19 @@ fn spawn_with_envp(
 /// The environment the child gets: the plan's, or `environ`, with the child-pid slot when
 /// the plan asks for one (see [`sys::spawn::with_envp`]).
 #[inline]
-fn with_envp<R>(plan: &ExecPlan, f: impl FnOnce(*const *const libc::c_char, *mut u8) -> R) -> R {
-    sys::spawn::with_envp::<PID_SLOT, R>(plan.envp.as_ref(), plan.attrs.pid_env.as_deref(), f)
+fn with_envp<R>(
+    plan: &ExecPlan,
+    spec: &ChildSpec,
+    f: impl FnOnce(*const *const libc::c_char, *mut u8) -> R,
+) -> R {
+    sys::spawn::with_envp::<PID_SLOT, R>(plan.envp.as_ref(), spec.pid_env.as_deref(), f)
 }
 
 /// What the child side reads, pointing into `plan` and the caller's buffers.
+#[allow(clippy::too_many_arguments)]
 fn child_ctx(
     plan: &ExecPlan,
+    spec: &ChildSpec,
     a: ChildAttrs,
     ops: &[FdOp],
     close_from: c_int,
@@ -814,7 +728,7 @@ fn child_ctx(
     pid_slot: *mut u8,
     parent_pid: libc::pid_t,
 ) -> ChildCtx {
-    let attrs = &plan.attrs;
+    let attrs = spec;
     ChildCtx {
         path: plan.program.as_ptr(),
         argv: plan.argv.as_ptr(),
@@ -834,8 +748,8 @@ fn child_ctx(
             .map_or(std::ptr::null(), |g| g.as_ptr()),
         rlimits: attrs.rlimits.as_ptr(),
         n_rlimits: attrs.rlimits.len(),
-        pre_exec: attrs.pre_exec.0.as_ptr(),
-        n_pre_exec: attrs.pre_exec.0.len(),
+        pre_exec: plan.pre_exec.0.as_ptr(),
+        n_pre_exec: plan.pre_exec.0.len(),
         uid_map: attrs
             .uid_map
             .as_ref()
@@ -844,7 +758,7 @@ fn child_ctx(
             .gid_map
             .as_ref()
             .map_or(std::ptr::null(), |c| c.as_ptr()),
-        sigmask: &plan.sigmask,
+        sigmask: &spec.sigmask,
         report: std::ptr::null_mut(),
         report_fd: -1,
         pid_slot,
@@ -862,18 +776,19 @@ pub(crate) fn exec_here(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Error {
     if let Err(e) = plan::try_plan_into(&targets, &mut ops) {
         return e;
     }
-    if let Some(g) = plan.attrs.pgid.filter(|g| *g < 0) {
-        return Error::invalid(format!("invalid process group {g}"));
-    }
-    if plan.attrs.clone_flags != 0 {
+    let spec = match plan.spec() {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if spec.clone_flags != 0 {
         return Error::new(
             ErrorKind::Unsupported,
             "clone namespaces need a new process: use unshare to replace this one",
         );
     }
     let n = fds.len().max(3) as c_int;
-    let close_from = if plan.attrs.close_other_fds { n } else { -1 };
-    let mut ca = plan.child_attrs();
+    let close_from = if spec.keep_other_fds { -1 } else { n };
+    let mut ca = spec.child;
     // execve itself resets the handlers; only a full reset has more to do (the ignored
     // signals, and with them this process's handlers if the exec fails).
     if ca.reset_signals == sys::child::RESET_HANDLED {
@@ -884,8 +799,17 @@ pub(crate) fn exec_here(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Error {
     } else {
         0
     };
-    let (stage, errno) = with_envp(plan, |envp, pid_slot| {
-        let ctx = child_ctx(plan, ca, ops.as_slice(), close_from, envp, pid_slot, parent);
+    let (stage, errno) = with_envp(plan, spec, |envp, pid_slot| {
+        let ctx = child_ctx(
+            plan,
+            spec,
+            ca,
+            ops.as_slice(),
+            close_from,
+            envp,
+            pid_slot,
+            parent,
+        );
         sys::child::exec_here(&ctx)
     });
     spawn_error(plan, stage, errno)
@@ -926,7 +850,7 @@ fn refine_posix_spawn_stage(plan: &ExecPlan, stage: Stage, errno: i32) -> Stage 
 fn spawn_error(plan: &ExecPlan, stage: Stage, errno: i32) -> Error {
     let path = match stage {
         Stage::Chdir => plan.cwd.as_deref().map(os_path),
-        Stage::Chroot => plan.attrs.chroot.as_deref().map(os_path),
+        Stage::Chroot => plan.sys.chroot.clone(),
         Stage::Exec | Stage::Spawn => Some(os_path(&plan.program)),
         _ => None,
     };

@@ -6,17 +6,24 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::attr::{Credential, SysProcAttr};
 use crate::namespaces::Namespaces;
-use crate::process::{Credential, SysProcAttr};
 use crate::signal::IgnoredSignals;
 use crate::status::Signal;
 
 use super::Cmd;
 
 impl Cmd {
-    /// All Linux attributes at once (Go's `SysProcAttr`), replacing those set before by
-    /// [`setsid`](Cmd::setsid), [`credential`](Cmd::credential) and the other attribute
-    /// setters.
+    /// All Linux attributes at once (Go's `SysProcAttr`): **it replaces every one set
+    /// before**, since the attribute setters of this page ([`setsid`](Cmd::setsid),
+    /// [`process_group`](Cmd::process_group), [`pdeathsig`](Cmd::pdeathsig),
+    /// [`credential`](Cmd::credential), [`chroot`](Cmd::chroot), [`unshare`](Cmd::unshare),
+    /// [`clone_namespaces`](Cmd::clone_namespaces), [`cgroup`](Cmd::cgroup),
+    /// [`umask`](Cmd::umask), [`rlimit`](Cmd::rlimit), [`keep_other_fds`](Cmd::keep_other_fds),
+    /// [`ignored_signals`](Cmd::ignored_signals), [`sigmask`](Cmd::sigmask),
+    /// [`env_child_pid`](Cmd::env_child_pid)) are shortcuts into this one struct. Only
+    /// [`pre_exec`](Cmd::pre_exec) functions are kept. To change one field of what is set,
+    /// use [`sys_mut`](Cmd::sys_mut).
     ///
     /// # Examples
     /// ```
@@ -32,6 +39,53 @@ impl Cmd {
     #[doc(alias = "SysProcAttr")]
     pub fn sys(&mut self, sys: SysProcAttr) -> &mut Cmd {
         self.spec.edit().sys = sys;
+        self
+    }
+
+    /// The Linux attributes, for a change in place (what the setters of this page edit).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// let mut cmd = Cmd::new("sh");
+    /// cmd.args(["-c", "kill -USR1 $$"]).setsid();
+    /// cmd.sys_mut().sigmask.push(Signal::USR1); // keeps setsid
+    /// assert!(cmd.get_sys().setsid);
+    /// assert!(cmd.status()?.success()); // the blocked signal stays pending
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn sys_mut(&mut self) -> &mut SysProcAttr {
+        &mut self.spec.edit().sys
+    }
+
+    /// The Linux attributes as set.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut cmd = forkexec::Cmd::new("true");
+    /// assert!(!cmd.get_sys().setsid);
+    /// assert!(cmd.setsid().get_sys().setsid);
+    /// ```
+    pub fn get_sys(&self) -> &SysProcAttr {
+        &self.spec.sys
+    }
+
+    /// The signal mask the program starts with (empty by default).
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, Signal};
+    /// // With SIGUSR1 blocked, the shell survives sending it to itself.
+    /// assert!(Cmd::new("sh").args(["-c", "kill -USR1 $$"]).sigmask(&[Signal::USR1]).status()?.success());
+    /// assert!(!Cmd::new("sh").args(["-c", "kill -USR1 $$"]).status()?.success());
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// `sigprocmask(2)`.
+    #[doc(alias = "sigprocmask")]
+    pub fn sigmask(&mut self, signals: &[Signal]) -> &mut Cmd {
+        self.spec.edit().sys.sigmask = signals.to_vec();
         self
     }
 
@@ -192,7 +246,7 @@ impl Cmd {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn env_child_pid(&mut self, key: impl AsRef<OsStr>) -> &mut Cmd {
-        self.spec.edit().env_child_pid = Some(key.as_ref().to_owned());
+        self.spec.edit().sys.env_child_pid = Some(key.as_ref().to_owned());
         self
     }
 
@@ -213,7 +267,7 @@ impl Cmd {
     /// ```
     #[doc(alias = "restore_signals")]
     pub fn ignored_signals(&mut self, how: IgnoredSignals) -> &mut Cmd {
-        self.spec.edit().ignored_signals = how;
+        self.spec.edit().sys.ignored_signals = how;
         self
     }
 

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::attr::SysProcAttr;
 use crate::error::Result;
-use crate::process::SysProcAttr;
-use crate::signal::IgnoredSignals;
 use crate::spawn::{ExecPlan, Scratch, Strategy};
 use crate::status::Signal;
 use crate::sys::cstr::merge_env;
@@ -99,8 +98,6 @@ struct Spec {
     env_changes: Vec<(OsString, Option<OsString>)>,
     dir: Option<PathBuf>,
     allow_dot: bool,
-    env_child_pid: Option<OsString>,
-    ignored_signals: IgnoredSignals,
     cancel_group: bool,
     pre_exec: Vec<Arc<crate::sys::child::PreExecFn>>,
     sys: SysProcAttr,
@@ -151,8 +148,6 @@ impl Cmd {
                 env_changes: Vec::new(),
                 dir: None,
                 allow_dot: false,
-                env_child_pid: None,
-                ignored_signals: IgnoredSignals::KeepExceptPipe,
                 cancel_group: false,
                 pre_exec: Vec::new(),
                 sys: SysProcAttr::default(),

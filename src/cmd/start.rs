@@ -83,11 +83,10 @@ impl Spec {
             }
             plan.set_cwd(Some(c));
         }
-        self.sys.apply(&mut plan)?;
-        plan.attrs_mut().pre_exec = spawn::PreExecHooks(self.pre_exec.clone());
-        if self.cancel_group && !self.sys.setsid {
-            match self.sys.process_group {
-                None => plan.attrs_mut().pgid = Some(0),
+        let mut sys = self.sys.clone();
+        if self.cancel_group && !sys.setsid {
+            match sys.process_group {
+                None => sys.process_group = Some(0),
                 Some(0) => {}
                 Some(g) => {
                     return Err(Error::invalid(format!(
@@ -96,8 +95,11 @@ impl Spec {
                 }
             }
         }
-        plan.set_env_child_pid(self.env_child_pid.as_deref())?;
-        plan = plan.ignored_signals(self.ignored_signals);
+        plan = plan.sys(sys);
+        plan.set_pre_exec(spawn::PreExecHooks(self.pre_exec.clone()));
+        // Compiled (and checked) here, once, so that a bad attribute fails every start the
+        // same way before anything else is created.
+        plan.spec()?;
         Ok(Prepared {
             plan,
             path,
