@@ -107,31 +107,17 @@ pub(super) fn wait_ready(
     events: i16,
     cancel: BorrowedFd<'_>,
 ) -> io::Result<bool> {
-    loop {
-        let mut p = [
-            libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: cancel.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        match sys::poll(&mut p, -1) {
-            Err(libc::EINTR) => continue,
-            Err(e) => return Err(io::Error::from_raw_os_error(e)),
-            Ok(_) => {}
-        }
-        if p[1].revents != 0 {
-            return Ok(false);
-        }
-        if p[0].revents != 0 {
-            return Ok(true);
-        }
-    }
+    let mut p = [
+        libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        },
+        sys::poll_in(cancel.as_raw_fd()),
+    ];
+    sys::poll_until(&mut p, None).map_err(io::Error::from_raw_os_error)?;
+    // The cancel pipe first: once it closed, nothing more is copied.
+    Ok(p[1].revents == 0)
 }
 
 pub(super) fn copy_loop(c: CopyJob, cancel: BorrowedFd<'_>) -> io::Result<()> {

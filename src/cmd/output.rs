@@ -402,15 +402,7 @@ impl Child {
                     (a, b) => a.or(b),
                 };
             }
-            let ms = match limit {
-                Some(l) => l
-                    .saturating_duration_since(now)
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as i32,
-                None => -1,
-            };
-            let ms = if final_pass { 0 } else { ms };
+            let limit = if final_pass { Some(now) } else { limit };
             let mut pfds: [libc::pollfd; 3] = [libc::pollfd {
                 fd: -1,
                 events: 0,
@@ -433,11 +425,7 @@ impl Child {
                     revents: 0,
                 };
             }
-            match sys::poll(&mut pfds, ms) {
-                Err(libc::EINTR) => continue,
-                Err(e) => return Err(Error::os(e)),
-                Ok(_) => {}
-            }
+            sys::poll_until(&mut pfds, limit).map_err(Error::os)?;
             if pfds[2].revents != 0 {
                 exited_at = Some(Instant::now());
             }

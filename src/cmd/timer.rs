@@ -294,22 +294,17 @@ fn run(t: &'static Timer) {
             }
             pfds.clear();
             ids.clear();
-            pfds.push(pollin(t.wake_r.as_raw_fd()));
+            pfds.push(sys::poll_in(t.wake_r.as_raw_fd()));
             for e in &s.entries {
-                pfds.push(pollin(e.pidfd.as_raw_fd()));
+                pfds.push(sys::poll_in(e.pidfd.as_raw_fd()));
                 ids.push(e.id);
             }
-            let now = Instant::now();
-            s.entries
-                .iter()
-                .map(|e| e.deadline.saturating_duration_since(now))
-                .min()
+            s.entries.iter().map(|e| e.deadline).min()
         };
-        let ms = timeout.map_or(-1, |d| {
-            d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-        });
-        if sys::poll(&mut pfds, ms).is_err() {
-            continue; // EINTR (or ENOMEM): poll again
+        if sys::poll_until(&mut pfds, timeout).is_err() {
+            // ENOMEM: no event can be trusted; wait a little and poll again.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
         }
         if pfds[0].revents != 0 {
             let mut buf = [0u8; 64];
@@ -384,14 +379,6 @@ fn run(t: &'static Timer) {
 /// Whether the child has not exited yet (checked on its pidfd right before signalling):
 /// until it exits and is reaped, its pid, and so the group it leads, cannot be reused.
 fn send_allowed(pidfd: &OwnedFd) -> bool {
-    let mut p = [pollin(pidfd.as_raw_fd())];
-    matches!(sys::poll(&mut p, 0), Ok(0))
-}
-
-fn pollin(fd: i32) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
+    let mut p = [sys::poll_in(pidfd.as_raw_fd())];
+    matches!(sys::poll_until(&mut p, Some(Instant::now())), Ok(0))
 }

@@ -285,11 +285,50 @@ pub(crate) fn kill(pid: pid_t, sig: c_int) -> Result<(), i32> {
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
-/// `poll` on one fd for `events`, `timeout_ms` (-1 forever), EINTR retried by the caller.
-pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, i32> {
+/// One `poll(2)` call: `timeout_ms` (-1 forever); `EINTR` is returned. Use [`poll_until`].
+fn poll(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, i32> {
     // SAFETY: `fds` is a valid slice of pollfd.
     cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
         .map(|n| n as usize)
+}
+
+/// The crate's one poll loop: waits until one of `fds` has an event or `deadline` passes
+/// (`None`: no deadline), and returns how many fds have events: 0 only once the deadline
+/// has passed (a deadline already past polls once without waiting, so what is ready is
+/// still seen). `EINTR` is retried with the time that is left; waits are rounded up to the
+/// millisecond, so a short one is no busy loop. Other errors are returned (the errno).
+///
+/// # References
+/// `poll(2)`.
+pub(crate) fn poll_until(
+    fds: &mut [libc::pollfd],
+    deadline: Option<std::time::Instant>,
+) -> Result<usize, i32> {
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => d
+                .saturating_duration_since(std::time::Instant::now())
+                .as_micros()
+                .div_ceil(1000)
+                .min(c_int::MAX as u128) as c_int,
+        };
+        match poll(fds, ms) {
+            Ok(0) if deadline.is_some_and(|d| std::time::Instant::now() < d) => {}
+            Ok(n) if n > 0 || ms >= 0 => return Ok(n),
+            Ok(_) | Err(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A `pollfd` waiting for input on `fd` (-1: an entry poll skips).
+pub(crate) fn poll_in(fd: c_int) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
 }
 
 /// `getpid()`.
@@ -614,3 +653,39 @@ pub(crate) unsafe fn clone3_vfork(
 }
 
 pub(crate) mod spawn;
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn poll_until_sees_what_is_ready_and_ends_at_the_deadline() {
+        let (r, w) = crate::raw::pipe().unwrap();
+        let mut p = [poll_in(r.as_raw_fd())];
+        // A deadline already past: one poll that does not wait.
+        assert_eq!(poll_until(&mut p, Some(Instant::now())), Ok(0));
+        // A short deadline: waits for it, then 0.
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(20);
+        assert_eq!(poll_until(&mut p, Some(deadline)), Ok(0));
+        assert!(Instant::now() >= deadline, "returned before its deadline");
+        rustix::io::write(&w, b"x").unwrap();
+        // Ready: seen with no deadline, and with one already past.
+        assert_eq!(poll_until(&mut p, None), Ok(1));
+        assert_eq!(p[0].revents & libc::POLLIN, libc::POLLIN);
+        assert_eq!(poll_until(&mut p, Some(start)), Ok(1));
+        // A closed write end is an event too (POLLHUP), and -1 entries are skipped.
+        let mut b = [0u8; 1];
+        rustix::io::read(&r, &mut b).unwrap();
+        drop(w);
+        let mut p = [poll_in(-1), poll_in(r.as_raw_fd())];
+        assert_eq!(poll_until(&mut p, None), Ok(1));
+        assert_eq!(
+            (p[0].revents, p[1].revents & libc::POLLHUP),
+            (0, libc::POLLHUP)
+        );
+    }
+}

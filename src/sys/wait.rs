@@ -319,37 +319,14 @@ impl PidFd {
     }
 }
 
-/// Polls one fd for readability, retrying `EINTR` with the remaining time.
+/// Polls one fd for readability at most `timeout` (`None`: forever); `true` when readable.
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
-    let deadline = timeout.map(|t| std::time::Instant::now().checked_add(t));
-    loop {
-        let ms = match deadline {
-            None | Some(None) => -1,
-            Some(Some(d)) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                // Round up so a short wait is not a busy loop.
-                left.as_micros().div_ceil(1000).min(c_int::MAX as u128) as c_int
-            }
-        };
-        let mut p = [libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        match sys::poll(&mut p, ms) {
-            Ok(0) if ms != -1 => {
-                if let Some(Some(d)) = deadline {
-                    if std::time::Instant::now() >= d {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(0) => {}
-            Ok(_) => return Ok(true),
-            Err(libc::EINTR) => {}
-            Err(e) => return Err(Error::os(e)),
-        }
-    }
+    // A timeout beyond what an Instant can hold is no deadline.
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    let mut p = [sys::poll_in(fd.as_raw_fd())];
+    sys::poll_until(&mut p, deadline)
+        .map(|n| n > 0)
+        .map_err(Error::os)
 }
 
 impl AsFd for PidFd {

@@ -2,7 +2,7 @@
 //! pipe, waiting for its `ready()`, and ending it when it fails.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -370,46 +370,22 @@ impl Upgrader {
 /// Waits for the readiness byte: `Ok(true)` when it came, `Ok(false)` when the pipe closed
 /// without it (the child exited or gave up its end) or the deadline passed.
 fn wait_ready(child: &Child, ready_r: &OwnedFd, deadline: Option<Instant>) -> Result<bool> {
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let ts = left.map(|t| Timespec {
-            tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(t.subsec_nanos()),
-        });
-        let pidfd = child.process().pidfd();
-        let mut p = [
-            PollFd::new(ready_r, PollFlags::IN),
-            match pidfd {
-                Some(fd) => PollFd::from_borrowed_fd(fd, PollFlags::IN),
-                None => PollFd::from_borrowed_fd(ready_r.as_fd(), PollFlags::empty()),
-            },
-        ];
-        match rustix::event::poll(&mut p, ts.as_ref()) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::os(e.raw_os_error())),
-            Ok(_) => {}
-        }
-        // The byte counts even when the child exited right after writing it.
-        if !p[0].revents().is_empty() || !p[1].revents().is_empty() || left == Some(Duration::ZERO)
-        {
-            return read_ready_byte(ready_r);
-        }
-    }
+    let pidfd = child.process().pidfd().map_or(-1, |fd| fd.as_raw_fd());
+    let mut p = [
+        crate::sys::poll_in(ready_r.as_raw_fd()),
+        crate::sys::poll_in(pidfd),
+    ];
+    // Ready, exited (the byte counts even when the child exited right after writing it),
+    // or the deadline: look at the pipe either way.
+    crate::sys::poll_until(&mut p, deadline).map_err(Error::os)?;
+    read_ready_byte(ready_r)
 }
 
 /// Reads the readiness byte if it is there, without blocking when the pipe is still open.
 fn read_ready_byte(ready_r: &OwnedFd) -> Result<bool> {
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    let mut p = [PollFd::new(ready_r, PollFlags::IN)];
-    match rustix::event::poll(&mut p, Some(&zero)) {
-        Ok(0) | Err(rustix::io::Errno::INTR) => return Ok(false),
-        Ok(_) => {}
-        Err(e) => return Err(Error::os(e.raw_os_error())),
+    let mut p = [crate::sys::poll_in(ready_r.as_raw_fd())];
+    if crate::sys::poll_until(&mut p, Some(Instant::now())).map_err(Error::os)? == 0 {
+        return Ok(false);
     }
     let mut b = [0u8; 1];
     loop {

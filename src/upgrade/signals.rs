@@ -3,8 +3,6 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-
 use crate::sys::upgrade::SigSet;
 use crate::{Error, ErrorKind, Result, Signal};
 
@@ -158,16 +156,7 @@ impl Signals {
 
 /// Polls `fd` for input at most `timeout` (`None`: forever); `true` when it is readable.
 pub(crate) fn poll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
-    let ts = timeout.map(|t| Timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(t.subsec_nanos()),
-    });
-    let mut p = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
-    match rustix::event::poll(&mut p, ts.as_ref()) {
-        Ok(n) => Ok(n > 0),
-        Err(rustix::io::Errno::INTR) => Ok(false),
-        Err(e) => Err(Error::os(e.raw_os_error())),
-    }
+    crate::sys::wait::poll_readable(fd, timeout)
 }
 
 impl AsFd for Signals {
