@@ -107,7 +107,7 @@ pub fn fork() -> Result<ForkResult> {
 
 /// The number of threads of this process: field 20 of `/proc/self/stat`, read through an
 /// fd that [`open_procfs`] verified.
-fn thread_count() -> Result<usize> {
+pub(crate) fn thread_count() -> Result<usize> {
     let fd = open_procfs(std::path::Path::new("/proc"), "self/stat")?;
     // The line is a few hundred bytes; 4 KiB holds it with room to spare, one read.
     let mut stat = Vec::with_capacity(4096);

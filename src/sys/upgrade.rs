@@ -176,22 +176,18 @@ impl InheritRight {
     }
 }
 
-/// The number of threads of this process, from `/proc/self/task`.
-fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
-}
-
 /// Removes the variables `keys` from this process's environment when that is sound: only
 /// while the process has a single thread. Returns whether they were removed (`true` too
 /// when none was set); `false` leaves the environment as it was.
 ///
 /// # References
-/// `environ(7)`, `unsetenv(3)`; `proc(5)` (`/proc/self/task`).
+/// `environ(7)`, `unsetenv(3)`; `proc(5)` (`/proc/self/stat`).
 pub(crate) fn remove_env_single_threaded(keys: &[&str]) -> bool {
     if !keys.iter().any(|k| std::env::var_os(k).is_some()) {
         return true;
     }
-    if thread_count() != Some(1) {
+    // The count `fork` trusts: read from a verified procfs.
+    if !matches!(super::fork::thread_count(), Ok(1)) {
         return false;
     }
     for k in keys {
