@@ -1,10 +1,10 @@
-//! The child's Linux attributes: [`SysProcAttr`] (Go's `syscall.SysProcAttr`), the one
+//! The child's Linux attributes: [`SysProcAttr`](crate::SysProcAttr) (Go's `syscall.SysProcAttr`), the one
 //! description that [`Cmd`](crate::Cmd), [`start_process`](crate::start_process) and
-//! [`ExecPlan`](crate::raw::ExecPlan) share, and [`SysProcAttr::compile`], its one
+//! [`ExecPlan`](crate::raw::ExecPlan) share, and [`SysProcAttr::compile`](crate::SysProcAttr::compile), its one
 //! conversion into what the child side reads ([`ChildSpec`]).
 //!
 //! A new attribute is: a field here (with its doc and example), its check and conversion
-//! in `compile`, its step in `sys/child.rs` (and a [`Stage`] if it can fail), a line in
+//! in `compile`, its step in `sys/child.rs` (and a [`Stage`](crate::Stage) if it can fail), a line in
 //! `posix_spawn_lacks` if `posix_spawn` cannot express it, and, if it deserves one, a
 //! shortcut setter on `Cmd` (src/cmd/attrs.rs) and `ExecPlan`.
 
@@ -70,9 +70,9 @@ pub struct SysProcAttr {
     pub cgroup: Option<PathBuf>,
     /// The user namespace's uid map (Go's `UidMappings`), written by the child itself into
     /// `/proc/self/uid_map` once it is in the new user namespace (which
-    /// [`Namespaces::USER`] by clone or unshare must create). A process may write only the
+    /// [`Namespaces::USER`](crate::Namespaces::USER) by clone or unshare must create). A process may write only the
     /// one line that maps its own effective uid outside (any id inside, size 1: `unshare
-    /// --map-root-user`); other maps are refused with [`ErrorKind::Unsupported`] before any
+    /// --map-root-user`); other maps are refused with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) before any
     /// clone (Go's parent writes them; here the parent is suspended until the child execs).
     #[doc(alias = "UidMappings")]
     pub uid_mappings: Vec<IdMap>,
@@ -92,11 +92,11 @@ pub struct SysProcAttr {
     /// `CAP_SYS_RESOURCE`). [`Resource::INFINITY`](crate::Resource::INFINITY) is no limit.
     pub rlimits: Vec<(crate::Resource, u64, u64)>,
     /// Let the child inherit the parent's fds that are not close-on-exec. Off by default:
-    /// the child then sees only the fds asked for (see [`ProcAttr::files`]), every other
+    /// the child then sees only the fds asked for (see [`ProcAttr::files`](crate::ProcAttr::files)), every other
     /// one being marked close-on-exec in the child.
     pub keep_other_fds: bool,
     /// What happens to the signals this process ignores: kept ignored but for `SIGPIPE`
-    /// by default, as std and Go do (see [`IgnoredSignals`] for the choices and their cost).
+    /// by default, as std and Go do (see [`IgnoredSignals`](crate::IgnoredSignals) for the choices and their cost).
     #[doc(alias = "restore_signals")]
     pub ignored_signals: IgnoredSignals,
     /// The signal mask the program starts with (empty by default, as POSIX `execve` would
@@ -106,7 +106,7 @@ pub struct SysProcAttr {
     /// `KEY` of an environment entry `KEY=<the child's own pid>` the child writes itself
     /// just before `execve`, replacing any `KEY` entry (systemd's `LISTEN_PID`): the `Vfork`
     /// and `Fork` strategies only. A key that is empty, holds `=` or NUL, or is longer than
-    /// 64 bytes fails the start with [`ErrorKind::InvalidInput`].
+    /// 64 bytes fails the start with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
     pub env_child_pid: Option<OsString>,
 }
 
@@ -171,7 +171,7 @@ pub struct Credential {
     /// are always replaced, so dropping root to another uid does not keep root's groups
     /// (as std and Go do). A refusal of the empty list for want of privilege (`EPERM`: the
     /// caller has no `CAP_SETGID`, so no group it could not already use) is ignored, as
-    /// std does; any other failure fails the start with [`Stage::Credentials`].
+    /// std does; any other failure fails the start with [`Stage::Credentials`](crate::Stage::Credentials).
     pub groups: Vec<u32>,
     /// Leave the supplementary groups as they are (Go's `NoSetGroups`); `groups` is then
     /// ignored.
@@ -183,7 +183,7 @@ pub struct Credential {
 /// entry the child fills with its own pid.
 pub(crate) const PID_SLOT: usize = 64 + 1 + 20 + 1;
 
-/// A [`SysProcAttr`] as the child side reads it, built once by [`SysProcAttr::compile`]:
+/// A [`SysProcAttr`](crate::SysProcAttr) as the child side reads it, built once by [`SysProcAttr::compile`](crate::SysProcAttr::compile):
 /// the plain values, and the buffers the child's pointers point into.
 #[derive(Debug, Clone)]
 pub(crate) struct ChildSpec {

@@ -54,6 +54,8 @@ mod cmd;
 mod error;
 mod lookpath;
 mod namespaces;
+// Public only so the fuzz targets (fuzz/) can drive the fd planner; not part of the API.
+#[doc(hidden)]
 pub mod plan;
 mod process;
 pub mod raw;

@@ -19,13 +19,13 @@ use crate::sys::cstr::CStringArray;
 /// waits can never reach a different process that reused the pid.
 ///
 /// Waiting reaps exactly once: a second `wait` (or one racing in another thread) returns
-/// [`ErrorKind::ProcessDone`]; signalling a reaped process does too, without touching the
+/// [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone); signalling a reaped process does too, without touching the
 /// pid. Dropping a `Process` does not wait for it.
 ///
 /// A child whose status is gone before this handle could reap it (the kernel reaped it
 /// because `SIGCHLD` is ignored, or another `waitpid` took it) is done as well: the wait
-/// that finds out returns [`ErrorKind::Io`] with `ECHILD`, every later wait returns that
-/// same error, and every later signal [`ErrorKind::ProcessDone`] without touching the pid
+/// that finds out returns [`ErrorKind::Io`](crate::ErrorKind::Io) with `ECHILD`, every later wait returns that
+/// same error, and every later signal [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone) without touching the pid
 /// or pidfd (the kernel wakes the waiter before it has released the process, so a signal
 /// right then could still seem to reach it).
 ///
@@ -54,7 +54,7 @@ pub struct Process {
     child: bool,
 }
 
-/// What a [`Process`] knows of its end.
+/// What a [`Process`](crate::Process) knows of its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reaped {
     /// Not reaped yet: it may be running, or a zombie.
@@ -72,7 +72,7 @@ fn info_status(c: sys::ChildInfo) -> WaitStatus {
 }
 
 /// Blocks until the child `pid` (known by its pidfd where there is one) exits, reaps it and
-/// returns its state: the blocking reap behind [`Process::wait`] for an exclusive owner and
+/// returns its state: the blocking reap behind [`Process::wait`](crate::Process::wait) for an exclusive owner and
 /// behind `Cmd::status`.
 #[inline]
 pub(crate) fn reap(pid: i32, pidfd: Option<BorrowedFd<'_>>) -> Result<ProcessState> {
@@ -180,9 +180,9 @@ impl Process {
     /// Sends `sig` to the process.
     ///
     /// # Errors
-    /// [`ErrorKind::ProcessDone`] when the process was reaped (through this handle, or it is
+    /// [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone) when the process was reaped (through this handle, or it is
     /// gone entirely), or a wait found its status gone (`ECHILD`); an exited child not yet
-    /// waited for still accepts signals, as in Go; [`ErrorKind::PermissionDenied`] when not
+    /// waited for still accepts signals, as in Go; [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) when not
     /// allowed.
     ///
     /// # Examples
@@ -271,11 +271,11 @@ impl Process {
     /// Waits for the process to exit, reaps it and returns its state (Go's `Wait`).
     ///
     /// # Errors
-    /// [`ErrorKind::ProcessDone`] when it was already reaped (by an earlier call, or by a
-    /// call racing in another thread); [`ErrorKind::Io`] with `ECHILD` (stage
-    /// [`Stage::Wait`]) when the process is not a child of this one, or is a child whose
+    /// [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone) when it was already reaped (by an earlier call, or by a
+    /// call racing in another thread); [`ErrorKind::Io`](crate::ErrorKind::Io) with `ECHILD` (stage
+    /// [`Stage::Wait`](crate::Stage::Wait)) when the process is not a child of this one, or is a child whose
     /// status is gone (`SIGCHLD` ignored, or reaped by another `waitpid`): then this and
-    /// every later wait return that error, and signals [`ErrorKind::ProcessDone`].
+    /// every later wait return that error, and signals [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone).
     ///
     /// # Examples
     /// ```
@@ -421,7 +421,7 @@ impl fmt::Debug for Process {
 /// of this process can be waited for.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] for `pid <= 0`; [`ErrorKind::ProcessDone`] when no such
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for `pid <= 0`; [`ErrorKind::ProcessDone`](crate::ErrorKind::ProcessDone) when no such
 /// process exists (Go returns a handle whose every call fails that way).
 ///
 /// # Examples
@@ -503,7 +503,7 @@ pub struct ProcAttr<'a> {
     pub files: Vec<Option<BorrowedFd<'a>>>,
     /// Linux attributes.
     pub sys: SysProcAttr,
-    /// The spawn strategy (default [`Strategy::Auto`]).
+    /// The spawn strategy (default [`Strategy::Auto`](crate::raw::Strategy::Auto)).
     pub strategy: Strategy,
 }
 
@@ -511,9 +511,9 @@ pub struct ProcAttr<'a> {
 /// `argv` (`argv[0]` included) and `attr` (Go's `os.StartProcess`).
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] for an empty program, NUL bytes, a malformed env entry;
-/// [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`] / [`ErrorKind::Exec`] from the
-/// child's failing step (the child is reaped); [`ErrorKind::Unsupported`] when the strategy
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an empty program, NUL bytes, a malformed env entry;
+/// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) / [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) / [`ErrorKind::Exec`](crate::ErrorKind::Exec) from the
+/// child's failing step (the child is reaped); [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) when the strategy
 /// cannot express `attr.sys`.
 ///
 /// # Examples

@@ -1,4 +1,4 @@
-//! The spawn engine: an [`ExecPlan`] built once in the parent, run by a [`Strategy`].
+//! The spawn engine: an [`ExecPlan`](crate::raw::ExecPlan) built once in the parent, run by a [`Strategy`](crate::raw::Strategy).
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -18,7 +18,7 @@ use crate::sys::child::{ChildAttrs, ChildCtx};
 use crate::sys::cstr::CStringArray;
 use crate::sys::wait::PidFd;
 
-/// How a child is created. Every strategy runs the same [`ExecPlan`] with the same result;
+/// How a child is created. Every strategy runs the same [`ExecPlan`](crate::raw::ExecPlan) with the same result;
 /// they differ in cost and in what they can express.
 ///
 /// | strategy | how | cost | cannot express |
@@ -59,7 +59,7 @@ pub enum Strategy {
     Fork,
 }
 
-/// What a child's fd number (the index in the list handed to [`fork_exec`]) becomes.
+/// What a child's fd number (the index in the list handed to [`fork_exec`](crate::raw::fork_exec)) becomes.
 ///
 /// # Examples
 /// ```
@@ -80,7 +80,7 @@ pub enum ChildFd<'a> {
     Fd(BorrowedFd<'a>),
 }
 
-/// A child created by [`fork_exec`]: its pid, and its pidfd where the kernel gave one.
+/// A child created by [`fork_exec`](crate::raw::fork_exec): its pid, and its pidfd where the kernel gave one.
 /// Nothing reaps it on drop: wait for it (e.g. [`waitpid`](crate::raw::waitpid) or
 /// [`PidFd::wait`]) or it remains a zombie until this process exits.
 ///
@@ -130,12 +130,12 @@ pub struct ExecPlan {
     argv: CStringArray,
     envp: Option<CStringArray>,
     cwd: Option<CString>,
-    /// The child's attributes: the one description (see [`SysProcAttr`]).
+    /// The child's attributes: the one description (see [`SysProcAttr`](crate::SysProcAttr)).
     sys: SysProcAttr,
     /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
     pre_exec: PreExecHooks,
     /// `sys` as the child side reads it, compiled at the first spawn after a change (every
-    /// change goes through [`ExecPlan::sys_mut`] or `set_cwd`, which drop it).
+    /// change goes through [`ExecPlan::sys_mut`](crate::raw::ExecPlan::sys_mut) or `set_cwd`, which drop it).
     spec: OnceLock<ChildSpec>,
 }
 
@@ -147,7 +147,7 @@ impl ExecPlan {
     /// program name). The environment is inherited and other fds are closed by default.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an empty program or a NUL byte in the program or an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an empty program or a NUL byte in the program or an
     /// argument.
     ///
     /// # Examples
@@ -257,8 +257,8 @@ impl ExecPlan {
     /// Runs the child in `dir` (a relative path is relative to the parent's cwd).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an empty path or one holding a NUL byte. A directory
-    /// that does not exist is only found out by the child, as a [`Stage::Chdir`] error of
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an empty path or one holding a NUL byte. A directory
+    /// that does not exist is only found out by the child, as a [`Stage::Chdir`](crate::Stage::Chdir) error of
     /// the spawn.
     ///
     /// # Examples
@@ -291,7 +291,7 @@ impl ExecPlan {
     /// only the `Vfork` and `Fork` strategies can do it.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for a key that is empty, holds `=` or NUL, or is longer
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a key that is empty, holds `=` or NUL, or is longer
     /// than 64 bytes.
     ///
     /// # Examples
@@ -316,10 +316,10 @@ impl ExecPlan {
     }
 
     /// What happens to the signals this process ignores: kept ignored but for `SIGPIPE`
-    /// by default (std, Go), see [`IgnoredSignals`]. With the `Vfork` strategy on x86_64 the
+    /// by default (std, Go), see [`IgnoredSignals`](crate::IgnoredSignals). With the `Vfork` strategy on x86_64 the
     /// kernel resets handlers at the clone (`CLONE_CLEAR_SIGHAND`), so the default costs the
-    /// child one `rt_sigaction` (for `SIGPIPE`) and [`IgnoredSignals::Keep`] none, while
-    /// [`IgnoredSignals::Reset`] makes one per signal (62). (The `PosixSpawn` strategy
+    /// child one `rt_sigaction` (for `SIGPIPE`) and [`IgnoredSignals::Keep`](crate::IgnoredSignals::Keep) none, while
+    /// [`IgnoredSignals::Reset`](crate::IgnoredSignals::Reset) makes one per signal (62). (The `PosixSpawn` strategy
     /// always resets the C library's reserved signals 32 and 33.)
     ///
     /// # Examples
@@ -403,7 +403,7 @@ impl ExecPlan {
     }
 
     /// Whether the child may see the parent's fds that are not close-on-exec besides 0-2 and
-    /// those handed to [`fork_exec`] (the same switch as [`Cmd::keep_other_fds`](crate::Cmd::keep_other_fds)
+    /// those handed to [`fork_exec`](crate::raw::fork_exec) (the same switch as [`Cmd::keep_other_fds`](crate::Cmd::keep_other_fds)
     /// and [`SysProcAttr::keep_other_fds`](crate::SysProcAttr::keep_other_fds)). Off by
     /// default: every other fd is marked close-on-exec in the child, so it never reaches the
     /// program.
@@ -541,11 +541,11 @@ impl Scratch {
 /// signal dispositions, and (by default) no fd but 0-2 and those in `fds`.
 ///
 /// # Errors
-/// - [`ErrorKind::NotFound`] / [`ErrorKind::PermissionDenied`] / [`ErrorKind::Exec`] when the
-///   child failed before or at `execve`, with [`Error::stage`] naming the step, the errno,
+/// - [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) / [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) / [`ErrorKind::Exec`](crate::ErrorKind::Exec) when the
+///   child failed before or at `execve`, with [`Error::stage`](crate::Error::stage) naming the step, the errno,
 ///   and the path concerned; the child has been reaped.
-/// - [`ErrorKind::Unsupported`] when an explicit strategy cannot express the plan.
-/// - [`ErrorKind::Io`] when the kernel refused to create the process (`EAGAIN`, ...).
+/// - [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) when an explicit strategy cannot express the plan.
+/// - [`ErrorKind::Io`](crate::ErrorKind::Io) when the kernel refused to create the process (`EAGAIN`, ...).
 ///
 /// # Examples
 /// ```
@@ -565,7 +565,7 @@ pub fn fork_exec(plan: &ExecPlan, fds: &[ChildFd<'_>], strategy: Strategy) -> Re
     spawn_with(plan, fds, strategy, &mut scratch, true)
 }
 
-/// [`fork_exec`] with a reusable [`Scratch`], and the pidfd only when `want_pidfd` (a caller
+/// [`fork_exec`](crate::raw::fork_exec) with a reusable [`Scratch`], and the pidfd only when `want_pidfd` (a caller
 /// that reaps the child itself before anyone could signal it needs none).
 pub(crate) fn spawn_with(
     plan: &ExecPlan,
