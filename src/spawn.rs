@@ -134,6 +134,9 @@ pub struct ExecPlan {
     sys: SysProcAttr,
     /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
     pre_exec: PreExecHooks,
+    /// Candidate paths the child execs in turn instead of `program` (a `PATH` search done
+    /// by the child, as `execvp` does: see `Cmd`'s preparation); `None`: exec `program`.
+    search: Option<CStringArray>,
     /// `sys` as the child side reads it, compiled at the first spawn after a change (every
     /// change goes through [`ExecPlan::sys_mut`](crate::raw::ExecPlan::sys_mut) or `set_cwd`, which drop it).
     spec: OnceLock<ChildSpec>,
@@ -176,6 +179,7 @@ impl ExecPlan {
             cwd: None,
             sys: SysProcAttr::default(),
             pre_exec: PreExecHooks::default(),
+            search: None,
             spec: OnceLock::new(),
         }
     }
@@ -473,6 +477,12 @@ impl ExecPlan {
         self.pre_exec = hooks;
     }
 
+    /// Has the child exec each of `candidates` in turn (a `PATH` search), passing over
+    /// those missing or not executable; the `Vfork` and `Fork` strategies only.
+    pub(crate) fn set_search(&mut self, candidates: Option<CStringArray>) {
+        self.search = candidates;
+    }
+
     /// The attributes as the child side reads them, compiled (and checked) at the first
     /// call after a change.
     pub(crate) fn spec(&self) -> Result<&ChildSpec> {
@@ -731,6 +741,10 @@ fn child_ctx(
     let attrs = spec;
     ChildCtx {
         path: plan.program.as_ptr(),
+        search: plan
+            .search
+            .as_ref()
+            .map_or(std::ptr::null(), CStringArray::as_ptr),
         argv: plan.argv.as_ptr(),
         envp,
         ops: ops.as_ptr(),

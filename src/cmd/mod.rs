@@ -39,7 +39,14 @@ pub use waitset::{Stream, WaitEvent, WaitSet};
 #[derive(Clone)]
 struct Prepared {
     plan: ExecPlan,
-    path: PathBuf,
+    /// The program's path: `None` while the child does the `PATH` search (until
+    /// [`Cmd::resolved_path`] asks).
+    path: Option<PathBuf>,
+    /// The `PATH` value the program was (or is to be) looked up on.
+    path_var: Option<OsString>,
+    /// The program name, when the child does the `PATH` search (the plan holds the
+    /// candidates): for the error of a failed search.
+    searched: Option<OsString>,
     /// The fd plan of the last start, reused while the child's fds stay the same.
     scratch: Scratch,
     /// `scratch` holds the plan of the command's own stdio and extra files (no pipe), as
@@ -54,7 +61,12 @@ struct Prepared {
 /// The program is looked up, when it has no `/`, on the `PATH` the child will see, or the
 /// parent's when the child's environment has none (see [`look_path`](crate::look_path)); a
 /// result relative to the current directory is refused ([`ErrorKind::Dot`](crate::ErrorKind::Dot)) unless
-/// [`allow_dot`](Cmd::allow_dot) is set.
+/// [`allow_dot`](Cmd::allow_dot) is set. When every `PATH` element is absolute (so `ErrDot`
+/// cannot be the answer) and neither `chroot` nor credentials change what a path names or
+/// who may run it, the child itself tries each candidate in turn, as `execvp` and std do,
+/// so the parent makes no system call for the lookup; the program that runs and the
+/// errors are those of the lookup (a program not found is started and reaped, then
+/// reported with Go's `executable file not found in $PATH`).
 ///
 /// A `Cmd` can be started any number of times. The first start prepares argv, envp and the
 /// resolved path as C arrays; later starts reuse them, until a builder method changes the
@@ -80,7 +92,6 @@ pub struct Cmd {
     spec: Cached<Spec, Prepared>,
     /// The child's stdio and extra files; changed only through [`Cmd::io_mut`](crate::Cmd::io_mut).
     io: Io,
-    strategy: Strategy,
     timeout: Option<Duration>,
     wait_delay: Option<Duration>,
     cancel_signal: Signal,
@@ -101,6 +112,7 @@ struct Spec {
     cancel_group: bool,
     pre_exec: Vec<Arc<crate::sys::child::PreExecFn>>,
     sys: SysProcAttr,
+    strategy: Strategy,
 }
 
 /// The child's stdio and extra files.
@@ -123,7 +135,7 @@ impl fmt::Debug for Cmd {
             .field("stdin", &self.io.stdin)
             .field("stdout", &self.io.stdout)
             .field("stderr", &self.io.stderr)
-            .field("strategy", &self.strategy)
+            .field("strategy", &self.spec.strategy)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +163,7 @@ impl Cmd {
                 cancel_group: false,
                 pre_exec: Vec::new(),
                 sys: SysProcAttr::default(),
+                strategy: Strategy::Auto,
             }),
             io: Io {
                 stdin: Stdio::null(),
@@ -158,7 +171,6 @@ impl Cmd {
                 stderr: Stdio::null(),
                 extra_files: Vec::new(),
             },
-            strategy: Strategy::Auto,
             timeout: None,
             wait_delay: None,
             cancel_signal: Signal::KILL,
@@ -388,7 +400,7 @@ impl Cmd {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn strategy(&mut self, s: Strategy) -> &mut Cmd {
-        self.strategy = s;
+        self.spec.edit().strategy = s;
         self
     }
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result, Stage};
-use crate::lookpath::look_path_in;
+use crate::lookpath::{look_path_in, path_candidates};
 use crate::process::Process;
-use crate::spawn::{ChildFd, ExecPlan, Scratch, path_cstring};
+use crate::spawn::{ChildFd, ExecPlan, Scratch, Strategy, path_cstring};
 use crate::status::ProcessState;
 use crate::sys::cstr::{CStringArray, merge_env};
 use crate::{spawn, sys};
@@ -40,14 +40,34 @@ impl Cmd {
     }
 }
 
+impl Prepared {
+    /// A spawn error as the parent's lookup would have reported it, when the child did the
+    /// `PATH` search: a search that found nothing is looked up again here, by Go's rules,
+    /// for Go's error (`executable file not found in $PATH`...); a candidate whose exec
+    /// failed otherwise is named in the child's error.
+    fn search_error(&self, e: Error) -> Error {
+        match &self.searched {
+            Some(name) if e.stage() == Some(Stage::Exec) => {
+                match look_path_in(name, self.path_var.as_deref()) {
+                    Err(lookup) => lookup,
+                    Ok(found) => e.with_path(found),
+                }
+            }
+            _ => e,
+        }
+    }
+}
+
 impl Spec {
     pub(super) fn build(&self) -> Result<Prepared> {
         if self.program.is_empty() {
             return Err(Error::invalid("empty program name"));
         }
         let env = self.child_env()?;
+        let mut search = None;
+        let mut path_var = None;
         let path = if self.program.as_bytes().contains(&b'/') {
-            PathBuf::from(&self.program)
+            Some(PathBuf::from(&self.program))
         } else {
             // The PATH the child will see; when its environment has none (say after
             // `env_clear`), the parent's, as `execvp` and Go's `exec.Command` would use.
@@ -55,17 +75,33 @@ impl Spec {
                 .as_ref()
                 .and_then(|pairs| pairs.iter().rev().find(|(k, _)| k == "PATH"))
                 .map(|(_, v)| v.clone());
-            let path_var = child_path.or_else(|| std::env::var_os("PATH"));
-            match look_path_in(&self.program, path_var.as_deref()) {
-                Ok(p) => p,
-                Err(e) if e.kind() == ErrorKind::Dot && self.allow_dot => {
-                    e.path().map(Path::to_owned).ok_or(e)?
-                }
-                Err(e) => return Err(e),
+            path_var = child_path.or_else(|| std::env::var_os("PATH"));
+            if self.child_can_search(path_var.as_deref()) {
+                // The child execs each candidate in turn, as `execvp` does: no lookup
+                // here. The outcome is the one of Go's rules (see `child_can_search`).
+                let candidates = path_candidates(&self.program, path_var.as_deref());
+                search = Some(CStringArray::new(&candidates)?);
+                None
+            } else {
+                Some(match look_path_in(&self.program, path_var.as_deref()) {
+                    Ok(p) => p,
+                    Err(e) if e.kind() == ErrorKind::Dot && self.allow_dot => {
+                        e.path().map(Path::to_owned).ok_or(e)?
+                    }
+                    Err(e) => return Err(e),
+                })
             }
         };
         let argv = CStringArray::new(self.argv())?;
-        let mut plan = ExecPlan::from_parts(path_cstring(&path, "program path")?, argv);
+        let program = match (&path, &search) {
+            (Some(p), _) => path_cstring(p, "program path")?,
+            // The first candidate stands for the program in the plan (its errors are
+            // rewritten by `search_error`).
+            (None, _) => path_cstring(Path::new(&self.program), "program path")?,
+        };
+        let mut plan = ExecPlan::from_parts(program, argv);
+        let searched = search.is_some().then(|| self.program.clone());
+        plan.set_search(search);
         if let Some(pairs) = env {
             plan.set_env(Some(CStringArray::from_env(pairs)?));
         }
@@ -103,6 +139,8 @@ impl Spec {
         Ok(Prepared {
             plan,
             path,
+            path_var,
+            searched,
             scratch: Scratch::new(),
             direct: false,
         })
@@ -138,6 +176,28 @@ impl Spec {
         merge_env(base, changes).map(Some)
     }
 
+    /// Whether the child can do the `PATH` search itself (as `execvp` does), with the same
+    /// outcome as Go's lookup in the parent: every `PATH` element is absolute (a relative
+    /// one could make Go's `ErrDot` the answer), the strategy is not `PosixSpawn` (which
+    /// runs the C library's code), and nothing in the child changes what a path names or
+    /// who may execute it (`chroot`, credentials). Then the parent makes no system call
+    /// for the lookup; a failed search is looked up again in the parent to report Go's
+    /// error (`search_error`).
+    fn child_can_search(&self, path_var: Option<&OsStr>) -> bool {
+        let Some(path_var) = path_var else {
+            return false;
+        };
+        self.strategy != Strategy::PosixSpawn
+            && self.sys.chroot.is_none()
+            && self.sys.credential.is_none()
+            && !matches!(self.program.as_bytes(), b"." | b"..")
+            && !path_var.is_empty()
+            && path_var
+                .as_bytes()
+                .split(|&b| b == b':')
+                .all(|dir| dir.first() == Some(&b'/'))
+    }
+
     /// argv: `arg0` (or the program) and the arguments.
     pub(super) fn argv(&self) -> Vec<&OsStr> {
         let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
@@ -160,7 +220,13 @@ impl Cmd {
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     pub fn resolved_path(&mut self) -> Result<&Path> {
-        Ok(&self.prepare()?.path)
+        let program = self.spec.program.clone();
+        let prepared = self.prepare()?;
+        if prepared.path.is_none() {
+            // The child searches PATH itself: look it up here, by the same rules.
+            prepared.path = Some(look_path_in(&program, prepared.path_var.as_deref())?);
+        }
+        Ok(prepared.path.as_deref().expect("set above"))
     }
 
     /// Starts the child (Go's `Start`).
@@ -212,7 +278,7 @@ impl Cmd {
         stderr: &Stdio,
         internal: bool,
     ) -> Result<Child> {
-        let strategy = self.strategy;
+        let strategy = self.spec.strategy;
         let (timeout, wait_delay) = (self.timeout, self.wait_delay);
         let cancel = Cancel {
             signal: self.cancel_signal,
@@ -277,7 +343,8 @@ impl Cmd {
             strategy,
             &mut prepared.scratch,
             want_pidfd,
-        )?;
+        )
+        .map_err(|e| prepared.search_error(e))?;
         drop(child_ends);
         let process = Process::from_spawned(spawned);
         let [i, o, e] = ends;
@@ -390,7 +457,7 @@ impl Cmd {
             Err(e) => return e,
         };
         let prepared = self.spec.prepared_mut().expect("prepared above");
-        spawn::exec_here(&prepared.plan, fds)
+        prepared.search_error(spawn::exec_here(&prepared.plan, fds))
     }
 
     /// Starts the child and waits for it; `Ok` whatever its exit status (std's `status`).
@@ -428,13 +495,14 @@ impl Cmd {
     /// do), which stays its own until this call reaps it, unless some other code of the
     /// process reaps any child (`waitpid(-1)`).
     pub(super) fn status_direct(&mut self) -> Result<ProcessState> {
-        let (n_fds, strategy) = (3 + self.io.extra_files.len(), self.strategy);
+        let (n_fds, strategy) = (3 + self.io.extra_files.len(), self.spec.strategy);
         let prepared = self.prepare()?;
         if prepared.direct {
             // The same fds as the last time: every source is still open (the command owns
             // them, or it is the shared /dev/null).
             let ops = prepared.scratch.ops();
-            let spawned = spawn::spawn_planned(&prepared.plan, ops, n_fds, strategy, false)?;
+            let spawned = spawn::spawn_planned(&prepared.plan, ops, n_fds, strategy, false)
+                .map_err(|e| prepared.search_error(e))?;
             return crate::process::reap(spawned.pid, None);
         }
         let mut inline = [ChildFd::Inherit; 8];
@@ -449,7 +517,8 @@ impl Cmd {
         )?;
         let prepared = self.spec.prepared_mut().expect("prepared above");
         let spawned =
-            spawn::spawn_with(&prepared.plan, fds, strategy, &mut prepared.scratch, false)?;
+            spawn::spawn_with(&prepared.plan, fds, strategy, &mut prepared.scratch, false)
+                .map_err(|e| prepared.search_error(e))?;
         prepared.direct = true;
         crate::process::reap(spawned.pid, None)
     }

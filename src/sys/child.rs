@@ -109,6 +109,9 @@ pub(crate) struct ChildAttrs {
 #[derive(Clone, Copy)]
 pub(crate) struct ChildCtx {
     pub path: *const c_char,
+    /// The candidates of a `PATH` search, tried in turn instead of `path` (a
+    /// NULL-terminated array); null: exec `path`.
+    pub search: *const *const c_char,
     pub argv: *const *const c_char,
     pub envp: *const *const c_char,
     pub ops: *const FdOp,
@@ -571,10 +574,39 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         unsafe { *ctx.pid_slot.add(n) = 0 };
     }
 
-    // 10. Exec.
-    // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
-    unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
-    Err((Stage::Exec, err()))
+    // 10. Exec: the path, or each candidate of a `PATH` search in turn (as `execvp` does,
+    //     so the parent need not look the program up): a candidate that is missing, not a
+    //     directory's child, or not executable is passed over; any other failure stops
+    //     the search with its errno.
+    if ctx.search.is_null() {
+        // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
+        unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
+        return Err((Stage::Exec, err()));
+    }
+    let mut p = ctx.search;
+    let mut denied = false;
+    // SAFETY: `search` is a NULL-terminated array of C strings prepared by the parent.
+    while !unsafe { *p }.is_null() {
+        // SAFETY: as above; argv/envp as for the plain exec.
+        unsafe { libc::execve(*p, ctx.argv, ctx.envp) };
+        match err() {
+            libc::EACCES => denied = true,
+            libc::ENOENT
+            | libc::ENOTDIR
+            | libc::ELOOP
+            | libc::ENAMETOOLONG
+            | libc::ESTALE
+            | libc::ENODEV
+            | libc::ETIMEDOUT => {}
+            e => return Err((Stage::Exec, e)),
+        }
+        // SAFETY: within the array, before its NULL.
+        p = unsafe { p.add(1) };
+    }
+    Err((
+        Stage::Exec,
+        if denied { libc::EACCES } else { libc::ENOENT },
+    ))
 }
 
 /// `prlimit64(0, resource, new, old)` on this process; `[cur, max]` is the kernel's
