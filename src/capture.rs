@@ -1,5 +1,12 @@
 //! What `Cmd::output` keeps of a stream: everything, a capped prefix, or (for the stderr an
-//! error carries) Go's first and last 32 KiB with a marker of what was left out.
+//! error carries) Go's first and last 32 KiB with a marker of what was left out; or, for a
+//! stream that goes to the caller's writer, nothing: each chunk is handed on as it comes.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+/// The caller's writer a stream is forwarded to.
+pub(crate) type Sink = Arc<Mutex<dyn Write + Send>>;
 
 /// How much of a captured stream is kept in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +28,25 @@ pub(crate) const HALF: usize = 32 * 1024;
 const SLACK: usize = 256 * 1024;
 
 /// A stream being captured under a [`Keep`] policy.
-#[derive(Debug)]
 pub(crate) struct Capture {
     pub(crate) buf: Vec<u8>,
     keep: Keep,
     /// Bytes read and not kept.
     dropped: u64,
+    /// Where every chunk goes instead of being kept (the writer is locked for one chunk at
+    /// a time), and the first error it returned.
+    sink: Option<(Sink, Option<io::Error>)>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("kept", &self.buf.len())
+            .field("keep", &self.keep)
+            .field("dropped", &self.dropped)
+            .field("forwarded", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl Capture {
@@ -35,12 +55,49 @@ impl Capture {
             buf: Vec::new(),
             keep,
             dropped: 0,
+            sink: None,
         }
     }
 
-    /// Applies the policy after bytes were appended to `buf`.
+    /// A stream handed on to `sink` chunk by chunk: nothing is kept.
+    pub(crate) fn forward(sink: Sink) -> Capture {
+        Capture {
+            sink: Some((sink, None)),
+            ..Capture::new(Keep::All)
+        }
+    }
+
+    /// Whether the writer this stream goes to failed: nothing more is read (the caller
+    /// closes the pipe, so the child gets `EPIPE`, as with a copy thread that stopped).
+    pub(crate) fn sink_failed(&self) -> bool {
+        matches!(self.sink, Some((_, Some(_))))
+    }
+
+    /// At the end of the stream: flushes the writer; its first error, if any.
+    pub(crate) fn end_sink(&mut self) -> Option<io::Error> {
+        let (sink, err) = self.sink.as_mut()?;
+        if err.is_none() {
+            if let Err(e) = sink.lock().unwrap_or_else(|p| p.into_inner()).flush() {
+                *err = Some(e);
+            }
+        }
+        err.take()
+    }
+
+    /// Applies the policy after bytes were appended to `buf` (for a forwarded stream:
+    /// writes them on and empties `buf`, keeping its room).
     #[inline]
     pub(crate) fn trim(&mut self) {
+        if let Some((sink, err)) = &mut self.sink {
+            if err.is_none() && !self.buf.is_empty() {
+                let mut w = sink.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = w.write_all(&self.buf) {
+                    *err = Some(e);
+                }
+            }
+            self.buf.clear();
+            return;
+        }
         match self.keep {
             Keep::All => {}
             Keep::Cap(n) => {

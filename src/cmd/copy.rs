@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::capture::Sink;
 use crate::error::{Error, Result};
 use crate::sys;
 
@@ -16,12 +17,17 @@ pub(super) enum CopyJob {
     Out(Arc<Mutex<dyn Write + Send>>, OwnedFd),
 }
 
+/// What a copier thread runs, given the cancel pipe.
+type Task = Box<dyn FnOnce(BorrowedFd<'_>) -> io::Result<()> + Send>;
+
 pub(super) enum CopyEnd {
     Done,
     DelayExpired,
 }
 
-/// Threads copying between a child's pipes and user readers/writers. Each polls its pipe
+/// Threads copying between a child's pipes and user readers/writers: one for all of a
+/// child's output streams going to writers, one per reader feeding its stdin (a reader
+/// may block for its own reasons, and must not hold up the output). Each polls its pipes
 /// together with a cancel pipe, so the wait delay can stop it.
 #[derive(Debug)]
 pub(super) struct Copiers {
@@ -36,12 +42,23 @@ impl Copiers {
         let cancel_r = Arc::new(cancel_r);
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
+        let mut outs = Vec::new();
+        let mut tasks: Vec<Task> = Vec::new();
         for c in copies {
+            match c {
+                CopyJob::Out(w, fd) => outs.push((w, fd)),
+                CopyJob::In(r, fd) => tasks.push(Box::new(move |cancel| copy_in(r, fd, cancel))),
+            }
+        }
+        if !outs.is_empty() {
+            tasks.push(Box::new(move |cancel| copy_out(outs, cancel)));
+        }
+        for task in tasks {
             let (tx, cancel_r) = (tx.clone(), cancel_r.clone());
             let h = std::thread::Builder::new()
                 .name("forkexec-copy".into())
                 .spawn(move || {
-                    let r = copy_loop(c, cancel_r.as_fd());
+                    let r = task(cancel_r.as_fd());
                     let _ = tx.send(());
                     r
                 })
@@ -102,11 +119,7 @@ impl Copiers {
 }
 
 /// Waits until `fd` is ready for `events` or the cancel pipe closes; `false` on cancel.
-pub(super) fn wait_ready(
-    fd: BorrowedFd<'_>,
-    events: i16,
-    cancel: BorrowedFd<'_>,
-) -> io::Result<bool> {
+fn wait_ready(fd: BorrowedFd<'_>, events: i16, cancel: BorrowedFd<'_>) -> io::Result<bool> {
     let mut p = [
         libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -120,35 +133,67 @@ pub(super) fn wait_ready(
     Ok(p[1].revents == 0)
 }
 
-pub(super) fn copy_loop(c: CopyJob, cancel: BorrowedFd<'_>) -> io::Result<()> {
+/// Copies the child's output pipes to their writers until every pipe is at EOF (or the
+/// cancel pipe closes), polling them all: one thread for all of a child's output streams.
+/// A writer is locked for one chunk at a time, never across a wait on the pipe: copiers
+/// sharing one writer take turns and cannot deadlock. A writer that fails stops its stream
+/// (the pipe is closed, so the child gets `EPIPE`); the first error is returned at the end.
+fn copy_out(mut outs: Vec<(Sink, OwnedFd)>, cancel: BorrowedFd<'_>) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
-    match c {
-        // The user's writer or reader is locked for one chunk at a time, never across a
-        // wait on the pipe: any number of copiers sharing one writer take turns and cannot
-        // deadlock (one waiting for the lock while its child blocks on a full pipe).
-        CopyJob::Out(w, fd) => loop {
-            if !wait_ready(fd.as_fd(), libc::POLLIN, cancel)? {
-                return Ok(());
+    let mut first_err = None;
+    let mut pfds = Vec::with_capacity(outs.len() + 1);
+    while !outs.is_empty() {
+        pfds.clear();
+        pfds.push(sys::poll_in(cancel.as_raw_fd()));
+        pfds.extend(outs.iter().map(|(_, fd)| sys::poll_in(fd.as_raw_fd())));
+        sys::poll_until(&mut pfds, None).map_err(io::Error::from_raw_os_error)?;
+        if pfds[0].revents != 0 {
+            break; // cancelled (the wait delay ran out)
+        }
+        for idx in (0..outs.len()).rev() {
+            if pfds[idx + 1].revents == 0 {
+                continue;
             }
-            let n = sys::read(fd.as_fd(), &mut buf).map_err(io::Error::from_raw_os_error)?;
-            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-            if n == 0 {
-                return w.flush();
-            }
-            w.write_all(&buf[..n])?;
-        },
-        CopyJob::In(r, fd) => {
-            let mut file = File::from(fd);
-            loop {
-                let n = r.lock().unwrap_or_else(|p| p.into_inner()).read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
+            let (w, fd) = &outs[idx];
+            let r = match sys::read(fd.as_fd(), &mut buf) {
+                Ok(0) => w
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .flush()
+                    .map(|()| false),
+                Ok(n) => {
+                    let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+                    w.write_all(&buf[..n]).map(|()| true)
                 }
-                if !wait_ready(file.as_fd(), libc::POLLOUT, cancel)? {
-                    return Ok(());
+                Err(libc::EINTR | libc::EAGAIN) => Ok(true),
+                Err(e) => Err(io::Error::from_raw_os_error(e)),
+            };
+            match r {
+                Ok(true) => {}
+                Ok(false) => drop(outs.remove(idx)),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    drop(outs.remove(idx));
                 }
-                file.write_all(&buf[..n])?;
             }
         }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Feeds a reader to the child's stdin pipe until the reader ends (or the cancel pipe
+/// closes). The reader is locked for one chunk at a time.
+fn copy_in(r: Arc<Mutex<dyn Read + Send>>, fd: OwnedFd, cancel: BorrowedFd<'_>) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut file = File::from(fd);
+    loop {
+        let n = r.lock().unwrap_or_else(|p| p.into_inner()).read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if !wait_ready(file.as_fd(), libc::POLLOUT, cancel)? {
+            return Ok(());
+        }
+        file.write_all(&buf[..n])?;
     }
 }

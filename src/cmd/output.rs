@@ -255,13 +255,13 @@ impl Cmd {
             self.io.stderr.clone()
         };
         let stdin = self.io.stdin.clone();
-        let mut child = self.start_with(&stdin, &stdout, &stderr, true)?;
+        let mut child = self.start_with(&stdin, &stdout, &stderr, true, false)?;
         // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
         drop(child.stdin.take());
         let o = child.stdout.take().map(OwnedFd::from);
         let e = child.stderr.take().map(OwnedFd::from);
         let keep = [self.keep_output(), err.unwrap_or(Keep::All)];
-        let ([o, e], delay_hit) = child.drain(o, e, keep)?;
+        let ([o, e], delay_hit) = child.drain(o, e, keep.map(Capture::new))?;
         let st = child.finish(delay_hit);
         let st = match st {
             Ok(st) if o.overflowed() || e.overflowed() => Err(self.limit_error(st)),
@@ -312,11 +312,11 @@ impl Cmd {
         let (r, w) = crate::sys::pipe::pipe()?;
         let w = Stdio::from(w);
         let stdin = self.io.stdin.clone();
-        let mut child = self.start_with(&stdin, &w, &w, true)?;
+        let mut child = self.start_with(&stdin, &w, &w, true, false)?;
         drop(w);
         drop(child.stdin.take());
         let keep = [self.keep_output(), Keep::All];
-        let ([out, _], delay_hit) = child.drain(Some(r), None, keep)?;
+        let ([out, _], delay_hit) = child.drain(Some(r), None, keep.map(Capture::new))?;
         let st = match child.finish(delay_hit) {
             Ok(st) if out.overflowed() => Err(self.limit_error(st)),
             Ok(st) => exit_ok(st),
@@ -360,7 +360,7 @@ impl Child {
         drop(self.stdin.take());
         let o = self.stdout.take().map(OwnedFd::from);
         let e = self.stderr.take().map(OwnedFd::from);
-        let ([o, e], delay_hit) = self.drain(o, e, [Keep::All, Keep::All])?;
+        let ([o, e], delay_hit) = self.drain(o, e, [Keep::All, Keep::All].map(Capture::new))?;
         match self.finish(delay_hit) {
             Ok(state) => Ok(Output {
                 state,
@@ -373,13 +373,12 @@ impl Child {
 
     /// Reads `out` and `err` to EOF with poll in this thread, cancelling at the deadline
     /// and giving up `wait_delay` after the child exited. Returns (out, err, delay expired).
-    fn drain(
+    pub(super) fn drain(
         &mut self,
         out: Option<OwnedFd>,
         err: Option<OwnedFd>,
-        keep: [Keep; 2],
+        mut caps: [Capture; 2],
     ) -> Result<([Capture; 2], bool)> {
-        let mut caps = keep.map(Capture::new);
         let mut fds = [out, err];
         let mut exited_at: Option<Instant> = None;
         // Set when the wait delay ran out: one last poll that does not block, to take what
@@ -449,6 +448,11 @@ impl Child {
                         Ok(n) => {
                             b.extend_from_slice(first.get(..n).unwrap_or(&first));
                             cap.trim();
+                            if cap.sink_failed() {
+                                // The writer failed: the pipe is closed (the child gets
+                                // EPIPE, as when a copy thread stopped).
+                                fds[k] = None;
+                            }
                             // Back to poll: the pipe is blocking, and another read now
                             // could wait on an empty pipe while the child fills the other
                             // one (or a grandchild holds this one past the wait delay).
@@ -471,6 +475,10 @@ impl Child {
                     let r = rustix::io::read(f, rustix::buffer::spare_capacity(b));
                     cap.trim();
                     if cap.overflowed() {
+                        break;
+                    }
+                    if cap.sink_failed() {
+                        fds[k] = None;
                         break;
                     }
                     match r {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::capture::{Capture, Keep};
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::{look_path_in, path_candidates};
 use crate::process::Process;
@@ -264,7 +265,7 @@ impl Cmd {
             self.io.stdout.clone(),
             self.io.stderr.clone(),
         );
-        self.start_with(&stdin, &stdout, &stderr, false)
+        self.start_with(&stdin, &stdout, &stderr, false, false)
     }
 
     /// Starts the child with these stdio settings. `internal`: the caller (`output`) keeps
@@ -277,6 +278,7 @@ impl Cmd {
         stdout: &Stdio,
         stderr: &Stdio,
         internal: bool,
+        inline_writers: bool,
     ) -> Result<Child> {
         let strategy = self.spec.strategy;
         let (timeout, wait_delay) = (self.timeout, self.wait_delay);
@@ -316,6 +318,8 @@ impl Cmd {
                     child_ends[i] = Some(theirs);
                     match &s.0 {
                         StdioKind::Reader(rd) => copies.push(CopyJob::In(rd.clone(), mine)),
+                        // The caller drains it into the writer in its own thread.
+                        StdioKind::Writer(_) if inline_writers => ends[i] = Some(mine),
                         StdioKind::Writer(wr) => copies.push(CopyJob::Out(wr.clone(), mine)),
                         _ => ends[i] = Some(mine),
                     }
@@ -486,7 +490,43 @@ impl Cmd {
         {
             return self.status_direct();
         }
+        let writer = |s: &Stdio| matches!(s.0, StdioKind::Writer(_));
+        if writer(&self.io.stdout) || writer(&self.io.stderr) {
+            return self.status_writers();
+        }
         self.start()?.wait()
+    }
+
+    /// [`status`](Cmd::status) with stdout or stderr going to the caller's writers: this
+    /// thread, which would only wait anyway, reads the pipes and hands each chunk to the
+    /// writer, so no copier thread is started (a reader on stdin still gets one).
+    fn status_writers(&mut self) -> Result<ProcessState> {
+        let (stdin, stdout, stderr) = (
+            self.io.stdin.clone(),
+            self.io.stdout.clone(),
+            self.io.stderr.clone(),
+        );
+        let mut child = self.start_with(&stdin, &stdout, &stderr, true, true)?;
+        // As `wait`: the child's stdin pipe (if any) is closed, or a reading child never ends.
+        drop(child.stdin.take());
+        let o = child.stdout.take().map(OwnedFd::from);
+        let e = child.stderr.take().map(OwnedFd::from);
+        let sink = |s: &Stdio| match &s.0 {
+            StdioKind::Writer(w) => Capture::forward(w.clone()),
+            _ => Capture::new(Keep::All),
+        };
+        let ([mut o, mut e], delay_hit) = child.drain(o, e, [sink(&stdout), sink(&stderr)])?;
+        let st = child.finish(delay_hit);
+        // The writers are flushed whatever the end; a writer's error, as a copy thread's,
+        // comes after the wait, with the state (a closed reader of ours, EPIPE, is none).
+        let sink_errs = [o.end_sink(), e.end_sink()];
+        let st = st?;
+        for err in sink_errs.into_iter().flatten() {
+            if err.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(Error::from_io(err).with_state(st));
+            }
+        }
+        Ok(st)
     }
 
     /// [`status`](Cmd::status) for a child with no pipe and no timeout: nothing to copy,
