@@ -199,6 +199,9 @@ struct Inner {
     stdout: Vec<u8>,
     program: Option<std::ffi::OsString>,
     state: Option<crate::status::ProcessState>,
+    /// The I/O error underneath, when there is one: the errno's, or the caller's reader
+    /// or writer's (see [`Error::source`](std::error::Error::source)).
+    source: Option<io::Error>,
 }
 
 /// `Result<T, forkexec::Error>`.
@@ -251,6 +254,7 @@ impl Error {
             stdout: Vec::new(),
             program: None,
             state: None,
+            source: errno.map(io::Error::from_raw_os_error),
         }))
     }
 
@@ -288,7 +292,7 @@ impl Error {
     }
 
     pub(crate) fn from_io(err: io::Error) -> Error {
-        match err.raw_os_error() {
+        let mut e = match err.raw_os_error() {
             Some(errno) => Error::os(errno),
             None => {
                 let kind = match err.kind() {
@@ -300,7 +304,9 @@ impl Error {
                 };
                 Error::new(kind, err.to_string())
             }
-        }
+        };
+        e.0.source = Some(err);
+        e
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Error {
@@ -518,7 +524,27 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The I/O error underneath, where there is one: the `errno`'s
+    /// ([`io::Error::from_raw_os_error`]), or the error of the caller's own reader or
+    /// writer a copy got. (Its text is part of this error's message too.)
+    ///
+    /// # Examples
+    /// ```
+    /// use std::error::Error as _;
+    /// let err = forkexec::Cmd::new("/no/such/program").run().unwrap_err();
+    /// let io = err.source().unwrap().downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
+    /// let exit = forkexec::Cmd::new("false").run().unwrap_err();
+    /// assert!(exit.source().is_none()); // an exit status: no I/O error underneath
+    /// ```
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {

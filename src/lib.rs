@@ -89,3 +89,37 @@ pub use status::Signal;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// What may cross threads: every public type that owns no thread-bound state is `Send`
+/// and `Sync` (checked at compile time here; a change that loses it fails the build).
+#[cfg(test)]
+mod thread_safety {
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<crate::Cmd>();
+        send_sync::<crate::Child>();
+        send_sync::<crate::Stdio>();
+        send_sync::<crate::ChildStdin>();
+        send_sync::<crate::ChildStdout>();
+        send_sync::<crate::ChildStderr>();
+        send_sync::<crate::Output>();
+        send_sync::<crate::Buffer>();
+        send_sync::<crate::WaitSet>();
+        send_sync::<crate::Process>();
+        send_sync::<crate::ProcessState>();
+        send_sync::<crate::ProcAttr<'static>>();
+        send_sync::<crate::SysProcAttr>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::Signal>();
+        send_sync::<crate::raw::ExecPlan>();
+        send_sync::<crate::raw::PidFd>();
+        send_sync::<crate::raw::Spawned>();
+        send_sync::<crate::raw::CStringArray>();
+        #[cfg(feature = "upgrade")]
+        {
+            send_sync::<crate::upgrade::Upgrader>();
+        }
+    }
+}

@@ -98,6 +98,9 @@ fn a_failing_writer_is_an_error_after_the_wait_and_the_child_gets_epipe() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{s:?}: {err}");
         assert!(err.to_string().contains("disk full"), "{s:?}: {err}");
+        // The writer's own error is the source.
+        let src = std::error::Error::source(&err).expect("a source");
+        assert_eq!(src.to_string(), "disk full", "{s:?}");
         let st = err.state().expect("the state of the reaped child");
         assert!(!st.success(), "{s:?}: {st}"); // killed by SIGPIPE (or exit 1)
     }

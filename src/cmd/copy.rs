@@ -17,6 +17,11 @@ pub(super) enum CopyJob {
     Out(Arc<Mutex<dyn Write + Send>>, OwnedFd),
 }
 
+/// The receiver, without locking (it is only reached by `&mut`).
+fn lock_rx(m: &mut Mutex<mpsc::Receiver<()>>) -> &mut mpsc::Receiver<()> {
+    m.get_mut().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What a copier thread runs, given the cancel pipe.
 type Task = Box<dyn FnOnce(BorrowedFd<'_>) -> io::Result<()> + Send>;
 
@@ -32,7 +37,8 @@ pub(super) enum CopyEnd {
 #[derive(Debug)]
 pub(super) struct Copiers {
     threads: Vec<JoinHandle<io::Result<()>>>,
-    done: mpsc::Receiver<()>,
+    /// (In a mutex only so that a `Child` is `Sync`; `finish` takes it by `&mut`.)
+    done: Mutex<mpsc::Receiver<()>>,
     cancel: Option<OwnedFd>,
 }
 
@@ -67,7 +73,7 @@ impl Copiers {
         }
         Ok(Copiers {
             threads,
-            done: rx,
+            done: Mutex::new(rx),
             cancel: Some(cancel_w),
         })
     }
@@ -80,7 +86,7 @@ impl Copiers {
                 let left = deadline.map_or(Duration::MAX, |t| {
                     t.saturating_duration_since(Instant::now())
                 });
-                if self.done.recv_timeout(left).is_err() {
+                if lock_rx(&mut self.done).recv_timeout(left).is_err() {
                     end = CopyEnd::DelayExpired;
                     break;
                 }
@@ -94,7 +100,7 @@ impl Copiers {
             // leaves its goroutine) rather than blocking past the delay.
             let grace = Instant::now() + Duration::from_millis(50);
             while self.threads.iter().any(|t| !t.is_finished()) && Instant::now() < grace {
-                let _ = self.done.recv_timeout(Duration::from_millis(5));
+                let _ = lock_rx(&mut self.done).recv_timeout(Duration::from_millis(5));
             }
             self.threads.retain(|t| t.is_finished());
         }

@@ -95,7 +95,7 @@ pub struct WaitSet {
     free: Vec<usize>,
     live: usize,
     ready: VecDeque<WaitEvent>,
-    events: Vec<epoll::Event>,
+    events: crate::sys::EpollEvents,
     buf: Vec<u8>,
 }
 
@@ -137,7 +137,7 @@ impl WaitSet {
             free: Vec::new(),
             live: 0,
             ready: VecDeque::new(),
-            events: Vec::with_capacity(64),
+            events: crate::sys::EpollEvents(Vec::with_capacity(64)),
             buf: vec![0; 64 * 1024],
         })
     }
@@ -272,23 +272,23 @@ impl WaitSet {
                 }
                 None => None,
             };
-            self.events.clear();
+            self.events.0.clear();
             match epoll::wait(
                 &self.epoll,
-                rustix::buffer::spare_capacity(&mut self.events),
+                rustix::buffer::spare_capacity(&mut self.events.0),
                 left.as_ref(),
             ) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(io_err(e)),
             }
-            if self.events.is_empty() {
+            if self.events.0.is_empty() {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(None);
                 }
                 continue;
             }
-            let events = std::mem::take(&mut self.events);
+            let events = std::mem::take(&mut self.events.0);
             let mut r = Ok(());
             for ev in &events {
                 let k = ev.data.u64();
@@ -298,7 +298,7 @@ impl WaitSet {
                 }
             }
             // Given back before any error is returned: the next wait needs its capacity.
-            self.events = events;
+            self.events.0 = events;
             r?;
         }
     }

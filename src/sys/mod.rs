@@ -322,6 +322,17 @@ pub(crate) fn poll_until(
     }
 }
 
+/// A buffer of epoll events that may cross threads: rustix's `Event` holds a union with a
+/// pointer member, which makes it neither `Send` nor `Sync`, but the crate only ever
+/// stores integers in it (its keys), so nothing thread-bound is behind one.
+pub(crate) struct EpollEvents(pub(crate) Vec<rustix::event::epoll::Event>);
+
+// SAFETY: the events carry `u64` keys written by the crate, never pointers (see above); a
+// plain integer buffer may be sent to and shared with another thread.
+unsafe impl Send for EpollEvents {}
+// SAFETY: as above; `&EpollEvents` gives read access to integers only.
+unsafe impl Sync for EpollEvents {}
+
 /// A `pollfd` waiting for input on `fd` (-1: an entry poll skips).
 pub(crate) fn poll_in(fd: c_int) -> libc::pollfd {
     libc::pollfd {
