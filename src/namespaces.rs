@@ -50,23 +50,63 @@ const NAMES: [(Namespaces, &str); 7] = [
 
 impl Namespaces {
     /// No namespace: the child shares every namespace with the parent.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::NONE.bits(), 0);
+    /// ```
     pub const NONE: Namespaces = Namespaces(0);
     /// A mount namespace (`CLONE_NEWNS`). The child makes its whole mount tree private
     /// (`mount("/", MS_REC | MS_PRIVATE)`, as Go does) right after, so no mount it makes
     /// propagates back into the parent's namespace.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::MOUNT.bits(), libc::CLONE_NEWNS);
+    /// ```
     pub const MOUNT: Namespaces = Namespaces(libc::CLONE_NEWNS);
     /// A UTS namespace: host and domain name (`CLONE_NEWUTS`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::UTS.bits(), libc::CLONE_NEWUTS);
+    /// ```
     pub const UTS: Namespaces = Namespaces(libc::CLONE_NEWUTS);
     /// An IPC namespace: System V IPC, POSIX message queues (`CLONE_NEWIPC`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::IPC.bits(), libc::CLONE_NEWIPC);
+    /// ```
     pub const IPC: Namespaces = Namespaces(libc::CLONE_NEWIPC);
     /// A user namespace (`CLONE_NEWUSER`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::USER.bits(), libc::CLONE_NEWUSER);
+    /// ```
     pub const USER: Namespaces = Namespaces(libc::CLONE_NEWUSER);
     /// A pid namespace (`CLONE_NEWPID`): with `clone`, the child is its pid 1; with
     /// `unshare`, only the program's own children enter it.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::PID.bits(), libc::CLONE_NEWPID);
+    /// ```
     pub const PID: Namespaces = Namespaces(libc::CLONE_NEWPID);
     /// A network namespace (`CLONE_NEWNET`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::NET.bits(), libc::CLONE_NEWNET);
+    /// ```
     pub const NET: Namespaces = Namespaces(libc::CLONE_NEWNET);
     /// A cgroup namespace (`CLONE_NEWCGROUP`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(forkexec::Namespaces::CGROUP.bits(), libc::CLONE_NEWCGROUP);
+    /// ```
     pub const CGROUP: Namespaces = Namespaces(libc::CLONE_NEWCGROUP);
 
     const ALL: i32 = libc::CLONE_NEWNS

@@ -60,7 +60,13 @@ impl CancelTarget<'_> {
     /// The child's pid.
     ///
     /// # Examples
-    /// See [`CancelTarget`].
+    /// ```
+    /// use std::time::Duration;
+    /// let mut child = forkexec::Cmd::new("sleep").arg("30").timeout(Duration::from_millis(20))
+    ///     .cancel_with(|t| { assert!(t.pid() > 0); t.signal(forkexec::Signal::TERM) }).start()?;
+    /// assert_eq!(child.wait().unwrap_err().state().unwrap().signal(), Some(forkexec::Signal::TERM));
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
     pub fn pid(&self) -> i32 {
         self.pid
     }
@@ -71,7 +77,16 @@ impl CancelTarget<'_> {
     /// The kernel's refusal (`ESRCH` once it has exited) as an [`std::io::Error`].
     ///
     /// # Examples
-    /// See [`CancelTarget`].
+    /// ```
+    /// use std::time::Duration;
+    /// use forkexec::{Cmd, Signal};
+    /// let err = Cmd::new("sleep").arg("30").timeout(Duration::from_millis(20))
+    ///     .cancel_with(|t| t.signal(Signal::INT)).status().unwrap_err();
+    /// assert_eq!(err.state().unwrap().signal(), Some(Signal::INT));
+    /// ```
+    ///
+    /// # References
+    /// `pidfd_send_signal(2)`, `kill(2)`.
     pub fn signal(&self, sig: Signal) -> std::io::Result<()> {
         let r = match self.pidfd {
             Some(fd) => sys::pidfd_send_signal(fd, sig.as_raw()),

@@ -26,6 +26,23 @@ pub enum Stream {
 }
 
 /// What a [`WaitSet`] saw.
+///
+/// # Examples
+/// ```
+/// use forkexec::{Cmd, Stdio, Stream, WaitEvent, WaitSet};
+/// let mut set = WaitSet::new()?;
+/// let t = set.add(Cmd::new("echo").arg("hi").stdout(Stdio::piped()).start()?)?;
+/// let mut seen = Vec::new();
+/// while let Some(ev) = set.next(None)? {
+///     match ev {
+///         WaitEvent::Output { token, stream: Stream::Stdout, data } => seen.push((token, data)),
+///         WaitEvent::Output { .. } => {}
+///         WaitEvent::Exited { token, result } => assert!(token == t && result?.success()),
+///     }
+/// }
+/// assert_eq!(seen, [(t, b"hi\n".to_vec())]);
+/// # Ok::<(), forkexec::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum WaitEvent {
     /// A chunk the child wrote (at most 64 KiB; a stream's chunks come in order).

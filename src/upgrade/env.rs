@@ -8,26 +8,66 @@ use std::os::unix::ffi::OsStrExt;
 use crate::{Error, Result};
 
 /// The first inherited fd number (systemd's `SD_LISTEN_FDS_START`).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::LISTEN_FDS_START, 3);
+/// ```
 #[doc(alias = "SD_LISTEN_FDS_START")]
 pub const LISTEN_FDS_START: RawFd = 3;
 
 /// The most fds a hand-over may name: a larger `LISTEN_FDS` is refused as malformed, so
 /// that a hostile count cannot make the parser allocate without bound.
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::MAX_LISTEN_FDS, 4096);
+/// ```
 pub const MAX_LISTEN_FDS: usize = 4096;
 
 /// The longest fd name accepted (systemd's `FDNAME_MAX`).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::MAX_FD_NAME_LEN, 255);
+/// ```
 #[doc(alias = "FDNAME_MAX")]
 pub const MAX_FD_NAME_LEN: usize = 255;
 
 /// `LISTEN_PID`: the pid the hand-over is meant for (systemd).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::ENV_LISTEN_PID, "LISTEN_PID");
+/// ```
 pub const ENV_LISTEN_PID: &str = "LISTEN_PID";
 /// `LISTEN_FDS`: how many fds are handed over, from fd 3 on (systemd).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::ENV_LISTEN_FDS, "LISTEN_FDS");
+/// ```
 pub const ENV_LISTEN_FDS: &str = "LISTEN_FDS";
 /// `LISTEN_FDNAMES`: their names, `:`-separated (systemd).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::ENV_LISTEN_FDNAMES, "LISTEN_FDNAMES");
+/// ```
 pub const ENV_LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
 /// The fd number of the readiness pipe's write end (forkexec's own addition).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::ENV_READY_FD, "FORKEXEC_UPGRADE_READY_FD");
+/// ```
 pub const ENV_READY_FD: &str = "FORKEXEC_UPGRADE_READY_FD";
 /// The generation number of the new process: 1 for a fresh start (forkexec's own addition).
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::ENV_GENERATION, "FORKEXEC_UPGRADE_GENERATION");
+/// ```
 pub const ENV_GENERATION: &str = "FORKEXEC_UPGRADE_GENERATION";
 
 /// Every variable of the hand-over.

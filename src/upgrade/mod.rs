@@ -190,6 +190,11 @@ pub use notify::sd_notify;
 pub use signals::Signals;
 
 /// The default time a new process has to call [`Upgrader::ready`].
+///
+/// # Examples
+/// ```
+/// assert_eq!(forkexec::upgrade::DEFAULT_UPGRADE_TIMEOUT.as_secs(), 30);
+/// ```
 pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The byte the new process writes to the readiness pipe.
