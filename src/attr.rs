@@ -341,16 +341,8 @@ impl SysProcAttr {
             ));
         }
         for (maps, own, what) in [
-            (
-                &self.uid_mappings,
-                rustix::process::geteuid().as_raw(),
-                "uid",
-            ),
-            (
-                &self.gid_mappings,
-                rustix::process::getegid().as_raw(),
-                "gid",
-            ),
+            (&self.uid_mappings, sys::effective_ids().0, "uid"),
+            (&self.gid_mappings, sys::effective_ids().1, "gid"),
         ] {
             if maps.len() > 1 || maps.iter().any(|m| m.host_id != own || m.size != 1) {
                 return Err(Error::new(

@@ -28,10 +28,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Access, AtFlags, CWD, FileType};
-use rustix::io::Errno;
-
 use crate::error::errno_text;
+use crate::sys;
 use crate::{Error, ErrorKind, Result};
 
 /// Finds the program `name` the way Go's `exec.LookPath` does, searching this process's
@@ -220,10 +218,10 @@ pub fn path_candidates(name: &OsStr, path: Option<&OsStr>) -> Vec<PathBuf> {
 /// Why a candidate is not an executable program.
 enum Refusal {
     /// `stat` itself failed.
-    Stat(Errno),
+    Stat(i32),
     /// `stat` succeeded but the file is not usable (`EISDIR`, `EACCES`, or the access
     /// check's own error).
-    Check(Errno),
+    Check(i32),
 }
 
 impl Refusal {
@@ -231,18 +229,14 @@ impl Refusal {
     fn into_error(self, name: &[u8]) -> Error {
         let (errno, text) = match self {
             Refusal::Stat(e) => {
-                let text = format!(
-                    "stat {}: {}",
-                    String::from_utf8_lossy(name),
-                    errno_text(e.raw_os_error())
-                );
+                let text = format!("stat {}: {}", String::from_utf8_lossy(name), errno_text(e));
                 (e, text)
             }
-            Refusal::Check(e) => (e, errno_text(e.raw_os_error())),
+            Refusal::Check(e) => (e, errno_text(e)),
         };
         let kind = match errno {
-            Errno::NOENT | Errno::NOTDIR => ErrorKind::NotFound,
-            Errno::ACCESS | Errno::PERM | Errno::ISDIR => ErrorKind::PermissionDenied,
+            libc::ENOENT | libc::ENOTDIR => ErrorKind::NotFound,
+            libc::EACCES | libc::EPERM | libc::EISDIR => ErrorKind::PermissionDenied,
             _ => ErrorKind::Io,
         };
         Error::new(kind, format!("exec: {}: {text}", quote(name)))
@@ -252,19 +246,19 @@ impl Refusal {
 /// Go's `findExecutable`, restricted to regular files: `Ok` when `file` is a regular file
 /// (symlinks followed) with an execute bit that the kernel grants to the effective ids.
 fn check_executable(file: &Path) -> std::result::Result<(), Refusal> {
-    let st = rustix::fs::stat(file).map_err(Refusal::Stat)?;
+    let st = sys::stat(file).map_err(Refusal::Stat)?;
     let mode = st.st_mode;
-    match FileType::from_raw_mode(mode) {
-        FileType::RegularFile => {}
-        FileType::Directory => return Err(Refusal::Check(Errno::ISDIR)),
-        _ => return Err(Refusal::Check(Errno::ACCESS)),
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFDIR => return Err(Refusal::Check(libc::EISDIR)),
+        _ => return Err(Refusal::Check(libc::EACCES)),
     }
     let has_exec_bit = mode & 0o111 != 0;
-    match rustix::fs::accessat(CWD, file, Access::EXEC_OK, AtFlags::EACCESS) {
+    match sys::executable(file) {
         // ENOSYS: no faccessat2 and set-id process; EPERM: a seccomp filter refusing the
         // call. Like Go, fall back to the mode bits alone.
-        Ok(()) | Err(Errno::NOSYS) | Err(Errno::PERM) if has_exec_bit => Ok(()),
-        Ok(()) | Err(Errno::NOSYS) | Err(Errno::PERM) => Err(Refusal::Check(Errno::ACCESS)),
+        Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) if has_exec_bit => Ok(()),
+        Ok(()) | Err(libc::ENOSYS) | Err(libc::EPERM) => Err(Refusal::Check(libc::EACCES)),
         Err(e) => Err(Refusal::Check(e)),
     }
 }

@@ -808,11 +808,7 @@ pub(crate) fn exec_here(plan: &ExecPlan, fds: &[ChildFd<'_>]) -> Error {
     if ca.reset_signals == sys::child::RESET_HANDLED {
         ca.reset_signals = sys::child::RESET_NONE;
     }
-    let parent = if ca.pdeathsig != 0 {
-        rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
-    } else {
-        0
-    };
+    let parent = if ca.pdeathsig != 0 { sys::getppid() } else { 0 };
     let (stage, errno) = with_envp(plan, spec, |envp, pid_slot| {
         let ctx = child_ctx(
             plan,

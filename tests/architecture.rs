@@ -8,9 +8,9 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["status", "capture", "resource"],
     &["error"],
-    &["signal", "namespaces", "plan", "lookpath"],
+    &["signal", "namespaces", "plan"],
     &["sys"],
-    &["attr", "spawn", "raw"],
+    &["attr", "spawn", "raw", "lookpath"],
     &["process", "cmd"],
     &["upgrade", "agent"],
 ];

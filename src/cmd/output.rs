@@ -3,7 +3,7 @@
 //! that reads both pipes in the calling thread.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -440,7 +440,7 @@ impl Child {
                     // nothing (or little) costs no allocation (or one of the right size),
                     // and the buffer only grows by 64 KiB when a full chunk came.
                     let mut first = [0u8; 4096];
-                    match rustix::io::read(f, &mut first) {
+                    match sys::read(f.as_fd(), &mut first) {
                         Ok(0) => {
                             fds[k] = None;
                             continue;
@@ -458,8 +458,8 @@ impl Child {
                             // one (or a grandchild holds this one past the wait delay).
                             continue;
                         }
-                        Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => continue,
-                        Err(e) => return Err(Error::os(e.raw_os_error())),
+                        Err(libc::EAGAIN) => continue,
+                        Err(e) => return Err(Error::os(e)),
                     }
                 }
                 // Read straight into the buffer's spare room; grow it only when it is
@@ -472,7 +472,7 @@ impl Child {
                     if b.capacity() - b.len() < 4096 {
                         b.reserve(64 * 1024);
                     }
-                    let r = rustix::io::read(f, rustix::buffer::spare_capacity(b));
+                    let r = sys::read_spare(f.as_fd(), b);
                     cap.trim();
                     if cap.overflowed() {
                         break;
@@ -488,13 +488,13 @@ impl Child {
                         }
                         Ok(n) if n >= 64 * 1024 && !bulk[k] => {
                             bulk[k] = true;
-                            let _ = rustix::io::ioctl_fionbio(f, true);
-                            let _ = rustix::pipe::fcntl_setpipe_size(f, 1 << 20);
+                            let _ = sys::set_nonblocking(f.as_fd());
+                            let _ = sys::set_pipe_size(f.as_fd(), 1 << 20);
                         }
                         Ok(_) if bulk[k] => {}
-                        Ok(_) | Err(rustix::io::Errno::AGAIN) => break,
-                        Err(rustix::io::Errno::INTR) => {}
-                        Err(e) => return Err(Error::os(e.raw_os_error())),
+                        Ok(_) | Err(libc::EAGAIN) => break,
+                        Err(libc::EINTR) => {}
+                        Err(e) => return Err(Error::os(e)),
                     }
                 }
             }

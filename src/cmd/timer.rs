@@ -186,10 +186,7 @@ struct Timer {
 fn timer() -> Result<&'static Timer> {
     static TIMER: OnceLock<std::result::Result<Timer, i32>> = OnceLock::new();
     let t = TIMER.get_or_init(|| {
-        let (r, w) = rustix::pipe::pipe_with(
-            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
-        )
-        .map_err(|e| e.raw_os_error())?;
+        let (r, w) = sys::pipe2(libc::O_NONBLOCK)?;
         Ok(Timer {
             wake_r: sys::above_stdio(r)?,
             wake_w: sys::above_stdio(w)?,
@@ -210,7 +207,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 impl Timer {
     fn wake(&self) {
         // A full pipe already means "wake up": the result does not matter.
-        let _ = rustix::io::write(&self.wake_w, &[1]);
+        let _ = sys::write(self.wake_w.as_fd(), &[1]);
     }
 }
 
@@ -323,7 +320,7 @@ fn run(t: &'static Timer) {
         }
         if pfds[0].revents != 0 {
             let mut buf = [0u8; 64];
-            while matches!(rustix::io::read(&t.wake_r, &mut buf), Ok(n) if n > 0) {}
+            while matches!(sys::read(t.wake_r.as_fd(), &mut buf), Ok(n) if n > 0) {}
         }
         let mut s = lock(&t.state);
         // Exited children need nothing more (their owner reaps them and finishes).

@@ -126,13 +126,17 @@ pub(crate) unsafe fn owned(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// The errno of a rustix error: the one conversion between rustix and the crate's errno
+/// results (which `Error::os` turns into an [`Error`](crate::Error)).
+#[inline]
+pub(crate) fn os(e: rustix::io::Errno) -> i32 {
+    e.raw_os_error()
+}
+
 /// `pipe2(flags | O_CLOEXEC)`.
 pub(crate) fn pipe2(flags: c_int) -> Result<(OwnedFd, OwnedFd), i32> {
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: `fds` is a valid array of two ints.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), flags | libc::O_CLOEXEC) })?;
-    // SAFETY: the kernel just created both fds and nobody else owns them.
-    Ok(unsafe { (owned(fds[0]), owned(fds[1])) })
+    let flags = rustix::pipe::PipeFlags::from_bits_retain(flags as _);
+    rustix::pipe::pipe_with(flags | rustix::pipe::PipeFlags::CLOEXEC).map_err(os)
 }
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, min)`.
@@ -146,11 +150,9 @@ pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, i32> {
     dup_cloexec_min(fd.as_fd(), 3)
 }
 
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`.
 pub(crate) fn dup_cloexec_min(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd, i32> {
-    // SAFETY: plain fcntl on a borrowed (open) fd.
-    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) })?;
-    // SAFETY: freshly created fd.
-    Ok(unsafe { owned(new) })
+    rustix::io::fcntl_dupfd_cloexec(fd, min).map_err(os)
 }
 
 /// `fcntl(fd, F_GETFD)` — `Err(EBADF)` for a closed fd.
@@ -161,28 +163,60 @@ pub(crate) fn fd_flags(fd: RawFd) -> Result<c_int, i32> {
 
 /// `open(path, flags | O_CLOEXEC)`.
 pub(crate) fn open(path: &CStr, flags: c_int) -> Result<OwnedFd, i32> {
-    // SAFETY: `path` is NUL-terminated.
-    let fd = retry(|| cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, 0o666) }))?;
-    // SAFETY: freshly created fd.
-    Ok(unsafe { owned(fd) })
+    let flags = rustix::fs::OFlags::from_bits_retain(flags as _) | rustix::fs::OFlags::CLOEXEC;
+    retry(|| rustix::fs::open(path, flags, rustix::fs::Mode::from_bits_retain(0o666)).map_err(os))
 }
 
 /// `read(fd, buf)` with EINTR retry.
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, i32> {
-    retry(|| {
-        // SAFETY: `buf` is valid for `buf.len()` bytes.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 { Err(errno()) } else { Ok(n as usize) }
-    })
+    retry(|| rustix::io::read(fd, &mut *buf).map_err(os))
 }
 
-/// `stat(path)`.
-pub(crate) fn stat(path: &CStr) -> Result<libc::stat, i32> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `path` is NUL-terminated and `st` is writable.
-    cvt(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: stat succeeded, so it initialised `st`.
-    Ok(unsafe { st.assume_init() })
+/// One `read(fd)` into the spare room of `buf` (its length grows by what was read); `EINTR`
+/// and `EAGAIN` are returned.
+pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, i32> {
+    rustix::io::read(fd, rustix::buffer::spare_capacity(buf)).map_err(os)
+}
+
+/// `write(fd, buf)` once, with EINTR retry: how much was written.
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, i32> {
+    retry(|| rustix::io::write(fd, buf).map_err(os))
+}
+
+/// Makes `fd` non-blocking (`FIONBIO`).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), i32> {
+    rustix::io::ioctl_fionbio(fd, true).map_err(os)
+}
+
+/// Sets the capacity of the pipe `fd` (`F_SETPIPE_SZ`); the kernel may round it up.
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: usize) -> Result<(), i32> {
+    rustix::pipe::fcntl_setpipe_size(fd, size)
+        .map(drop)
+        .map_err(os)
+}
+
+/// `stat(path)`, symlinks followed.
+pub(crate) fn stat(path: impl rustix::path::Arg) -> Result<rustix::fs::Stat, i32> {
+    rustix::fs::stat(path).map_err(os)
+}
+
+/// Whether `path` is executable for the effective ids (`faccessat(X_OK, AT_EACCESS)`).
+pub(crate) fn executable(path: &std::path::Path) -> Result<(), i32> {
+    use rustix::fs::{Access, AtFlags, CWD};
+    rustix::fs::accessat(CWD, path, Access::EXEC_OK, AtFlags::EACCESS).map_err(os)
+}
+
+/// The effective uid and gid of this process.
+pub(crate) fn effective_ids() -> (u32, u32) {
+    (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+}
+
+/// The parent's pid; 0 when it has none (this process is its namespace's init).
+pub(crate) fn getppid() -> pid_t {
+    rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
 }
 
 /// Raw `wait4` result: `(pid, status, rusage)`.
@@ -258,10 +292,8 @@ pub(crate) fn waitid(
 
 /// `pidfd_open(pid, 0)`; the fd is close-on-exec by definition.
 pub(crate) fn pidfd_open(pid: pid_t) -> Result<OwnedFd, i32> {
-    // SAFETY: plain syscall with integer arguments.
-    let fd = cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: freshly created fd.
-    Ok(unsafe { owned(fd as RawFd) })
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(libc::EINVAL)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(os)
 }
 
 /// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
