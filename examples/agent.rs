@@ -16,19 +16,19 @@ fn main() -> Result<(), forkexec::Error> {
     // Worker 1: an interactive shell reading commands from its stdin.
     let lines = tx.clone();
     let opts = WorkerOptions::new().stderr(Stderr::lines(|id, line| {
-        eprintln!("[{id} stderr] {}", String::from_utf8_lossy(line));
+        eprintln!("[{id} stderr] {}", String::from_utf8_lossy(&line));
     }));
     master.start_with(
         "sh1",
         Cmd::new("sh"),
         opts,
         move |id, line| {
-            println!("[{id}] {}", String::from_utf8_lossy(line));
+            println!("[{id}] {}", String::from_utf8_lossy(&line));
             if line == b"--done--" {
                 let _ = lines.send(id.to_string());
             }
         },
-        |id, end| match end {
+        |id, end| match end.result {
             Ok(st) => println!("[{id}] finished: {st}"),
             Err(e) => println!("[{id}] failed: {e}"),
         },
@@ -43,7 +43,7 @@ fn main() -> Result<(), forkexec::Error> {
         "sh2",
         Cmd::new("sh"),
         move |id, line| {
-            println!("[{id}] {}", String::from_utf8_lossy(line));
+            println!("[{id}] {}", String::from_utf8_lossy(&line));
             if line == b"--done--" {
                 let _ = lines.send(id.to_string());
             }
@@ -51,7 +51,7 @@ fn main() -> Result<(), forkexec::Error> {
         |id, end| {
             println!(
                 "[{id}] finished: {}",
-                end.map_or_else(|e| e.to_string(), |s| s.to_string())
+                end.result.map_or_else(|e| e.to_string(), |s| s.to_string())
             )
         },
     )?;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use forkexec::agent::{Backoff, Master, Restart, Stderr, WorkerOptions, WorkerState};
+use forkexec::agent::{Backoff, Finish, Line, Master, Restart, Stderr, WorkerOptions, WorkerState};
 use forkexec::{Cmd, ErrorKind, ProcessState, Signal};
 
 fn sh(script: &str) -> Cmd {
@@ -29,7 +29,19 @@ enum Ev {
     /// A stdout line, and when `on_line` got it (on the master's loop thread).
     Line(String, Vec<u8>, Instant),
     ErrLine(String, Vec<u8>),
+    /// What `on_finish` said of the process's input, just before its `Finish`.
+    Delivery(String, Delivery),
     Finish(String, End),
+}
+
+/// A `Finish` without its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Delivery {
+    pid: Option<i32>,
+    lines: u64,
+    bytes: u64,
+    restart: bool,
+    unsent: Vec<Vec<u8>>,
 }
 
 /// Everything the callbacks saw, in order, with a condition variable to wait on.
@@ -42,19 +54,29 @@ impl Log {
         self.0.1.notify_all();
     }
 
-    fn on_line(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+    fn on_line(&self) -> impl FnMut(&str, Line<'_>) + Send + 'static {
         let me = self.clone();
         move |id, line| me.push(Ev::Line(id.to_string(), line.to_vec(), Instant::now()))
     }
 
-    fn on_err(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+    fn on_err(&self) -> impl FnMut(&str, Line<'_>) + Send + 'static {
         let me = self.clone();
         move |id, line| me.push(Ev::ErrLine(id.to_string(), line.to_vec()))
     }
 
-    fn on_finish(&self) -> impl FnMut(&str, forkexec::Result<ProcessState>) + Send + 'static {
+    fn on_finish(&self) -> impl FnMut(&str, Finish) + Send + 'static {
         let me = self.clone();
-        move |id, res| me.push(Ev::Finish(id.to_string(), res.map_err(|e| e.kind())))
+        move |id, end: Finish| {
+            let d = Delivery {
+                pid: end.pid,
+                lines: end.lines_written,
+                bytes: end.bytes_written,
+                restart: end.restart,
+                unsent: end.unsent,
+            };
+            me.push(Ev::Delivery(id.to_string(), d));
+            me.push(Ev::Finish(id.to_string(), end.result.map_err(|e| e.kind())));
+        }
     }
 
     /// Waits (at most 30 s) until `pred` holds over the events.
@@ -74,6 +96,20 @@ impl Log {
 
     fn finishes(&self, id: &str) -> Vec<End> {
         finishes_of(&self.0.0.lock().unwrap(), id)
+    }
+
+    /// What each `on_finish` of `id` said of the input.
+    fn deliveries(&self, id: &str) -> Vec<Delivery> {
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Delivery(i, d) if i == id => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// When `on_line` got each stdout line of `id`.
@@ -310,7 +346,7 @@ fn scale_500_workers() {
     for w in 0..workers {
         let (bad, total, done_tx) = (bad.clone(), total.clone(), done_tx.clone());
         let mut next = 0usize;
-        let on_line = move |_: &str, line: &[u8]| {
+        let on_line = move |_: &str, line: Line<'_>| {
             if line != format!("{w} {next}").as_bytes() {
                 bad.fetch_add(1, Ordering::Relaxed);
             }
@@ -632,9 +668,14 @@ fn stop_during_backoff_and_restart_window() {
             Some(WorkerState::Restarting { restarts: 1 })
         )
     });
+    // During the back-off, input is taken for the next process, and close_input is
+    // remembered for it: no ProcessDone dance.
+    master.input("slow", "x").unwrap();
+    master.input("slow", "y").unwrap();
+    master.close_input("slow").unwrap();
     assert_eq!(
-        master.input("slow", "x").unwrap_err().kind(),
-        ErrorKind::ProcessDone
+        master.input("slow", "z").unwrap_err().errno(),
+        Some(libc::EPIPE)
     );
     let t0 = Instant::now();
     master.stop("slow").unwrap();
@@ -647,7 +688,19 @@ fn stop_during_backoff_and_restart_window() {
             .unwrap()
             .success()
     );
-    assert_eq!(log.finishes("slow").len(), 1);
+    // The process, then the cancelled restart, which hands the queue back.
+    let f = log.finishes("slow");
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f[0].as_ref().unwrap().success());
+    assert_eq!(f[1], Err(ErrorKind::ProcessDone));
+    let d = log.deliveries("slow");
+    assert!(d[0].restart && d[0].unsent.is_empty() && d[0].lines == 0);
+    assert!(!d[1].restart && d[1].pid.is_none());
+    assert_eq!(d[1].unsent, [b"x".to_vec(), b"y".to_vec()]);
+    assert_eq!(
+        master.input("slow", "late").unwrap_err().kind(),
+        ErrorKind::ProcessDone
+    );
 }
 
 #[test]
@@ -784,7 +837,7 @@ fn callbacks_rules() {
     // From a callback: blocking requests are refused, non-blocking ones work.
     let on_line = {
         let (h, log) = (h.clone(), log.clone());
-        move |id: &str, line: &[u8]| {
+        move |id: &str, line: Line<'_>| {
             if line == b"go" {
                 let stop = h.stop(id).unwrap_err().kind();
                 let all = h.stop_all().unwrap_err().kind();

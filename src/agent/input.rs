@@ -1,0 +1,343 @@
+//! A worker's input queue: lines the API accepted, written by the loop as the stdin pipe
+//! takes them, counted per process, carried over to a restart or handed back at the end.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use rustix::event::epoll::{self, EventFlags};
+use rustix::io::Errno;
+
+use super::lock;
+
+/// The queue's capacity kept once drained.
+const KEEP_INPUT: usize = 64 * 1024;
+
+/// The queue and the condition variable a blocked `input_wait` sleeps on.
+#[derive(Debug)]
+pub(super) struct InputCell {
+    queue: Mutex<Input>,
+    /// Signalled when room frees up (the queue drained to half its limit) or lines are no
+    /// longer taken (the feed left `Open`), while someone waits.
+    room: Condvar,
+}
+
+impl InputCell {
+    pub(super) fn new(limit: usize) -> InputCell {
+        InputCell {
+            queue: Mutex::new(Input {
+                buf: Vec::new(),
+                off: 0,
+                start: 0,
+                limit,
+                feed: Feed::Open,
+                flush_pending: false,
+                waiters: 0,
+                lines_written: 0,
+                bytes_written: 0,
+            }),
+            room: Condvar::new(),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Input> {
+        lock(&self.queue)
+    }
+
+    /// Waits for the loop to make room or change the feed, at most until `deadline`;
+    /// `false` once the deadline passed.
+    pub(super) fn wait<'a>(
+        &self,
+        mut g: MutexGuard<'a, Input>,
+        deadline: Option<std::time::Instant>,
+    ) -> (MutexGuard<'a, Input>, bool) {
+        g.waiters += 1;
+        let (mut g, in_time) = match deadline {
+            None => (self.room.wait(g).unwrap_or_else(|p| p.into_inner()), true),
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    (g, false)
+                } else {
+                    let (g, _) = self
+                        .room
+                        .wait_timeout(g, left)
+                        .unwrap_or_else(|p| p.into_inner());
+                    (g, true)
+                }
+            }
+        };
+        g.waiters -= 1;
+        (g, in_time)
+    }
+
+    /// Wakes the waiters when there is something for them to see.
+    pub(super) fn notify(&self, g: &Input) {
+        if g.waiters > 0 && (g.feed != Feed::Open || g.held() <= g.limit / 2) {
+            self.room.notify_all();
+        }
+    }
+}
+
+/// Whether lines are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Feed {
+    /// Lines are taken: a process runs, or the worker waits out its back-off.
+    Open,
+    /// `close_input` was called: the queue is written, then stdin is closed, for this
+    /// process and any restart; no more lines.
+    Closed,
+    /// The running process closed its stdin (a write failed with `EPIPE`): no more lines
+    /// for it; the queue waits for a restart or is handed back.
+    Broken,
+    /// The worker is over: no process runs, none will.
+    Over,
+}
+
+/// Why a line was not queued.
+pub(super) enum Refused {
+    /// No room within the limit (now, or ever for a line longer than the limit).
+    Full { ever: bool },
+    /// `close_input` was called, or the process closed its stdin.
+    Closed,
+    /// The worker is over.
+    Over,
+}
+
+/// The bytes waiting for a worker's stdin: whole lines, each with its newline.
+#[derive(Debug)]
+pub(super) struct Input {
+    buf: Vec<u8>,
+    /// Bytes of `buf` written to the current process.
+    off: usize,
+    /// Where the first line not yet written whole starts (`start <= off`).
+    start: usize,
+    limit: usize,
+    pub(super) feed: Feed,
+    /// The loop has been told to write (a `Flush` is on its way or a write is waiting for
+    /// room); the API sends no other until the loop clears it.
+    flush_pending: bool,
+    waiters: usize,
+    lines_written: u64,
+    bytes_written: u64,
+}
+
+impl Input {
+    /// The bytes held: not yet written whole.
+    fn held(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Appends `line` and a newline; `Ok(true)` when the loop must be told to write.
+    pub(super) fn push(&mut self, line: &[u8]) -> Result<bool, Refused> {
+        match self.feed {
+            Feed::Open => {}
+            Feed::Closed | Feed::Broken => return Err(Refused::Closed),
+            Feed::Over => return Err(Refused::Over),
+        }
+        if self.held() + line.len() + 1 > self.limit {
+            return Err(Refused::Full {
+                ever: line.len() + 1 > self.limit,
+            });
+        }
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.off -= self.start;
+            self.start = 0;
+        }
+        self.buf.reserve(line.len() + 1);
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+        Ok(!std::mem::replace(&mut self.flush_pending, true))
+    }
+
+    /// No more lines: the queue is written, then stdin closed (for this process and any
+    /// restart). `false` when the worker is over.
+    pub(super) fn close(&mut self) -> bool {
+        if self.feed == Feed::Over {
+            return false;
+        }
+        self.feed = Feed::Closed;
+        true
+    }
+
+    /// Counts `n` bytes written from `off`.
+    fn wrote(&mut self, n: usize) {
+        let done = &self.buf[self.off..self.off + n];
+        let lines = memchr::memchr_iter(b'\n', done).count();
+        if lines > 0 {
+            let last = memchr::memrchr(b'\n', done).expect("a newline");
+            self.start = self.off + last + 1;
+        }
+        self.lines_written += lines as u64;
+        self.bytes_written += n as u64;
+        self.off += n;
+    }
+
+    /// The current process is over: its counts (lines, bytes written), reset for the
+    /// next. A line it got only part of goes again whole.
+    pub(super) fn end_process(&mut self) -> (u64, u64) {
+        self.off = self.start;
+        self.flush_pending = false;
+        (
+            std::mem::take(&mut self.lines_written),
+            std::mem::take(&mut self.bytes_written),
+        )
+    }
+
+    /// A new process takes the queue: lines are taken again unless input was closed.
+    pub(super) fn restart(&mut self) {
+        if self.feed == Feed::Broken {
+            self.feed = Feed::Open;
+        }
+    }
+
+    /// The worker is over: no more lines; the queued ones, handed back.
+    pub(super) fn hand_back(&mut self) -> Vec<Vec<u8>> {
+        self.feed = Feed::Over;
+        self.off = self.start;
+        let rest = &self.buf[self.start..];
+        let lines = rest
+            .strip_suffix(b"\n")
+            .map(|r| r.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        self.buf = Vec::new();
+        self.off = 0;
+        self.start = 0;
+        self.flush_pending = false;
+        lines
+    }
+}
+
+/// The parent's end of a process's stdin.
+#[derive(Debug)]
+pub(super) enum Stdin {
+    /// Open; the loop is not waiting for room.
+    Open(OwnedFd),
+    /// Open, and registered in epoll for `EPOLLOUT`: the pipe was full.
+    Armed(OwnedFd),
+    /// Closed (end of input, a broken pipe, or the process ended).
+    Closed,
+}
+
+impl Stdin {
+    /// Closes it (and stops watching it).
+    pub(super) fn close(&mut self, epoll: &OwnedFd) {
+        if let Stdin::Armed(fd) = std::mem::replace(self, Stdin::Closed) {
+            let _ = epoll::delete(epoll, &fd);
+        }
+    }
+
+    fn disarm(&mut self, epoll: &OwnedFd) {
+        if let Stdin::Armed(_) = self {
+            let Stdin::Armed(fd) = std::mem::replace(self, Stdin::Closed) else {
+                unreachable!()
+            };
+            let _ = epoll::delete(epoll, &fd);
+            *self = Stdin::Open(fd);
+        }
+    }
+}
+
+/// Writes the queue to the pipe until it is empty or the pipe is full (then waits for
+/// `EPOLLOUT`, epoll data `data`); closes stdin once drained after `close_input`.
+pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, cell: &InputCell) {
+    let mut g = cell.lock();
+    let inp = &mut *g;
+    loop {
+        let fd = match stdin {
+            Stdin::Open(fd) | Stdin::Armed(fd) => fd,
+            Stdin::Closed => {
+                inp.flush_pending = false;
+                cell.notify(inp);
+                return;
+            }
+        };
+        if inp.off >= inp.buf.len() {
+            break;
+        }
+        match rustix::io::write(&*fd, &inp.buf[inp.off..]) {
+            Ok(n) => inp.wrote(n),
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                if let Stdin::Open(_) = stdin {
+                    let Stdin::Open(fd) = std::mem::replace(stdin, Stdin::Closed) else {
+                        unreachable!()
+                    };
+                    match epoll::add(epoll, fd.as_fd(), data, EventFlags::OUT) {
+                        Ok(()) => *stdin = Stdin::Armed(fd),
+                        // Cannot wait for room: no more input for this process (the
+                        // queue stays for a restart or is handed back).
+                        Err(_) => inp.feed = broken(inp.feed),
+                    }
+                }
+                cell.notify(inp);
+                return;
+            }
+            Err(_) => {
+                // EPIPE: the process closed its stdin (or exited). Nothing more goes in;
+                // what is queued stays queued.
+                inp.feed = broken(inp.feed);
+                stdin.close(epoll);
+            }
+        }
+    }
+    if inp.buf.capacity() > KEEP_INPUT {
+        inp.buf = Vec::new();
+    } else {
+        inp.buf.clear();
+    }
+    inp.off = 0;
+    inp.start = 0;
+    inp.flush_pending = false;
+    stdin.disarm(epoll);
+    if inp.feed == Feed::Closed {
+        stdin.close(epoll);
+    }
+    cell.notify(inp);
+}
+
+fn broken(f: Feed) -> Feed {
+    match f {
+        Feed::Open => Feed::Broken,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_whole_lines_and_rewinds_a_cut_one() {
+        let cell = InputCell::new(100);
+        let mut g = cell.lock();
+        assert!(matches!(g.push(b"ab"), Ok(true)));
+        assert!(matches!(g.push(b"cde"), Ok(false)));
+        // "ab\ncd" written: one line and a part.
+        g.wrote(5);
+        assert_eq!((g.lines_written, g.bytes_written, g.start), (1, 5, 3));
+        assert_eq!(g.end_process(), (1, 5));
+        assert_eq!((g.off, g.start, g.held()), (3, 3, 4));
+        g.restart();
+        g.wrote(4);
+        assert_eq!(g.end_process(), (1, 4));
+        assert!(g.hand_back().is_empty());
+        assert!(matches!(g.push(b"x"), Err(Refused::Over)));
+    }
+
+    #[test]
+    fn limit_and_hand_back() {
+        let cell = InputCell::new(8);
+        let mut g = cell.lock();
+        assert!(matches!(
+            g.push(b"12345678"),
+            Err(Refused::Full { ever: true })
+        ));
+        g.push(b"123").ok().unwrap();
+        g.push(b"45").ok().unwrap();
+        assert!(matches!(g.push(b"6"), Err(Refused::Full { ever: false })));
+        g.wrote(2);
+        g.end_process();
+        assert_eq!(g.hand_back(), [b"123".to_vec(), b"45".to_vec()]);
+    }
+}
