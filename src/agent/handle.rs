@@ -152,7 +152,8 @@ impl Handle {
     /// worker is over; [`ErrorKind::Io`](crate::ErrorKind::Io) with errno `ENOBUFS` when the
     /// queue would pass [`input_limit`](WorkerOptions::input_limit) (the worker does not
     /// read fast enough; nothing was queued), with errno `EPIPE` after
-    /// [`close_input`](Handle::close_input) or once the running process closed its stdin;
+    /// [`close_input`](Handle::close_input) (not when a process closed its stdin or died:
+    /// lines are then queued for the next process, or handed back);
     /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the master has shut down.
     ///
     /// # Examples

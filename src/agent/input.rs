@@ -17,7 +17,7 @@ const KEEP_INPUT: usize = 64 * 1024;
 pub(super) struct InputCell {
     queue: Mutex<Input>,
     /// Signalled when room frees up (the queue drained to half its limit) or lines are no
-    /// longer taken (the feed left `Open`), while someone waits.
+    /// longer taken (input closed, worker over), while someone waits.
     room: Condvar,
 }
 
@@ -72,7 +72,8 @@ impl InputCell {
 
     /// Wakes the waiters when there is something for them to see.
     pub(super) fn notify(&self, g: &Input) {
-        if g.waiters > 0 && (g.feed != Feed::Open || g.held() <= g.limit / 2) {
+        if g.waiters > 0 && (matches!(g.feed, Feed::Closed | Feed::Over) || g.held() <= g.limit / 2)
+        {
             self.room.notify_all();
         }
     }
@@ -81,13 +82,14 @@ impl InputCell {
 /// Whether lines are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Feed {
-    /// Lines are taken: a process runs, or the worker waits out its back-off.
+    /// Lines are taken and written: a process runs, or the worker waits out its back-off.
     Open,
     /// `close_input` was called: the queue is written, then stdin is closed, for this
     /// process and any restart; no more lines.
     Closed,
-    /// The running process closed its stdin (a write failed with `EPIPE`): no more lines
-    /// for it; the queue waits for a restart or is handed back.
+    /// The running process closed its stdin (a write failed with `EPIPE`, or it died):
+    /// nothing more is written to it. Lines are still taken: they wait for a restart or
+    /// are handed back when the worker is over.
     Broken,
     /// The worker is over: no process runs, none will.
     Over,
@@ -97,7 +99,7 @@ pub(super) enum Feed {
 pub(super) enum Refused {
     /// No room within the limit (now, or ever for a line longer than the limit).
     Full { ever: bool },
-    /// `close_input` was called, or the process closed its stdin.
+    /// `close_input` was called.
     Closed,
     /// The worker is over.
     Over,
@@ -130,8 +132,8 @@ impl Input {
     /// Appends `line` and a newline; `Ok(true)` when the loop must be told to write.
     pub(super) fn push(&mut self, line: &[u8]) -> Result<bool, Refused> {
         match self.feed {
-            Feed::Open => {}
-            Feed::Closed | Feed::Broken => return Err(Refused::Closed),
+            Feed::Open | Feed::Broken => {}
+            Feed::Closed => return Err(Refused::Closed),
             Feed::Over => return Err(Refused::Over),
         }
         if self.held() + line.len() + 1 > self.limit {
@@ -247,7 +249,9 @@ pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, c
         let fd = match stdin {
             Stdin::Open(fd) | Stdin::Armed(fd) => fd,
             Stdin::Closed => {
-                inp.flush_pending = false;
+                // Nothing to write to: no Flush is needed until a process takes the queue
+                // (its start writes it).
+                inp.flush_pending = true;
                 cell.notify(inp);
                 return;
             }
