@@ -15,6 +15,8 @@ const KEEP_INPUT: usize = 64 * 1024;
 /// The queue and the condition variable a blocked `input_wait` sleeps on.
 #[derive(Debug)]
 pub(super) struct InputCell {
+    /// The epoll data of the worker's stdin (for `EPOLLOUT`).
+    data: u64,
     queue: Mutex<Input>,
     /// Signalled when room frees up (the queue drained to half its limit) or lines are no
     /// longer taken (input closed, worker over), while someone waits.
@@ -22,9 +24,11 @@ pub(super) struct InputCell {
 }
 
 impl InputCell {
-    pub(super) fn new(limit: usize) -> InputCell {
+    pub(super) fn new(limit: usize, data: u64) -> InputCell {
         InputCell {
+            data,
             queue: Mutex::new(Input {
+                stdin: Stdin::Closed,
                 buf: Vec::new(),
                 off: 0,
                 start: 0,
@@ -105,9 +109,11 @@ pub(super) enum Refused {
     Over,
 }
 
-/// The bytes waiting for a worker's stdin: whole lines, each with its newline.
+/// The bytes waiting for a worker's stdin (whole lines, each with its newline), and the
+/// parent's end of the running process's stdin: whoever holds the lock may write.
 #[derive(Debug)]
 pub(super) struct Input {
+    stdin: Stdin,
     buf: Vec<u8>,
     /// Bytes of `buf` written to the current process.
     off: usize,
@@ -175,9 +181,15 @@ impl Input {
         self.off += n;
     }
 
-    /// The current process is over: its counts (lines, bytes written), reset for the
-    /// next. A line it got only part of goes again whole.
-    pub(super) fn end_process(&mut self) -> (u64, u64) {
+    /// A new process: its stdin.
+    pub(super) fn attach(&mut self, fd: Option<OwnedFd>) {
+        self.stdin = fd.map_or(Stdin::Closed, Stdin::Open);
+    }
+
+    /// The current process is over: its stdin closed, its counts (lines, bytes written),
+    /// reset for the next. A line it got only part of goes again whole.
+    pub(super) fn end_process(&mut self, epoll: &OwnedFd) -> (u64, u64) {
+        self.stdin.close(epoll);
         self.off = self.start;
         self.flush_pending = false;
         (
@@ -212,7 +224,7 @@ impl Input {
 
 /// The parent's end of a process's stdin.
 #[derive(Debug)]
-pub(super) enum Stdin {
+enum Stdin {
     /// Open; the loop is not waiting for room.
     Open(OwnedFd),
     /// Open, and registered in epoll for `EPOLLOUT`: the pipe was full.
@@ -223,7 +235,7 @@ pub(super) enum Stdin {
 
 impl Stdin {
     /// Closes it (and stops watching it).
-    pub(super) fn close(&mut self, epoll: &OwnedFd) {
+    fn close(&mut self, epoll: &OwnedFd) {
         if let Stdin::Armed(fd) = std::mem::replace(self, Stdin::Closed) {
             let _ = epoll::delete(epoll, &fd);
         }
@@ -241,10 +253,15 @@ impl Stdin {
 }
 
 /// Writes the queue to the pipe until it is empty or the pipe is full (then waits for
-/// `EPOLLOUT`, epoll data `data`); closes stdin once drained after `close_input`.
-pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, cell: &InputCell) {
-    let mut g = cell.lock();
-    let inp = &mut *g;
+/// `EPOLLOUT`); closes stdin once drained after `close_input`. `inp` is `cell`'s, locked.
+pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell, inp: &mut Input) {
+    let mut stdin = std::mem::replace(&mut inp.stdin, Stdin::Closed);
+    write_out(epoll, cell, inp, &mut stdin);
+    inp.stdin = stdin;
+    cell.notify(inp);
+}
+
+fn write_out(epoll: &OwnedFd, cell: &InputCell, inp: &mut Input, stdin: &mut Stdin) {
     loop {
         let fd = match stdin {
             Stdin::Open(fd) | Stdin::Armed(fd) => fd,
@@ -252,7 +269,6 @@ pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, c
                 // Nothing to write to: no Flush is needed until a process takes the queue
                 // (its start writes it).
                 inp.flush_pending = true;
-                cell.notify(inp);
                 return;
             }
         };
@@ -267,14 +283,14 @@ pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, c
                     let Stdin::Open(fd) = std::mem::replace(stdin, Stdin::Closed) else {
                         unreachable!()
                     };
+                    let data = epoll::EventData::new_u64(cell.data);
                     match epoll::add(epoll, fd.as_fd(), data, EventFlags::OUT) {
                         Ok(()) => *stdin = Stdin::Armed(fd),
-                        // Cannot wait for room: no more input for this process (the
-                        // queue stays for a restart or is handed back).
+                        // Cannot wait for room: nothing more is written to this process
+                        // (the queue stays for a restart or is handed back).
                         Err(_) => inp.feed = broken(inp.feed),
                     }
                 }
-                cell.notify(inp);
                 return;
             }
             Err(_) => {
@@ -297,7 +313,6 @@ pub(super) fn pump(epoll: &OwnedFd, data: epoll::EventData, stdin: &mut Stdin, c
     if inp.feed == Feed::Closed {
         stdin.close(epoll);
     }
-    cell.notify(inp);
 }
 
 fn broken(f: Feed) -> Feed {
@@ -311,27 +326,33 @@ fn broken(f: Feed) -> Feed {
 mod tests {
     use super::*;
 
+    fn epoll() -> OwnedFd {
+        epoll::create(epoll::CreateFlags::CLOEXEC).unwrap()
+    }
+
     #[test]
     fn counts_whole_lines_and_rewinds_a_cut_one() {
-        let cell = InputCell::new(100);
+        let ep = epoll();
+        let cell = InputCell::new(100, 0);
         let mut g = cell.lock();
         assert!(matches!(g.push(b"ab"), Ok(true)));
         assert!(matches!(g.push(b"cde"), Ok(false)));
         // "ab\ncd" written: one line and a part.
         g.wrote(5);
         assert_eq!((g.lines_written, g.bytes_written, g.start), (1, 5, 3));
-        assert_eq!(g.end_process(), (1, 5));
+        assert_eq!(g.end_process(&ep), (1, 5));
         assert_eq!((g.off, g.start, g.held()), (3, 3, 4));
         g.restart();
         g.wrote(4);
-        assert_eq!(g.end_process(), (1, 4));
+        assert_eq!(g.end_process(&ep), (1, 4));
         assert!(g.hand_back().is_empty());
         assert!(matches!(g.push(b"x"), Err(Refused::Over)));
     }
 
     #[test]
     fn limit_and_hand_back() {
-        let cell = InputCell::new(8);
+        let ep = epoll();
+        let cell = InputCell::new(8, 0);
         let mut g = cell.lock();
         assert!(matches!(
             g.push(b"12345678"),
@@ -341,7 +362,7 @@ mod tests {
         g.push(b"45").ok().unwrap();
         assert!(matches!(g.push(b"6"), Err(Refused::Full { ever: false })));
         g.wrote(2);
-        g.end_process();
+        g.end_process(&ep);
         assert_eq!(g.hand_back(), [b"123".to_vec(), b"45".to_vec()]);
     }
 }

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::input::{InputCell, Refused};
-use super::runloop::{Loop, Msg, on_loop_of};
+use super::runloop::{Loop, Msg, TAG_IN, data, mark_dirty, on_loop_of};
 use super::worker::{Phase, Worker};
 use super::{FinishFn, Handle, LineFn, WorkerOptions, WorkerState, lock};
 use crate::{Cmd, Error, ErrorKind, Result};
@@ -41,6 +41,8 @@ pub(super) struct Entry {
 /// What the API and the loop share.
 pub(super) struct Shared {
     tx: mpsc::Sender<Msg>,
+    /// The loop's epoll instance (the API arms a worker's stdin in it when it writes).
+    pub(super) epoll: OwnedFd,
     pub(super) wake: OwnedFd,
     pub(super) wake_pending: AtomicBool,
     pub(super) closed: AtomicBool,
@@ -106,7 +108,7 @@ impl Shared {
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let id: Arc<str> = Arc::from(id);
-        let input = Arc::new(InputCell::new(opts.input_limit));
+        let input = Arc::new(InputCell::new(opts.input_limit, data(key, TAG_IN)));
         let w = Worker::start(
             key,
             id.clone(),
@@ -178,13 +180,15 @@ impl Shared {
         let mut g = cell.lock();
         loop {
             match g.push(line) {
-                Ok(needs_flush) => {
+                Ok(false) => return Ok(()),
+                // From a callback: written when it returns, no request needed.
+                Ok(true) if self.on_loop_thread() => {
+                    mark_dirty(key);
+                    return Ok(());
+                }
+                Ok(true) => {
                     drop(g);
-                    return if needs_flush {
-                        self.send(Msg::Flush(key))
-                    } else {
-                        Ok(())
-                    };
+                    return self.send(Msg::Flush(key));
                 }
                 Err(Refused::Full { ever: false }) if wait.is_some() => {
                     let (g2, in_time) = cell.wait(g, wait.flatten());
@@ -329,13 +333,14 @@ impl Master {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             tx,
+            epoll,
             wake,
             wake_pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             table: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
         });
-        let lp = Loop::new(shared.clone(), rx, epoll);
+        let lp = Loop::new(shared.clone(), rx);
         let thread = std::thread::Builder::new()
             .name("forkexec-agent".into())
             .spawn(move || lp.run())

@@ -1,8 +1,7 @@
 //! The master's one thread: an epoll loop over every worker's pidfd and pipes.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
-use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ const WAKE: u64 = 0;
 const TAG_PID: u64 = 0;
 const TAG_OUT: u64 = 1;
 const TAG_ERR: u64 = 2;
-const TAG_IN: u64 = 3;
+pub(super) const TAG_IN: u64 = 3;
 
 /// Size of the loop's one read buffer.
 const SCRATCH: usize = 64 * 1024;
@@ -38,11 +37,19 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 thread_local! {
     /// The address of the [`Shared`] whose loop runs on this thread (0: none).
     static LOOP_OF: Cell<usize> = const { Cell::new(0) };
+    /// Workers whose queue a callback added to: written right after the callback returns,
+    /// with no request through the channel and no wakeup.
+    static DIRTY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the calling thread is the loop thread of `shared`.
 pub(super) fn on_loop_of(shared: &Shared) -> bool {
     LOOP_OF.with(|c| c.get() == shared as *const Shared as usize)
+}
+
+/// From a callback (on the loop thread): worker `key`'s queue has lines to write.
+pub(super) fn mark_dirty(key: u64) {
+    DIRTY.with(|d| d.borrow_mut().push(key));
 }
 
 /// A request from the API to the loop.
@@ -62,15 +69,14 @@ pub(super) enum Msg {
     Shutdown,
 }
 
-fn data(key: u64, tag: u64) -> EventData {
-    EventData::new_u64(key << 2 | tag)
+pub(super) fn data(key: u64, tag: u64) -> u64 {
+    key << 2 | tag
 }
 
 /// The loop's state; lives on its thread.
 pub(super) struct Loop {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Msg>,
-    epoll: OwnedFd,
     workers: HashMap<u64, Worker>,
     /// Grace periods and back-offs, by deadline.
     timers: BTreeSet<(Instant, u64)>,
@@ -81,11 +87,10 @@ pub(super) struct Loop {
 }
 
 impl Loop {
-    pub(super) fn new(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, epoll: OwnedFd) -> Loop {
+    pub(super) fn new(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>) -> Loop {
         Loop {
             shared,
             rx,
-            epoll,
             workers: HashMap::new(),
             timers: BTreeSet::new(),
             scratch: vec![0; SCRATCH],
@@ -103,20 +108,22 @@ impl Loop {
         LOOP_OF.with(|c| c.set(Arc::as_ptr(&self.shared) as usize));
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let wake = EventData::new_u64(WAKE);
-        if let Err(e) = epoll::add(&self.epoll, &self.shared.wake, wake, EventFlags::IN) {
+        if let Err(e) = epoll::add(&self.shared.epoll, &self.shared.wake, wake, EventFlags::IN) {
             // Without a wakeup nothing can reach the loop: refuse every request.
             eprintln!("forkexec::agent: cannot watch the wakeup eventfd: {e}");
             self.shared.closed.store(true, Ordering::SeqCst);
             return;
         }
+        let mut dirty = Vec::new();
         loop {
             self.drain_msgs();
+            self.flush_dirty(&mut dirty);
             if self.shutting_down && self.workers.is_empty() {
                 break;
             }
             let ts = self.next_timeout().try_into().ok();
             events.clear();
-            match epoll::wait(&self.epoll, spare_capacity(&mut events), ts.as_ref()) {
+            match epoll::wait(&self.shared.epoll, spare_capacity(&mut events), ts.as_ref()) {
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(e) => {
@@ -139,6 +146,8 @@ impl Loop {
                     TAG_OUT | TAG_ERR => self.read_pipe(key, tag == TAG_ERR),
                     _ => self.flush(key),
                 }
+                // What the callbacks just queued goes out now, while the loop reads on.
+                self.flush_dirty(&mut dirty);
             }
             self.fire_timers();
             if self.polled > 0 {
@@ -223,7 +232,13 @@ impl Loop {
             return Ok(());
         };
         let by_pidfd = match run.child.process().pidfd() {
-            Some(p) => epoll::add(&self.epoll, p, data(key, TAG_PID), EventFlags::IN).is_ok(),
+            Some(p) => epoll::add(
+                &self.shared.epoll,
+                p,
+                EventData::new_u64(data(key, TAG_PID)),
+                EventFlags::IN,
+            )
+            .is_ok(),
             None => false,
         };
         run.exit = if by_pidfd {
@@ -234,8 +249,13 @@ impl Loop {
         };
         for (p, tag) in [(&run.stdout, TAG_OUT), (&run.stderr, TAG_ERR)] {
             if let Some(p) = p {
-                epoll::add(&self.epoll, &p.fd, data(key, tag), EventFlags::IN)
-                    .map_err(|e| Error::os(e.raw_os_error()))?;
+                epoll::add(
+                    &self.shared.epoll,
+                    &p.fd,
+                    EventData::new_u64(data(key, tag)),
+                    EventFlags::IN,
+                )
+                .map_err(|e| Error::os(e.raw_os_error()))?;
             }
         }
         Ok(())
@@ -266,11 +286,16 @@ impl Loop {
     /// Writes as much of the queue as the pipe takes; watches for room while some is
     /// left; closes stdin once drained after `close_input`.
     fn flush(&mut self, key: u64) {
-        let Some(w) = self.workers.get_mut(&key) else {
-            return;
-        };
-        if let Some(run) = w.phase.run_mut() {
-            pump(&self.epoll, data(key, TAG_IN), &mut run.stdin, &w.input);
+        if let Some(w) = self.workers.get(&key) {
+            pump(&self.shared.epoll, &w.input, &mut w.input.lock());
+        }
+    }
+
+    /// Writes the queues callbacks added to (`spare` keeps the list's memory).
+    fn flush_dirty(&mut self, spare: &mut Vec<u64>) {
+        DIRTY.with(|d| std::mem::swap(&mut *d.borrow_mut(), spare));
+        for key in spare.drain(..) {
+            self.flush(key);
         }
     }
 
@@ -280,7 +305,7 @@ impl Loop {
         };
         if w.read(is_err, &mut self.scratch, READS_PER_EVENT) {
             if let Some(fd) = w.end_pipe(is_err) {
-                let _ = epoll::delete(&self.epoll, &fd);
+                let _ = epoll::delete(&self.shared.epoll, &fd);
             }
         }
         if !w.healthy() && matches!(w.phase, Phase::Running(_)) {
@@ -324,20 +349,19 @@ impl Loop {
         for is_err in [false, true] {
             w.read(is_err, &mut self.scratch, READS_AT_EXIT);
             if let Some(fd) = w.end_pipe(is_err) {
-                let _ = epoll::delete(&self.epoll, &fd);
+                let _ = epoll::delete(&self.shared.epoll, &fd);
             }
         }
-        let (mut run, stopping): (Run, Option<bool>) =
+        let (run, stopping): (Run, Option<bool>) =
             match std::mem::replace(&mut w.phase, Phase::Backoff { at: now() }) {
                 Phase::Running(run) => (run, None),
                 Phase::Stopping { run, remove, .. } => (run, Some(remove)),
                 Phase::Backoff { .. } => return,
             };
-        run.stdin.close(&self.epoll);
         match run.exit {
             ExitWatch::Pidfd => {
                 if let Some(p) = run.child.process().pidfd() {
-                    let _ = epoll::delete(&self.epoll, p);
+                    let _ = epoll::delete(&self.shared.epoll, p);
                 }
             }
             ExitWatch::Poll => self.polled -= 1,
@@ -405,7 +429,7 @@ impl Loop {
     ) {
         let (lines_written, bytes_written, unsent) = {
             let mut g = w.input.lock();
-            let (lines, bytes) = g.end_process();
+            let (lines, bytes) = g.end_process(&self.shared.epoll);
             let unsent = match restart_at {
                 Some(_) => {
                     g.restart();

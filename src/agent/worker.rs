@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
-use super::input::{InputCell, Stdin};
+use super::input::InputCell;
 use super::lines::Splitter;
 use super::options::ErrMode;
 use super::{Backoff, FinishFn, Line, LineFn, Restart, WorkerOptions, WorkerState};
@@ -67,12 +67,12 @@ pub(super) enum ExitWatch {
     Poll,
 }
 
-/// A running process of a worker and the parent's ends of its pipes.
+/// A running process of a worker and the parent's ends of its output pipes (its stdin is
+/// with the input queue).
 pub(super) struct Run {
     pub(super) child: Child,
     pub(super) stdout: Option<Pipe>,
     pub(super) stderr: Option<Pipe>,
-    pub(super) stdin: Stdin,
     pub(super) exit: ExitWatch,
 }
 
@@ -162,7 +162,8 @@ impl Worker {
         Ok(w)
     }
 
-    /// Starts a process of the command, its pipes non-blocking. On error nothing is left.
+    /// Starts a process of the command, its pipes non-blocking, its stdin given to the
+    /// input queue. On error nothing is left.
     pub(super) fn spawn(&mut self) -> Result<Run> {
         let mut child = self.cmd.start()?;
         let stdin = child.stdin.take().map(OwnedFd::from);
@@ -186,13 +187,13 @@ impl Worker {
             child,
             stdout: stdout.map(pipe),
             stderr: stderr.map(pipe),
-            stdin: stdin.map_or(Stdin::Closed, Stdin::Open),
             exit: ExitWatch::Poll,
         };
         if let Err(e) = set {
             let _ = run.kill_and_reap();
             return Err(e);
         }
+        self.input.lock().attach(stdin);
         Ok(run)
     }
 
