@@ -1297,24 +1297,34 @@ fn blocking_input_costs_the_same_at_any_limit() {
         master.remove(&id).unwrap();
         (after.0 - before.0, after.1 - before.1)
     };
+    // Best of at least 3 interleaved rounds, more (up to 12) while the machine's noise
+    // keeps the ratio above the bound: the best only improves with more rounds, and a
+    // producer that spun or slept-and-retried would never reach it.
     let mut best = [(Duration::MAX, 0i64); 2];
-    for k in 0..4 {
+    let mut rounds = 0;
+    let ratio = |b: &[(Duration, i64); 2]| b[0].0.as_secs_f64() / b[1].0.as_secs_f64();
+    while rounds < 3 || (rounds < 12 && ratio(&best) > 1.10) {
         for (i, limit) in [16 * 1024, 1 << 20].into_iter().enumerate() {
-            let r = round(limit, k);
+            let r = round(limit, rounds);
             if r.0 < best[i].0 {
                 best[i] = r;
             }
         }
+        rounds += 1;
     }
     let [(small, sw_small), (large, sw_large)] = best;
     println!(
         "blocking producer, {LINES} lines: 16 KiB limit {small:?} CPU ({sw_small} sleeps), \
-         1 MiB limit {large:?} ({sw_large} sleeps): {:.3}x",
-        small.as_secs_f64() / large.as_secs_f64()
+         1 MiB limit {large:?} ({sw_large} sleeps): {:.3}x, best of {rounds} rounds",
+        ratio(&best)
     );
+    assert!(ratio(&best) <= 1.10, "16 KiB: {small:?}, 1 MiB: {large:?}");
+    // It sleeps about once per quarter of the limit's worth of lines written, not per
+    // line: (41 bytes a line) / (3/4 of 16 KiB) = one sleep per ~300 lines.
+    let wakes = (LINES * (line.len() + 1)) / (16 * 1024 * 3 / 4);
     assert!(
-        small.as_secs_f64() <= large.as_secs_f64() * 1.10,
-        "16 KiB: {small:?}, 1 MiB: {large:?}"
+        sw_small <= 3 * wakes as i64,
+        "{sw_small} sleeps, expected about {wakes}"
     );
 }
 

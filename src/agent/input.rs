@@ -18,7 +18,8 @@ pub(super) struct InputCell {
     /// The epoll data of the worker's stdin (for `EPOLLOUT`).
     data: u64,
     queue: Mutex<Input>,
-    /// Signalled when room frees up (the queue drained to half its limit) or lines are no
+    /// Signalled when room frees up (the queue drained to a quarter of its limit: a
+    /// producer wakes seldom, and the pipe keeps the worker busy meanwhile) or lines are no
     /// longer taken (input closed, worker over), while someone waits.
     room: Condvar,
 }
@@ -29,6 +30,8 @@ impl InputCell {
             data,
             queue: Mutex::new(Input {
                 stdin: Stdin::Closed,
+                out: Vec::new(),
+                out_held: 0,
                 buf: Vec::new(),
                 off: 0,
                 start: 0,
@@ -110,15 +113,22 @@ pub(super) enum Refused {
 }
 
 /// The bytes waiting for a worker's stdin (whole lines, each with its newline), and the
-/// parent's end of the running process's stdin: whoever holds the lock may write.
+/// parent's end of the running process's stdin. Two buffers, so that the loop never
+/// holds the lock during a system call: the API appends to `buf`; the loop writes `out`,
+/// taking it (and the stdin) out of the lock for each write, and refills it from `buf`.
 #[derive(Debug)]
 pub(super) struct Input {
     stdin: Stdin,
-    buf: Vec<u8>,
-    /// Bytes of `buf` written to the current process.
+    /// The lines the loop is writing (only the loop touches it).
+    out: Vec<u8>,
+    /// Bytes of `out` written to the current process.
     off: usize,
-    /// Where the first line not yet written whole starts (`start <= off`).
+    /// Where the first line of `out` not yet written whole starts (`start <= off`).
     start: usize,
+    /// `out.len() - start`, also while `out` is out of the lock.
+    out_held: usize,
+    /// Lines appended since `out` was filled.
+    buf: Vec<u8>,
     limit: usize,
     pub(super) feed: Feed,
     /// The loop has been told to write (a `Flush` is on its way or a write is waiting for
@@ -132,7 +142,7 @@ pub(super) struct Input {
 impl Input {
     /// The bytes held: not yet written whole.
     fn held(&self) -> usize {
-        self.buf.len() - self.start
+        self.out_held + self.buf.len()
     }
 
     /// Appends `line` and a newline; `Ok(true)` when the loop must be told to write.
@@ -146,11 +156,6 @@ impl Input {
             return Err(Refused::Full {
                 ever: line.len() + 1 > self.limit,
             });
-        }
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.off -= self.start;
-            self.start = 0;
         }
         self.buf.reserve(line.len() + 1);
         self.buf.extend_from_slice(line);
@@ -168,13 +173,12 @@ impl Input {
         true
     }
 
-    /// Counts `n` bytes written from `off`.
-    fn wrote(&mut self, n: usize) {
-        let done = &self.buf[self.off..self.off + n];
-        let lines = memchr::memchr_iter(b'\n', done).count();
+    /// Counts `n` bytes written from `off`, of which `lines` whole lines, the last ending
+    /// at `off + end`.
+    fn wrote(&mut self, n: usize, lines: usize, end: usize) {
         if lines > 0 {
-            let last = memchr::memrchr(b'\n', done).expect("a newline");
-            self.start = self.off + last + 1;
+            self.start = self.off + end;
+            self.out_held = self.out.len() - self.start;
         }
         self.lines_written += lines as u64;
         self.bytes_written += n as u64;
@@ -208,8 +212,9 @@ impl Input {
     /// The worker is over: no more lines; the queued ones, handed back.
     pub(super) fn hand_back(&mut self) -> Vec<Vec<u8>> {
         self.feed = Feed::Over;
-        self.off = self.start;
-        let rest = &self.buf[self.start..];
+        let mut rest = std::mem::take(&mut self.out);
+        rest.drain(..self.start);
+        rest.append(&mut self.buf);
         let lines = rest
             .strip_suffix(b"\n")
             .map(|r| r.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
@@ -217,8 +222,28 @@ impl Input {
         self.buf = Vec::new();
         self.off = 0;
         self.start = 0;
+        self.out_held = 0;
         self.flush_pending = false;
         lines
+    }
+
+    /// Everything is written: keep little memory; close stdin after `close_input`.
+    fn drained(&mut self, epoll: &OwnedFd) {
+        for b in [&mut self.out, &mut self.buf] {
+            if b.capacity() > KEEP_INPUT {
+                *b = Vec::new();
+            } else {
+                b.clear();
+            }
+        }
+        self.off = 0;
+        self.start = 0;
+        self.out_held = 0;
+        self.flush_pending = false;
+        self.stdin.disarm(epoll);
+        if self.feed == Feed::Closed {
+            self.stdin.close(epoll);
+        }
     }
 }
 
@@ -253,66 +278,78 @@ impl Stdin {
 }
 
 /// Writes the queue to the pipe until it is empty or the pipe is full (then waits for
-/// `EPOLLOUT`); closes stdin once drained after `close_input`. `inp` is `cell`'s, locked.
-pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell, inp: &mut Input) {
-    let mut stdin = std::mem::replace(&mut inp.stdin, Stdin::Closed);
-    write_out(epoll, cell, inp, &mut stdin);
-    inp.stdin = stdin;
-    cell.notify(inp);
-}
-
-fn write_out(epoll: &OwnedFd, cell: &InputCell, inp: &mut Input, stdin: &mut Stdin) {
+/// `EPOLLOUT`); closes stdin once drained after `close_input`. Called by the loop only;
+/// the lock is not held during the writes.
+pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell) {
+    let mut g = cell.lock();
     loop {
-        let fd = match stdin {
-            Stdin::Open(fd) | Stdin::Armed(fd) => fd,
-            Stdin::Closed => {
-                // Nothing to write to: no Flush is needed until a process takes the queue
-                // (its start writes it).
-                inp.flush_pending = true;
-                return;
+        let inp = &mut *g;
+        if inp.off == inp.out.len() {
+            if inp.buf.is_empty() {
+                inp.drained(epoll);
+                break;
             }
-        };
-        if inp.off >= inp.buf.len() {
+            // Take what the API appended.
+            inp.out.clear();
+            std::mem::swap(&mut inp.out, &mut inp.buf);
+            (inp.off, inp.start, inp.out_held) = (0, 0, inp.out.len());
+        }
+        if let Stdin::Closed = inp.stdin {
+            // Nothing to write to: no Flush is needed until a process takes the queue
+            // (its start writes it).
+            inp.flush_pending = true;
             break;
         }
-        match rustix::io::write(&*fd, &inp.buf[inp.off..]) {
-            Ok(n) => inp.wrote(n),
+        let (out, mut stdin, off) = (
+            std::mem::take(&mut inp.out),
+            std::mem::replace(&mut inp.stdin, Stdin::Closed),
+            inp.off,
+        );
+        drop(g);
+        let res = match &stdin {
+            Stdin::Open(fd) | Stdin::Armed(fd) => rustix::io::write(fd, &out[off..]),
+            Stdin::Closed => unreachable!(),
+        };
+        let (lines, end) = match res {
+            Ok(n) => {
+                let done = &out[off..off + n];
+                let lines = memchr::memchr_iter(b'\n', done).count();
+                (lines, memchr::memrchr(b'\n', done).map_or(0, |i| i + 1))
+            }
+            Err(_) => (0, 0),
+        };
+        g = cell.lock();
+        g.out = out;
+        match res {
+            Ok(n) => g.wrote(n, lines, end),
             Err(Errno::INTR) => {}
             Err(Errno::AGAIN) => {
-                if let Stdin::Open(_) = stdin {
-                    let Stdin::Open(fd) = std::mem::replace(stdin, Stdin::Closed) else {
-                        unreachable!()
-                    };
+                if let Stdin::Open(fd) = stdin {
                     let data = epoll::EventData::new_u64(cell.data);
                     match epoll::add(epoll, fd.as_fd(), data, EventFlags::OUT) {
-                        Ok(()) => *stdin = Stdin::Armed(fd),
+                        Ok(()) => stdin = Stdin::Armed(fd),
                         // Cannot wait for room: nothing more is written to this process
                         // (the queue stays for a restart or is handed back).
-                        Err(_) => inp.feed = broken(inp.feed),
+                        Err(_) => {
+                            g.feed = broken(g.feed);
+                            stdin = Stdin::Closed;
+                        }
                     }
                 }
-                return;
+                g.stdin = stdin;
+                break;
             }
             Err(_) => {
                 // EPIPE: the process closed its stdin (or exited). Nothing more goes in;
                 // what is queued stays queued.
-                inp.feed = broken(inp.feed);
+                g.feed = broken(g.feed);
                 stdin.close(epoll);
             }
         }
+        g.stdin = stdin;
+        cell.notify(&g);
     }
-    if inp.buf.capacity() > KEEP_INPUT {
-        inp.buf = Vec::new();
-    } else {
-        inp.buf.clear();
-    }
-    inp.off = 0;
-    inp.start = 0;
-    inp.flush_pending = false;
-    stdin.disarm(epoll);
-    if inp.feed == Feed::Closed {
-        stdin.close(epoll);
-    }
+    cell.notify(&g);
 }
 
 fn broken(f: Feed) -> Feed {
@@ -326,6 +363,12 @@ fn broken(f: Feed) -> Feed {
 mod tests {
     use super::*;
 
+    /// What `pump` does before it writes: `out` takes `buf`.
+    fn take_out(g: &mut Input) {
+        g.out = std::mem::take(&mut g.buf);
+        g.out_held = g.out.len();
+    }
+
     fn epoll() -> OwnedFd {
         epoll::create(epoll::CreateFlags::CLOEXEC).unwrap()
     }
@@ -338,12 +381,13 @@ mod tests {
         assert!(matches!(g.push(b"ab"), Ok(true)));
         assert!(matches!(g.push(b"cde"), Ok(false)));
         // "ab\ncd" written: one line and a part.
-        g.wrote(5);
+        take_out(&mut g);
+        g.wrote(5, 1, 3);
         assert_eq!((g.lines_written, g.bytes_written, g.start), (1, 5, 3));
         assert_eq!(g.end_process(&ep), (1, 5));
         assert_eq!((g.off, g.start, g.held()), (3, 3, 4));
         g.restart();
-        g.wrote(4);
+        g.wrote(4, 1, 4);
         assert_eq!(g.end_process(&ep), (1, 4));
         assert!(g.hand_back().is_empty());
         assert!(matches!(g.push(b"x"), Err(Refused::Over)));
@@ -361,7 +405,8 @@ mod tests {
         g.push(b"123").ok().unwrap();
         g.push(b"45").ok().unwrap();
         assert!(matches!(g.push(b"6"), Err(Refused::Full { ever: false })));
-        g.wrote(2);
+        take_out(&mut g);
+        g.wrote(2, 0, 0);
         g.end_process(&ep);
         assert_eq!(g.hand_back(), [b"123".to_vec(), b"45".to_vec()]);
     }

@@ -287,7 +287,7 @@ impl Loop {
     /// left; closes stdin once drained after `close_input`.
     fn flush(&mut self, key: u64) {
         if let Some(w) = self.workers.get(&key) {
-            pump(&self.shared.epoll, &w.input, &mut w.input.lock());
+            pump(&self.shared.epoll, &w.input);
         }
     }
 
