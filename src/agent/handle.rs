@@ -188,9 +188,9 @@ impl Handle {
 
     /// Queues `line` as [`input`](Handle::input) does, but when the queue is full waits
     /// for room — at most `timeout`, for ever with `None` — instead of failing with
-    /// `ENOBUFS`. The loop wakes a waiting producer once the queue has drained to half its
-    /// [`input_limit`](WorkerOptions::input_limit), so a producer sleeps rather than spins
-    /// whatever the limit.
+    /// `ENOBUFS`. The loop wakes a waiting producer once the queue has drained to a quarter
+    /// of its [`input_limit`](WorkerOptions::input_limit) (the stdin pipe keeps the worker
+    /// busy meanwhile), so a producer sleeps rather than spins whatever the limit.
     ///
     /// # Errors
     /// As [`input`](Handle::input), except that a full queue is waited out:

@@ -292,6 +292,7 @@ impl Shared {
 /// drop(master); // both stopped and reaped
 /// # Ok::<(), forkexec::Error>(())
 /// ```
+#[doc(alias = "pagent")]
 pub struct Master {
     handle: Handle,
     /// Keeps the shared state alive: handles hold it weakly.

@@ -62,7 +62,8 @@
 //! worker, up to [`input_limit`](WorkerOptions::input_limit) bytes, and written by the
 //! loop as the stdin pipe takes them. `input` never blocks (a full queue is an error,
 //! errno `ENOBUFS`); [`Handle::input_wait`] waits for room instead, with a timeout, woken
-//! when the queue drains to half its limit: a producer needs no retry loop at any limit.
+//! when the queue drains to a quarter of its limit: a producer needs no retry loop at any
+//! limit. The loop never holds a queue's lock during a system call.
 //!
 //! **Delivery rule: a line `input` accepted is either written whole to one process's
 //! stdin, and counted in that process's [`Finish::lines_written`], or handed back in

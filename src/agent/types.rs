@@ -21,6 +21,7 @@ use crate::{ErrorKind, ProcessState, Result};
 /// assert_eq!(String::from_utf8_lossy(&line), "hello");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[doc(alias = "BizRunning")]
 pub struct Line<'a> {
     /// The bytes (any encoding; only `\n` is removed).
     pub bytes: &'a [u8],
@@ -132,6 +133,7 @@ impl PartialEq<&str> for Line<'_> {
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
+#[doc(alias = "BizFinish")]
 pub struct Finish {
     /// How the process ended (`Ok` whatever its exit status), or why there was none: the
     /// error of a restart that could not spawn, or [`ErrorKind::ProcessDone`] for a
