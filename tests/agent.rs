@@ -1194,7 +1194,9 @@ fn delivery_under_random_kills() {
 
 /// Issue 15: what a restart does with queued input (carries it over, the line cut by the
 /// end of a process again whole) and what the end of a worker does (hands it back), with
-/// exact counts from a 4 KiB pipe that no process reads.
+/// exact counts: lines of 1001 bytes into a 4 KiB pipe that no process reads. (How much a
+/// pipe takes depends on how the writes were cut, so the counts are checked against each
+/// other, not against fixed numbers.)
 #[test]
 fn restart_carries_the_queue_over_and_the_end_hands_it_back() {
     let _g = common::start("restart_carries_the_queue_over", 60);
@@ -1217,9 +1219,9 @@ fn restart_carries_the_queue_over_and_the_end_hands_it_back() {
     for l in &lines {
         master.input("deaf", l).unwrap();
     }
-    // The pipe takes 4 lines of 1001 bytes and 92 bytes of the 5th.
+    // The pipe takes about 4 lines and part of the 5th.
     let pid = master.state("deaf").unwrap().pid().unwrap();
-    wait_for("a full pipe", || pipe_fill(pid) == 4096);
+    wait_for("bytes in the pipe", || pipe_fill(pid) > 0);
     forkexec::find_process(pid)
         .unwrap()
         .signal(Signal::KILL)
@@ -1235,18 +1237,27 @@ fn restart_carries_the_queue_over_and_the_end_hands_it_back() {
     // Input is taken across the restart.
     master.input("deaf", "late").unwrap();
     let pid = master.state("deaf").unwrap().pid().unwrap();
-    wait_for("a full pipe again", || pipe_fill(pid) == 4096);
+    wait_for("bytes in the pipe again", || pipe_fill(pid) > 0);
     master.stop("deaf").unwrap();
     let d = log.deliveries("deaf");
     assert_eq!(d.len(), 2, "{d:?}");
-    assert_eq!((d[0].lines, d[0].bytes, d[0].restart), (4, 4096, true));
-    assert!(d[0].unsent.is_empty());
-    // The 5th line again whole, then 6-8, and part of the 9th.
-    assert_eq!((d[1].lines, d[1].bytes, d[1].restart), (4, 4096, false));
-    let mut want: Vec<Vec<u8>> = lines[8..].to_vec();
+    assert!(d[0].restart && d[0].unsent.is_empty(), "{:?}", d[0]);
+    assert!(!d[1].restart, "{:?}", d[1]);
+    // Each process got whole lines, then maybe part of one: that one went again whole to
+    // the next process (or back). No more than the pipe.
+    for p in &d {
+        assert!(p.bytes > 0 && p.bytes <= 4096, "{p:?}");
+        assert_eq!(p.lines, p.bytes / 1001, "{p:?}");
+    }
+    let (first, second) = (d[0].lines as usize, d[1].lines as usize);
+    let mut want: Vec<Vec<u8>> = lines[first + second..].to_vec();
     want.push(b"late".to_vec());
-    assert_eq!(d[1].unsent, want);
-    assert_eq!(d[0].lines + d[1].lines + d[1].unsent.len() as u64, 11);
+    assert_eq!(d[1].unsent, want, "the rest, in order, handed back");
+    assert_eq!(
+        first + second + d[1].unsent.len(),
+        11,
+        "accepted = written + handed back"
+    );
     assert_eq!(
         log.finishes("deaf")[0].as_ref().unwrap().signal(),
         Some(Signal::KILL)
