@@ -287,15 +287,23 @@ impl Handle {
     /// # Examples
     /// ```
     /// # fn sleep30() -> forkexec::Cmd { let mut c = forkexec::Cmd::new("sleep"); c.arg("30"); c }
-    /// use forkexec::{Cmd, Signal, agent::Master};
+    /// use std::sync::mpsc;
+    /// use forkexec::{Cmd, Signal, agent::{Master, WorkerOptions}};
     /// let master = Master::new()?;
-    /// master.start("s", sleep30(), |_, _| {}, |_, end| {
-    ///     assert_eq!(end.result.unwrap().signal(), Some(Signal::TERM));
-    ///     assert_eq!(end.unsent, [b"never read".to_vec()]);
-    /// })?;
-    /// master.input("s", "never read")?;
+    /// let (tx, rx) = mpsc::channel();
+    /// // A worker that never reads, with a one-page stdin pipe.
+    /// let opts = WorkerOptions::new().stdin_pipe_size(4096);
+    /// master.start_with("s", sleep30(), opts, |_, _| {}, move |_, end| tx.send(end).unwrap())?;
+    /// for _ in 0..10 {
+    ///     master.input("s", [b'x'; 999])?;
+    /// }
     /// master.stop("s")?;
     /// assert!(master.state("s").unwrap().is_over());
+    /// let end = rx.recv().unwrap();
+    /// assert_eq!(end.result?.signal(), Some(Signal::TERM));
+    /// // What the pipe took was written (and died with the process); the rest comes back.
+    /// assert!(end.lines_written <= 4 && !end.unsent.is_empty());
+    /// assert_eq!(end.lines_written as usize + end.unsent.len(), 10);
     /// # Ok::<(), forkexec::Error>(())
     /// ```
     #[doc(alias = "Kill", alias = "kill")]
