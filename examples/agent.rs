@@ -250,25 +250,25 @@ fn pingpong(workers: usize, trips: usize, runs: usize, side: &str) {
     let ((aw, ac, ak), (sw, sc, sk)) = (a, s);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("ping-pong: {workers} workers, {trips} round trips, best of {runs}");
-    println!(
-        "  agent (replies from on_line):  {:8.1} ms wall, {:8.1} ms CPU (workers {:.1} ms), \
-         {:7.0} round trips/s",
-        ms(aw),
-        ms(ac),
-        ms(ak),
-        trips as f64 / aw.as_secs_f64()
-    );
-    println!(
-        "  std, a thread per worker:      {:8.1} ms wall, {:8.1} ms CPU (workers {:.1} ms), \
-         {:7.0} round trips/s",
-        ms(sw),
-        ms(sc),
-        ms(sk),
-        trips as f64 / sw.as_secs_f64()
-    );
-    println!(
-        "  agent / std: {:.2}x wall, {:.2}x CPU (below 1: the agent is faster)",
-        aw.as_secs_f64() / sw.as_secs_f64(),
-        ac.as_secs_f64() / sc.as_secs_f64()
-    );
+    let row = |name: &str, (w, c, k): (Duration, Duration, Duration)| {
+        if w != Duration::MAX {
+            println!(
+                "  {name:<31} {:8.1} ms wall, {:8.1} ms CPU (workers {:.1} ms), \
+                 {:7.0} round trips/s",
+                ms(w),
+                ms(c),
+                ms(k),
+                trips as f64 / w.as_secs_f64()
+            );
+        }
+    };
+    row("agent (replies from on_line):", (aw, ac, ak));
+    row("std, a thread per worker:", (sw, sc, sk));
+    if side == "both" {
+        println!(
+            "  agent / std: {:.2}x wall, {:.2}x CPU (below 1: the agent is faster)",
+            aw.as_secs_f64() / sw.as_secs_f64(),
+            ac.as_secs_f64() / sc.as_secs_f64()
+        );
+    }
 }
