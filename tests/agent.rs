@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use forkexec::agent::{Backoff, Master, Restart, Stderr, WorkerOptions, WorkerState};
+use forkexec::agent::{Backoff, Finish, Line, Master, Restart, Stderr, WorkerOptions, WorkerState};
 use forkexec::{Cmd, ErrorKind, ProcessState, Signal};
 
 fn sh(script: &str) -> Cmd {
@@ -29,7 +29,21 @@ enum Ev {
     /// A stdout line, and when `on_line` got it (on the master's loop thread).
     Line(String, Vec<u8>, Instant),
     ErrLine(String, Vec<u8>),
+    /// The `complete` flag of the stdout line just before.
+    Flag(String, bool),
+    /// What `on_finish` said of the process's input, just before its `Finish`.
+    Delivery(String, Delivery),
     Finish(String, End),
+}
+
+/// A `Finish` without its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Delivery {
+    pid: Option<i32>,
+    lines: u64,
+    bytes: u64,
+    restart: bool,
+    unsent: Vec<Vec<u8>>,
 }
 
 /// Everything the callbacks saw, in order, with a condition variable to wait on.
@@ -42,19 +56,32 @@ impl Log {
         self.0.1.notify_all();
     }
 
-    fn on_line(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+    fn on_line(&self) -> impl FnMut(&str, Line<'_>) + Send + 'static {
         let me = self.clone();
-        move |id, line| me.push(Ev::Line(id.to_string(), line.to_vec(), Instant::now()))
+        move |id, line| {
+            me.push(Ev::Line(id.to_string(), line.to_vec(), Instant::now()));
+            me.push(Ev::Flag(id.to_string(), line.complete));
+        }
     }
 
-    fn on_err(&self) -> impl FnMut(&str, &[u8]) + Send + 'static {
+    fn on_err(&self) -> impl FnMut(&str, Line<'_>) + Send + 'static {
         let me = self.clone();
         move |id, line| me.push(Ev::ErrLine(id.to_string(), line.to_vec()))
     }
 
-    fn on_finish(&self) -> impl FnMut(&str, forkexec::Result<ProcessState>) + Send + 'static {
+    fn on_finish(&self) -> impl FnMut(&str, Finish) + Send + 'static {
         let me = self.clone();
-        move |id, res| me.push(Ev::Finish(id.to_string(), res.map_err(|e| e.kind())))
+        move |id, end: Finish| {
+            let d = Delivery {
+                pid: end.pid,
+                lines: end.lines_written,
+                bytes: end.bytes_written,
+                restart: end.restart,
+                unsent: end.unsent,
+            };
+            me.push(Ev::Delivery(id.to_string(), d));
+            me.push(Ev::Finish(id.to_string(), end.result.map_err(|e| e.kind())));
+        }
     }
 
     /// Waits (at most 30 s) until `pred` holds over the events.
@@ -74,6 +101,34 @@ impl Log {
 
     fn finishes(&self, id: &str) -> Vec<End> {
         finishes_of(&self.0.0.lock().unwrap(), id)
+    }
+
+    /// The `complete` flags of `id`'s stdout lines.
+    fn flags(&self, id: &str) -> Vec<bool> {
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Flag(i, c) if i == id => Some(*c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What each `on_finish` of `id` said of the input.
+    fn deliveries(&self, id: &str) -> Vec<Delivery> {
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Delivery(i, d) if i == id => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// When `on_line` got each stdout line of `id`.
@@ -155,6 +210,24 @@ fn threads_like(prefix: &str) -> usize {
             std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
         })
         .count()
+}
+
+/// A temporary directory, removed (with its files) when dropped, pass or fail.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("forkexec-agent-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A small deterministic generator (xorshift), seeded from the clock and printed.
@@ -310,7 +383,7 @@ fn scale_500_workers() {
     for w in 0..workers {
         let (bad, total, done_tx) = (bad.clone(), total.clone(), done_tx.clone());
         let mut next = 0usize;
-        let on_line = move |_: &str, line: &[u8]| {
+        let on_line = move |_: &str, line: Line<'_>| {
             if line != format!("{w} {next}").as_bytes() {
                 bad.fetch_add(1, Ordering::Relaxed);
             }
@@ -404,6 +477,8 @@ fn partial_and_split_lines() {
         [&b"abc"[..], b"d", b"ef", b"", b"last"],
         "a partial line is held until its newline; the last one comes at end of file"
     );
+    // The last line had no newline: it is flagged.
+    assert_eq!(log.flags("split"), [true, true, true, true, false]);
     // on_finish comes after every line.
     let g = log.0.0.lock().unwrap();
     assert!(matches!(g.last(), Some(Ev::Finish(..))));
@@ -454,10 +529,15 @@ fn line_of_10_mib() {
         assert!(p.iter().all(|&b| b == b'a'));
     }
     assert_eq!(pieces[10], b"after");
+    // Cut pieces are flagged: all but the last piece of the long line.
+    let mut want = vec![false; 9];
+    want.extend([true, true]);
+    assert_eq!(log.flags("pieces"), want);
     let whole = log.lines("whole");
     assert_eq!(whole.len(), 2);
     assert_eq!(whole[0].len(), 10 * MIB);
     assert_eq!(whole[1], b"after");
+    assert_eq!(log.flags("whole"), [true, true]);
 }
 
 #[test]
@@ -585,7 +665,8 @@ fn restart_policies() {
 #[test]
 fn restart_that_cannot_spawn_reports_the_error() {
     let _g = common::start("restart_that_cannot_spawn_reports_the_error", 60);
-    let dir = std::env::temp_dir().join(format!("forkexec-agent-{}", std::process::id()));
+    let tmp = TempDir::new("gone");
+    let dir = tmp.0.join("cwd");
     std::fs::create_dir_all(&dir).unwrap();
     let master = Master::new().unwrap();
     let log = Log::default();
@@ -632,9 +713,14 @@ fn stop_during_backoff_and_restart_window() {
             Some(WorkerState::Restarting { restarts: 1 })
         )
     });
+    // During the back-off, input is taken for the next process, and close_input is
+    // remembered for it: no ProcessDone dance.
+    master.input("slow", "x").unwrap();
+    master.input("slow", "y").unwrap();
+    master.close_input("slow").unwrap();
     assert_eq!(
-        master.input("slow", "x").unwrap_err().kind(),
-        ErrorKind::ProcessDone
+        master.input("slow", "z").unwrap_err().errno(),
+        Some(libc::EPIPE)
     );
     let t0 = Instant::now();
     master.stop("slow").unwrap();
@@ -647,7 +733,19 @@ fn stop_during_backoff_and_restart_window() {
             .unwrap()
             .success()
     );
-    assert_eq!(log.finishes("slow").len(), 1);
+    // The process, then the cancelled restart, which hands the queue back.
+    let f = log.finishes("slow");
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f[0].as_ref().unwrap().success());
+    assert_eq!(f[1], Err(ErrorKind::ProcessDone));
+    let d = log.deliveries("slow");
+    assert!(d[0].restart && d[0].unsent.is_empty() && d[0].lines == 0);
+    assert!(!d[1].restart && d[1].pid.is_none());
+    assert_eq!(d[1].unsent, [b"x".to_vec(), b"y".to_vec()]);
+    assert_eq!(
+        master.input("slow", "late").unwrap_err().kind(),
+        ErrorKind::ProcessDone
+    );
 }
 
 #[test]
@@ -784,7 +882,7 @@ fn callbacks_rules() {
     // From a callback: blocking requests are refused, non-blocking ones work.
     let on_line = {
         let (h, log) = (h.clone(), log.clone());
-        move |id: &str, line: &[u8]| {
+        move |id: &str, line: Line<'_>| {
             if line == b"go" {
                 let stop = h.stop(id).unwrap_err().kind();
                 let all = h.stop_all().unwrap_err().kind();
@@ -907,4 +1005,462 @@ fn dropping_the_master_stops_everything() {
     }
     assert!(common::children().is_empty());
     assert_eq!(log.0.0.lock().map(|g| count_finishes(&g)).unwrap(), 10);
+}
+
+/// A worker that logs every line it reads to `dir/<its pid>`, one write per line (mawk
+/// in interactive mode: its reads are at most 4 KiB, its writes flushed per line).
+fn logger(dir: &std::path::Path) -> Cmd {
+    let mut c = sh(r#"exec awk -W interactive -v f="$0/$$" '{ print > f; fflush(f) }'"#);
+    c.arg(dir);
+    c
+}
+
+/// The lines of `path`, none if it does not exist (a process killed before its first
+/// line).
+fn read_lines(path: &std::path::Path) -> Vec<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(b) => b
+            .split_inclusive(|&c| c == b'\n')
+            .map(|l| l.strip_suffix(b"\n").expect("whole lines").to_vec())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Issue 15's delivery proof: 8 workers that log every line they read, a 200,000-line
+/// stream, workers killed at random (restarted), then input closed. For each worker, the
+/// master's per-process counts cut the accepted lines into consecutive ranges, one per
+/// process: each process's log is a prefix of its range (it read in order, and the rest
+/// died in its pipe or its buffer, at most the pipe plus awk's buffer), a process that
+/// ended by itself read its whole range, and accepted = written + handed back. No line is
+/// logged twice.
+#[test]
+fn delivery_under_random_kills() {
+    const WORKERS: usize = 8;
+    const LINES: usize = 200_000;
+    const PIPE: usize = 4096;
+    let _g = common::start("delivery_under_random_kills", 300);
+    let tmp = TempDir::new("kills");
+    let master = Master::new().unwrap();
+    let ends: Arc<Mutex<Vec<(String, Finish)>>> = Arc::default();
+    let backoff = Backoff {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(20),
+        max_restarts: 100_000,
+        window: Duration::from_secs(60),
+    };
+    let ids: Vec<String> = (0..WORKERS).map(|i| format!("w{i}")).collect();
+    for id in &ids {
+        let opts = WorkerOptions::new()
+            .restart(Restart::OnFailure)
+            .backoff(backoff)
+            .stderr(Stderr::null())
+            .input_limit(16 * 1024)
+            .stdin_pipe_size(PIPE);
+        let ends = ends.clone();
+        master
+            .start_with(
+                id,
+                logger(&tmp.0),
+                opts,
+                |_, _| {},
+                move |id, end| {
+                    ends.lock().unwrap().push((id.to_string(), end));
+                },
+            )
+            .unwrap();
+    }
+
+    // The killer: SIGKILL to a random worker's running process every 1-8 ms.
+    let stop_killing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (h, ids, stop) = (master.handle(), ids.clone(), stop_killing.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng::new();
+            let mut kills = 0;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1 + rng.below(8) as u64));
+                let id = &ids[rng.below(ids.len())];
+                if let Some(pid) = h.state(id).and_then(|s| s.pid()) {
+                    if let Ok(p) = forkexec::find_process(pid) {
+                        if p.signal(Signal::KILL).is_ok() {
+                            kills += 1;
+                        }
+                    }
+                }
+            }
+            kills
+        })
+    };
+
+    // The producer: every line accepted is remembered, in order, per worker.
+    let mut accepted: HashMap<&str, Vec<Vec<u8>>> = HashMap::new();
+    for n in 0..LINES {
+        let id = &ids[n % WORKERS];
+        let line = format!("{id} {n:07}").into_bytes();
+        match master.input_wait(id, &line, Some(Duration::from_secs(60))) {
+            Ok(()) => accepted.entry(id).or_default().push(line),
+            Err(e) => panic!("line {n} to {id}: {e}"),
+        }
+    }
+    stop_killing.store(true, Ordering::SeqCst);
+    let kills = killer.join().unwrap();
+    for id in &ids {
+        master.close_input(id).unwrap();
+    }
+    wait_for("every worker over", || {
+        ids.iter().all(|id| master.state(id).unwrap().is_over())
+    });
+    drop(master);
+
+    let ends = std::mem::take(&mut *ends.lock().unwrap());
+    let mut seen: std::collections::HashSet<Vec<u8>> = Default::default();
+    let (mut died_total, mut processes, mut killed) = (0usize, 0usize, 0usize);
+    let mut worst = 0usize;
+    for id in &ids {
+        let acc = &accepted[id.as_str()];
+        let mine: Vec<&Finish> = ends
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, f)| f)
+            .collect();
+        let (last, before) = mine.split_last().expect("at least one end");
+        assert!(!last.restart, "{id}: the last end is final");
+        assert!(
+            before.iter().all(|f| f.restart && f.unsent.is_empty()),
+            "{id}"
+        );
+        let mut next = 0usize;
+        for f in &mine {
+            let n = f.lines_written as usize;
+            let range = &acc[next..next + n];
+            next += n;
+            let Some(pid) = f.pid else {
+                assert_eq!(
+                    (n, f.bytes_written),
+                    (0, 0),
+                    "{id}: no process, nothing written"
+                );
+                continue;
+            };
+            processes += 1;
+            let log = read_lines(&tmp.0.join(pid.to_string()));
+            assert!(
+                log.len() <= n,
+                "{id} pid {pid}: read {} > written {n}",
+                log.len()
+            );
+            assert_eq!(log[..], range[..log.len()], "{id} pid {pid}: not a prefix");
+            for l in &log {
+                assert!(seen.insert(l.clone()), "{id}: line {l:?} read twice");
+            }
+            let died: usize = range[log.len()..].iter().map(|l| l.len() + 1).sum();
+            let status = f.result.as_ref().expect("a process");
+            if status.signal() == Some(Signal::KILL) {
+                killed += 1;
+                worst = worst.max(died);
+                // What died: in the pipe (PIPE bytes, plus the part of a line the master
+                // was writing when the pipe filled), or in awk's read buffer (4 KiB).
+                assert!(died <= 2 * PIPE + 4096, "{id} pid {pid}: {died} bytes died");
+            } else {
+                assert!(status.success(), "{id} pid {pid}: {status}");
+                assert_eq!(died, 0, "{id} pid {pid}: ended by itself, read everything");
+            }
+            died_total += range.len() - log.len();
+        }
+        // accepted = written + handed back.
+        assert_eq!(
+            acc[next..],
+            last.unsent[..],
+            "{id}: the rest is handed back"
+        );
+        assert_eq!(next + last.unsent.len(), acc.len(), "{id}");
+    }
+    let total: usize = accepted.values().map(Vec::len).sum();
+    assert_eq!(total, LINES, "input_wait accepted every line");
+    assert_eq!(
+        seen.len() + died_total,
+        LINES,
+        "read + died = written = accepted"
+    );
+    assert!(std::fs::read_dir(&tmp.0).unwrap().count() <= processes);
+    println!(
+        "delivery: {LINES} lines to {WORKERS} workers; {kills} kills sent, {killed} processes \
+         killed of {processes}; {died_total} lines died in pipes or buffers (worst {worst} \
+         bytes for one process), 0 lost or duplicated by the master"
+    );
+}
+
+/// Issue 15: what a restart does with queued input (carries it over, the line cut by the
+/// end of a process again whole) and what the end of a worker does (hands it back), with
+/// exact counts: lines of 1001 bytes into a 4 KiB pipe that no process reads. (How much a
+/// pipe takes depends on how the writes were cut, so the counts are checked against each
+/// other, not against fixed numbers.)
+#[test]
+fn restart_carries_the_queue_over_and_the_end_hands_it_back() {
+    let _g = common::start("restart_carries_the_queue_over", 60);
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    let backoff = Backoff {
+        initial: Duration::from_millis(10),
+        ..fast_backoff()
+    };
+    let opts = WorkerOptions::new()
+        .restart(Restart::Always)
+        .backoff(backoff)
+        .stdin_pipe_size(4096);
+    let mut deaf = Cmd::new("sleep");
+    deaf.arg("30");
+    master
+        .start_with("deaf", deaf, opts, log.on_line(), log.on_finish())
+        .unwrap();
+    let lines: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'a' + i; 1000]).collect();
+    for l in &lines {
+        master.input("deaf", l).unwrap();
+    }
+    // The pipe takes about 4 lines and part of the 5th.
+    let pid = master.state("deaf").unwrap().pid().unwrap();
+    wait_for("bytes in the pipe", || pipe_fill(pid) > 0);
+    forkexec::find_process(pid)
+        .unwrap()
+        .signal(Signal::KILL)
+        .unwrap();
+    log.wait("restart", |evs| count_finishes(evs) == 1);
+    wait_for("second process", || {
+        master
+            .state("deaf")
+            .unwrap()
+            .pid()
+            .is_some_and(|p| p != pid)
+    });
+    // Input is taken across the restart.
+    master.input("deaf", "late").unwrap();
+    let pid = master.state("deaf").unwrap().pid().unwrap();
+    wait_for("bytes in the pipe again", || pipe_fill(pid) > 0);
+    master.stop("deaf").unwrap();
+    let d = log.deliveries("deaf");
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[0].restart && d[0].unsent.is_empty(), "{:?}", d[0]);
+    assert!(!d[1].restart, "{:?}", d[1]);
+    // Each process got whole lines, then maybe part of one: that one went again whole to
+    // the next process (or back). No more than the pipe.
+    for p in &d {
+        assert!(p.bytes > 0 && p.bytes <= 4096, "{p:?}");
+        assert_eq!(p.lines, p.bytes / 1001, "{p:?}");
+    }
+    let (first, second) = (d[0].lines as usize, d[1].lines as usize);
+    let mut want: Vec<Vec<u8>> = lines[first + second..].to_vec();
+    want.push(b"late".to_vec());
+    assert_eq!(d[1].unsent, want, "the rest, in order, handed back");
+    assert_eq!(
+        first + second + d[1].unsent.len(),
+        11,
+        "accepted = written + handed back"
+    );
+    assert_eq!(
+        log.finishes("deaf")[0].as_ref().unwrap().signal(),
+        Some(Signal::KILL)
+    );
+}
+
+/// The bytes waiting in the stdin pipe of process `pid` (0 if it cannot be seen).
+fn pipe_fill(pid: i32) -> usize {
+    std::fs::File::open(format!("/proc/{pid}/fd/0"))
+        .ok()
+        .and_then(|f| rustix::io::ioctl_fionread(&f).ok())
+        .map_or(0, |n| n as usize)
+}
+
+/// Issue 15: a blocking producer at a 16 KiB input limit costs no more CPU than at 1 MiB
+/// (+10%): it sleeps while the queue is full and is woken once it drained to half, so it
+/// never spins. Measured as the producer thread's own CPU time (getrusage RUSAGE_THREAD),
+/// best of several rounds.
+#[test]
+fn blocking_input_costs_the_same_at_any_limit() {
+    const LINES: usize = 200_000;
+    let _g = common::start("blocking_input_costs_the_same_at_any_limit", 240);
+    let master = Master::new().unwrap();
+    let line = [b'x'; 40];
+    // (CPU of the producer thread, its voluntary context switches) for one stream.
+    let round = |limit: usize, k: usize| -> (Duration, i64) {
+        let id = format!("sink-{limit}-{k}");
+        let opts = WorkerOptions::new().input_limit(limit);
+        let (tx, rx) = mpsc::channel();
+        master
+            .start_with(
+                &id,
+                sh("exec cat >/dev/null"),
+                opts,
+                |_, _| {},
+                move |_, e| {
+                    tx.send(e.lines_written).unwrap();
+                },
+            )
+            .unwrap();
+        let before = thread_usage();
+        for _ in 0..LINES {
+            master.input_wait(&id, line, None).unwrap();
+        }
+        let after = thread_usage();
+        master.close_input(&id).unwrap();
+        assert_eq!(rx.recv().unwrap(), LINES as u64);
+        master.remove(&id).unwrap();
+        (after.0 - before.0, after.1 - before.1)
+    };
+    // Best of at least 3 interleaved rounds, more (up to 12) while the machine's noise
+    // keeps the ratio above the bound: the best only improves with more rounds, and a
+    // producer that spun or slept-and-retried would never reach it.
+    let mut best = [(Duration::MAX, 0i64); 2];
+    let mut rounds = 0;
+    let ratio = |b: &[(Duration, i64); 2]| b[0].0.as_secs_f64() / b[1].0.as_secs_f64();
+    while rounds < 3 || (rounds < 12 && ratio(&best) > 1.10) {
+        for (i, limit) in [16 * 1024, 1 << 20].into_iter().enumerate() {
+            let r = round(limit, rounds);
+            if r.0 < best[i].0 {
+                best[i] = r;
+            }
+        }
+        rounds += 1;
+    }
+    let [(small, sw_small), (large, sw_large)] = best;
+    println!(
+        "blocking producer, {LINES} lines: 16 KiB limit {small:?} CPU ({sw_small} sleeps), \
+         1 MiB limit {large:?} ({sw_large} sleeps): {:.3}x, best of {rounds} rounds",
+        ratio(&best)
+    );
+    assert!(ratio(&best) <= 1.10, "16 KiB: {small:?}, 1 MiB: {large:?}");
+    // It sleeps about once per quarter of the limit's worth of lines written, not per
+    // line: (41 bytes a line) / (3/4 of 16 KiB) = one sleep per ~300 lines.
+    let wakes = (LINES * (line.len() + 1)) / (16 * 1024 * 3 / 4);
+    assert!(
+        sw_small <= 3 * wakes as i64,
+        "{sw_small} sleeps, expected about {wakes}"
+    );
+}
+
+/// This thread's CPU time (user + system) and voluntary context switches.
+fn thread_usage() -> (Duration, i64) {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_THREAD is the calling thread.
+    let ru = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()), 0);
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_nvcsw)
+}
+
+/// Issue 15: input_wait's errors: a timeout, a line that can never fit, a callback.
+#[test]
+fn input_wait_errors() {
+    let _g = common::start("input_wait_errors", 60);
+    let master = Master::new().unwrap();
+    let opts = WorkerOptions::new().input_limit(100).stdin_pipe_size(4096);
+    let mut deaf = Cmd::new("sleep");
+    deaf.arg("30");
+    master
+        .start_with("deaf", deaf, opts, |_, _| {}, |_, _| {})
+        .unwrap();
+    let short = Some(Duration::from_millis(20));
+    let e = master.input_wait("deaf", [b'x'; 100], short).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENOBUFS), "never fits: {e}");
+    let t0 = Instant::now();
+    let e = (0..10_000)
+        .find_map(|_| master.input_wait("deaf", [b'y'; 50], short).err())
+        .expect("the pipe fills");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(t0.elapsed() >= Duration::from_millis(20));
+    // A producer waiting for room is woken when the worker is stopped.
+    let h = master.handle();
+    let waiter = std::thread::spawn(move || h.input_wait("deaf", [b'z'; 50], None));
+    std::thread::sleep(Duration::from_millis(50));
+    master.stop("deaf").unwrap();
+    let e = waiter.join().unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ProcessDone, "{e}");
+    // From a callback it would wait for itself: refused.
+    let (tx, rx) = mpsc::channel();
+    let h = master.handle();
+    master
+        .start(
+            "cb",
+            cat(),
+            move |id, _| tx.send(h.input_wait(id, "x", None)).unwrap(),
+            |_, _| {},
+        )
+        .unwrap();
+    master.input("cb", "go").unwrap();
+    let e = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    master.stop_all().unwrap();
+}
+
+/// Issue 15: the four stderr choices. Lines and null are in
+/// `stderr_modes_and_close_input`; here a file shared by two workers and a restart, and
+/// inherit, checked from a helper process whose stderr this test reads.
+#[test]
+fn stderr_file_and_inherit() {
+    if common::is_helper("stderr_file_and_inherit") {
+        let master = Master::new().unwrap();
+        let (tx, rx) = mpsc::channel();
+        master
+            .start(
+                "loud",
+                sh("echo inherited-stderr-marker >&2"),
+                |_, _| {},
+                move |_, _| tx.send(()).unwrap(),
+            )
+            .unwrap();
+        rx.recv().unwrap();
+        println!("HELPER-OK");
+        return;
+    }
+    let _g = common::start("stderr_file_and_inherit", 60);
+    let tmp = TempDir::new("stderr");
+    let path = tmp.0.join("err.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let master = Master::new().unwrap();
+    let log = Log::default();
+    for (id, restart) in [("a", Restart::OnFailure), ("b", Restart::Never)] {
+        let opts = WorkerOptions::new()
+            .stderr(Stderr::file(file.try_clone().unwrap()))
+            .restart(restart)
+            .backoff(Backoff {
+                max_restarts: 1,
+                ..fast_backoff()
+            });
+        let script = format!("echo {id} to stderr >&2; echo {id} to stdout; exit 1");
+        master
+            .start_with(id, sh(&script), opts, log.on_line(), log.on_finish())
+            .unwrap();
+    }
+    drop(file);
+    wait_for("all over", || {
+        ["a", "b"]
+            .iter()
+            .all(|id| master.state(id).unwrap().is_over())
+    });
+    let mut got: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["a to stderr", "a to stderr", "b to stderr"]);
+    // Stdout still reaches on_line; the master holds no fd of the file.
+    assert_eq!(
+        log.lines("a"),
+        [b"a to stdout".to_vec(), b"a to stdout".to_vec()]
+    );
+    assert_eq!(log.lines("b"), [b"b to stdout".to_vec()]);
+    drop(master);
+    let out = common::run_helper("stderr_file_and_inherit", &[], |_| {});
+    assert!(out.contains("inherited-stderr-marker"), "{out}");
 }

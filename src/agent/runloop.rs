@@ -1,34 +1,31 @@
 //! The master's one thread: an epoll loop over every worker's pidfd and pipes.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::os::fd::{AsFd, OwnedFd};
-use std::panic::AssertUnwindSafe;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rustix::buffer::spare_capacity;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 
-use super::lines::Splitter;
-use super::{Backoff, FinishFn, LineFn, Restart, Shared, WorkerState, lock};
-use crate::error::{Error, Result};
-use crate::process::ProcessState;
-use crate::signal::Signal;
-use crate::{Child, Cmd};
+use super::input::pump;
+use super::master::Shared;
+use super::options::next_restart;
+use super::worker::{ExitWatch, Phase, READS_PER_EVENT, Run, Worker, guarded};
+use super::{Finish, Restart, WorkerState, lock};
+use crate::{Error, ErrorKind, ProcessState, Result, Signal};
 
 /// epoll data of the wakeup eventfd (worker data is `key << 2 | tag`, keys start at 1).
 const WAKE: u64 = 0;
 const TAG_PID: u64 = 0;
 const TAG_OUT: u64 = 1;
 const TAG_ERR: u64 = 2;
-const TAG_IN: u64 = 3;
+pub(super) const TAG_IN: u64 = 3;
 
 /// Size of the loop's one read buffer.
 const SCRATCH: usize = 64 * 1024;
-/// Reads of one pipe per readiness event, for fairness between workers.
-const READS_PER_EVENT: usize = 4;
 /// Reads of one pipe after its process exited (what it wrote is all in the pipe; a
 /// grandchild that keeps writing must not hold the loop).
 const READS_AT_EXIT: usize = 1024;
@@ -36,18 +33,32 @@ const READS_AT_EXIT: usize = 1024;
 const POLL_PERIOD: Duration = Duration::from_millis(50);
 /// Longest single epoll wait (kernels before 5.11 refuse more than `i32::MAX` ms).
 const MAX_WAIT: Duration = Duration::from_secs(3600);
-/// The input buffer's capacity kept once drained.
-const KEEP_INPUT: usize = 64 * 1024;
+
+thread_local! {
+    /// The address of the [`Shared`] whose loop runs on this thread (0: none).
+    static LOOP_OF: Cell<usize> = const { Cell::new(0) };
+    /// Workers whose queue a callback added to: written right after the callback returns,
+    /// with no request through the channel and no wakeup.
+    static DIRTY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether the calling thread is the loop thread of `shared`.
+pub(super) fn on_loop_of(shared: &Shared) -> bool {
+    LOOP_OF.with(|c| c.get() == shared as *const Shared as usize)
+}
+
+/// From a callback (on the loop thread): worker `key`'s queue has lines to write.
+pub(super) fn mark_dirty(key: u64) {
+    DIRTY.with(|d| d.borrow_mut().push(key));
+}
 
 /// A request from the API to the loop.
 pub(super) enum Msg {
     /// A worker whose first process was started by the caller.
     Add(Box<Worker>),
-    /// The worker's input buffer has bytes to write.
+    /// The worker's queue has lines to write, or its input was closed.
     Flush(u64),
-    /// Close the worker's stdin once its buffer is written.
-    CloseInput(u64),
-    /// Stop the worker (TERM, grace, KILL); answer `done` once it has ended.
+    /// Stop the worker (TERM, grace, KILL); answer `done` once it is over.
     Stop {
         key: u64,
         id: Arc<str>,
@@ -58,317 +69,61 @@ pub(super) enum Msg {
     Shutdown,
 }
 
-/// The bytes waiting for a worker's stdin, shared between the API (which appends) and
-/// the loop (which writes them to the pipe).
-#[derive(Debug)]
-pub(super) struct Input {
-    buf: Vec<u8>,
-    off: usize,
-    limit: usize,
-    /// A process is running to take input.
-    pub(super) running: bool,
-    /// No more input: `close_input` was called or the pipe broke.
-    pub(super) eof: bool,
-    /// `close_input` was called for the current run (reset when a run starts).
-    pub(super) closed: bool,
-    /// A flush is requested or in progress (the loop clears it once the buffer is empty).
-    queued: bool,
-}
-
-/// What [`Input::push`] did.
-pub(super) enum Push {
-    /// Buffered; the loop already has a flush pending.
-    Buffered,
-    /// Buffered; the loop must be told to flush.
-    NeedsFlush,
-}
-
-impl Input {
-    pub(super) fn new(limit: usize) -> Input {
-        Input {
-            buf: Vec::new(),
-            off: 0,
-            limit,
-            running: false,
-            eof: false,
-            closed: false,
-            queued: false,
-        }
-    }
-
-    fn pending(&self) -> usize {
-        self.buf.len() - self.off
-    }
-
-    /// Appends `line` and a newline, within the limit.
-    pub(super) fn push(&mut self, line: &[u8]) -> std::result::Result<Push, i32> {
-        if self.eof {
-            return Err(libc::EPIPE);
-        }
-        if self.pending() + line.len() + 1 > self.limit {
-            return Err(libc::ENOBUFS);
-        }
-        if self.off > 0 && self.off >= self.buf.len() / 2 {
-            self.buf.drain(..self.off);
-            self.off = 0;
-        }
-        self.buf.reserve(line.len() + 1);
-        self.buf.extend_from_slice(line);
-        self.buf.push(b'\n');
-        if self.queued {
-            Ok(Push::Buffered)
-        } else {
-            self.queued = true;
-            Ok(Push::NeedsFlush)
-        }
-    }
-
-    fn reset(&mut self, running: bool) {
-        self.buf = Vec::new();
-        self.off = 0;
-        self.running = running;
-        self.eof = !running;
-        self.queued = false;
-    }
-}
-
-/// How a worker's stderr is handled.
-pub(super) enum ErrMode {
-    Inherit,
-    Null,
-    Lines(LineFn),
-}
-
-/// A worker as the loop sees it: its command, callbacks, policy and current process.
-pub(super) struct Worker {
-    pub(super) key: u64,
-    pub(super) id: Arc<str>,
-    cmd: Cmd,
-    restart: Restart,
-    backoff: Backoff,
-    grace: Duration,
-    max_line: usize,
-    on_line: LineFn,
-    on_finish: FinishFn,
-    on_stderr: Option<LineFn>,
-    input: Arc<Mutex<Input>>,
-    run: Option<Run>,
-    /// When the restarts of the current window happened.
-    restarts: VecDeque<Instant>,
-    total_restarts: u32,
-    timer: Option<Instant>,
-    stopping: bool,
-    remove_after: bool,
-    waiters: Vec<mpsc::Sender<()>>,
-    /// The state to report once the worker is over (after its last run).
-    last: WorkerState,
-    /// A callback panicked: no more callbacks but `on_finish`, no restart.
-    broken: bool,
-}
-
-/// A running process of a worker and the parent's ends of its pipes.
-pub(super) struct Run {
-    child: Child,
-    stdout: Option<Pipe>,
-    stderr: Option<Pipe>,
-    stdin: Option<OwnedFd>,
-    stdin_armed: bool,
-    pidfd_watched: bool,
-    term_sent: bool,
-}
-
-struct Pipe {
-    fd: OwnedFd,
-    split: Splitter,
-}
-
-fn nonblocking(fd: &OwnedFd) -> Result<()> {
-    rustix::io::ioctl_fionbio(fd, true).map_err(|e| Error::os(e.raw_os_error()))
-}
-
-impl Run {
-    pub(super) fn pid(&self) -> i32 {
-        self.child.pid()
-    }
-
-    /// Kills and reaps the process (used when it cannot be handed to the loop).
-    pub(super) fn kill_and_reap(self) {
-        let _ = self.child.kill();
-        let _ = self.child.process().wait();
-    }
-}
-
-/// Parameters of a new worker.
-pub(super) struct WorkerSpec {
-    pub(super) key: u64,
-    pub(super) id: Arc<str>,
-    pub(super) cmd: Cmd,
-    pub(super) restart: Restart,
-    pub(super) backoff: Backoff,
-    pub(super) grace: Duration,
-    pub(super) max_line: usize,
-    pub(super) on_line: LineFn,
-    pub(super) on_finish: FinishFn,
-    pub(super) stderr: ErrMode,
-    pub(super) input: Arc<Mutex<Input>>,
-}
-
-impl Worker {
-    pub(super) fn new(spec: WorkerSpec) -> Worker {
-        let WorkerSpec {
-            key,
-            id,
-            mut cmd,
-            restart,
-            backoff,
-            grace,
-            max_line,
-            on_line,
-            on_finish,
-            stderr,
-            input,
-        } = spec;
-        let (err_stdio, on_stderr) = match stderr {
-            ErrMode::Inherit => (crate::Stdio::inherit(), None),
-            ErrMode::Null => (crate::Stdio::null(), None),
-            ErrMode::Lines(f) => (crate::Stdio::piped(), Some(f)),
-        };
-        cmd.stdin(crate::Stdio::piped())
-            .stdout(crate::Stdio::piped())
-            .stderr(err_stdio);
-        Worker {
-            key,
-            id,
-            cmd,
-            restart,
-            backoff,
-            grace,
-            max_line,
-            on_line,
-            on_finish,
-            on_stderr,
-            input,
-            run: None,
-            restarts: VecDeque::new(),
-            total_restarts: 0,
-            timer: None,
-            stopping: false,
-            remove_after: false,
-            waiters: Vec::new(),
-            last: WorkerState::Restarting { restarts: 0 },
-            broken: false,
-        }
-    }
-
-    /// Starts a process of the command, its pipes non-blocking. On error nothing is left.
-    pub(super) fn spawn(&mut self) -> Result<Run> {
-        let mut child = self.cmd.start()?;
-        let stdin = child.stdin.take().map(OwnedFd::from);
-        let stdout = child.stdout.take().map(OwnedFd::from);
-        let stderr = child.stderr.take().map(OwnedFd::from);
-        let set = [&stdin, &stdout, &stderr]
-            .into_iter()
-            .flatten()
-            .try_for_each(nonblocking);
-        let run = Run {
-            child,
-            stdout: stdout.map(|fd| Pipe {
-                fd,
-                split: Splitter::default(),
-            }),
-            stderr: stderr.map(|fd| Pipe {
-                fd,
-                split: Splitter::default(),
-            }),
-            stdin,
-            stdin_armed: false,
-            pidfd_watched: false,
-            term_sent: false,
-        };
-        if let Err(e) = set {
-            run.kill_and_reap();
-            return Err(e);
-        }
-        Ok(run)
-    }
-
-    pub(super) fn set_run(&mut self, run: Run) {
-        self.run = Some(run);
-    }
-
-    pub(super) fn take_run(&mut self) -> Option<Run> {
-        self.run.take()
-    }
-}
-
-/// Runs a callback, catching a panic; `false` if it panicked.
-fn guarded(f: impl FnOnce()) -> bool {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).is_ok()
-}
-
-fn data(key: u64, tag: u64) -> EventData {
-    EventData::new_u64(key << 2 | tag)
+pub(super) fn data(key: u64, tag: u64) -> u64 {
+    key << 2 | tag
 }
 
 /// The loop's state; lives on its thread.
 pub(super) struct Loop {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Msg>,
-    epoll: OwnedFd,
     workers: HashMap<u64, Worker>,
+    /// Grace periods and back-offs, by deadline.
     timers: BTreeSet<(Instant, u64)>,
     scratch: Vec<u8>,
     shutting_down: bool,
     /// Running processes without a pidfd, checked every [`POLL_PERIOD`].
-    unwatched: usize,
+    polled: usize,
 }
 
 impl Loop {
-    pub(super) fn new(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>, epoll: OwnedFd) -> Loop {
+    pub(super) fn new(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>) -> Loop {
         Loop {
             shared,
             rx,
-            epoll,
             workers: HashMap::new(),
             timers: BTreeSet::new(),
             scratch: vec![0; SCRATCH],
             shutting_down: false,
-            unwatched: 0,
+            polled: 0,
         }
     }
 
-    /// The loop: until shut down and every worker has ended.
+    /// The loop: until shut down and every worker is over.
     pub(super) fn run(mut self) {
         // No signal is handled on this thread; a SIGPIPE raised by a write to a worker
         // whose stdin closed stays pending here instead of killing the process (the
         // write fails with EPIPE). Children start with an empty mask regardless.
         crate::sys::block_app_signals();
+        LOOP_OF.with(|c| c.set(Arc::as_ptr(&self.shared) as usize));
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-        if let Err(e) = epoll::add(
-            &self.epoll,
-            &self.shared.wake,
-            EventData::new_u64(WAKE),
-            EventFlags::IN,
-        ) {
+        let wake = EventData::new_u64(WAKE);
+        if let Err(e) = epoll::add(&self.shared.epoll, &self.shared.wake, wake, EventFlags::IN) {
             // Without a wakeup nothing can reach the loop: refuse every request.
             eprintln!("forkexec::agent: cannot watch the wakeup eventfd: {e}");
             self.shared.closed.store(true, Ordering::SeqCst);
             return;
         }
+        let mut dirty = Vec::new();
         loop {
             self.drain_msgs();
+            self.flush_dirty(&mut dirty);
             if self.shutting_down && self.workers.is_empty() {
                 break;
             }
-            let timeout = self.next_timeout();
+            let ts = self.next_timeout().try_into().ok();
             events.clear();
-            let ts = timeout.map(|d| {
-                rustix::event::Timespec::try_from(d).unwrap_or(rustix::event::Timespec {
-                    tv_sec: 3600,
-                    tv_nsec: 0,
-                })
-            });
-            match epoll::wait(&self.epoll, spare_capacity(&mut events), ts.as_ref()) {
+            match epoll::wait(&self.shared.epoll, spare_capacity(&mut events), ts.as_ref()) {
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(e) => {
@@ -378,8 +133,7 @@ impl Loop {
                 }
             }
             for ev in &events {
-                let d = ev.data;
-                let d = d.u64();
+                let d = ev.data.u64();
                 if d == WAKE {
                     let mut b = [0u8; 8];
                     let _ = rustix::io::read(&self.shared.wake, &mut b);
@@ -392,9 +146,11 @@ impl Loop {
                     TAG_OUT | TAG_ERR => self.read_pipe(key, tag == TAG_ERR),
                     _ => self.flush(key),
                 }
+                // What the callbacks just queued goes out now, while the loop reads on.
+                self.flush_dirty(&mut dirty);
             }
             self.fire_timers();
-            if self.unwatched > 0 {
+            if self.polled > 0 {
                 self.poll_exits();
             }
         }
@@ -411,21 +167,13 @@ impl Loop {
         for m in rest {
             match m {
                 Msg::Add(mut w) => {
-                    let Some(run) = w.run.take() else {
+                    let phase = std::mem::replace(&mut w.phase, Phase::Backoff { at: now() });
+                    let Phase::Running(run) = phase else {
                         continue;
                     };
-                    let _ = run.child.kill();
-                    let res = run.child.process().wait();
-                    drop(run);
-                    lock(&w.input).reset(false);
-                    let state = match &res {
-                        Ok(st) => WorkerState::Exited(*st),
-                        Err(e) => WorkerState::Failed(e.kind()),
-                    };
-                    self.set_state(&w, state);
-                    let id = w.id.clone();
-                    let on_finish = &mut w.on_finish;
-                    guarded(|| on_finish(&id, res));
+                    let pid = run.pid();
+                    let res = run.kill_and_reap();
+                    self.report(&mut w, res, Some(pid), None);
                 }
                 Msg::Stop { done: Some(d), .. } => {
                     let _ = d.send(());
@@ -435,16 +183,16 @@ impl Loop {
         }
     }
 
-    fn next_timeout(&self) -> Option<Duration> {
-        let now = Instant::now();
+    fn next_timeout(&self) -> Duration {
+        let now = now();
         let mut t = self
             .timers
             .first()
             .map(|&(at, _)| at.saturating_duration_since(now));
-        if self.unwatched > 0 {
+        if self.polled > 0 {
             t = Some(t.map_or(POLL_PERIOD, |d| d.min(POLL_PERIOD)));
         }
-        Some(t.map_or(MAX_WAIT, |d| d.min(MAX_WAIT)))
+        t.map_or(MAX_WAIT, |d| d.min(MAX_WAIT))
     }
 
     fn drain_msgs(&mut self) {
@@ -452,7 +200,6 @@ impl Loop {
             match m {
                 Msg::Add(w) => self.add(*w),
                 Msg::Flush(key) => self.flush(key),
-                Msg::CloseInput(key) => self.close_input(key),
                 Msg::Stop {
                     key,
                     id,
@@ -463,7 +210,7 @@ impl Loop {
                     self.shutting_down = true;
                     let keys: Vec<u64> = self.workers.keys().copied().collect();
                     for k in keys {
-                        self.begin_stop(k);
+                        self.begin_stop(k, false);
                     }
                 }
             }
@@ -479,84 +226,76 @@ impl Loop {
         }
     }
 
-    fn set_timer(&mut self, key: u64, at: Option<Instant>) {
-        let Some(w) = self.workers.get_mut(&key) else {
-            return;
-        };
-        if let Some(old) = w.timer.take() {
-            self.timers.remove(&(old, key));
-        }
-        if let Some(at) = at {
-            // Keys are unique per worker, so (at, key) is unique in the set.
-            self.timers.insert((at, key));
-            w.timer = Some(at);
-        }
-    }
-
     /// Watches a new process: pidfd, stdout, stderr.
     fn watch(&mut self, key: u64) -> Result<()> {
-        let Some(run) = self.workers.get_mut(&key).and_then(|w| w.run.as_mut()) else {
+        let Some(run) = self.workers.get_mut(&key).and_then(|w| w.phase.run_mut()) else {
             return Ok(());
         };
-        let watched = match run.child.process().pidfd() {
-            Some(p) => epoll::add(&self.epoll, p, data(key, TAG_PID), EventFlags::IN).is_ok(),
+        let by_pidfd = match run.child.process().pidfd() {
+            Some(p) => epoll::add(
+                &self.shared.epoll,
+                p,
+                EventData::new_u64(data(key, TAG_PID)),
+                EventFlags::IN,
+            )
+            .is_ok(),
             None => false,
         };
-        run.pidfd_watched = watched;
-        if !watched {
-            self.unwatched += 1;
-        }
+        run.exit = if by_pidfd {
+            ExitWatch::Pidfd
+        } else {
+            self.polled += 1;
+            ExitWatch::Poll
+        };
         for (p, tag) in [(&run.stdout, TAG_OUT), (&run.stderr, TAG_ERR)] {
             if let Some(p) = p {
-                epoll::add(&self.epoll, &p.fd, data(key, tag), EventFlags::IN)
-                    .map_err(|e| Error::os(e.raw_os_error()))?;
+                epoll::add(
+                    &self.shared.epoll,
+                    &p.fd,
+                    EventData::new_u64(data(key, tag)),
+                    EventFlags::IN,
+                )
+                .map_err(|e| Error::os(e.raw_os_error()))?;
             }
         }
         Ok(())
     }
 
-    fn add(&mut self, w: Worker) {
-        let key = w.key;
-        self.workers.insert(key, w);
+    /// Watches the new process of `key`, killing it if that fails (it is then reaped as
+    /// any other), and writes its queue.
+    fn watch_or_kill(&mut self, key: u64) {
         if let Err(e) = self.watch(key) {
             // The pipes cannot be watched (epoll limits): end the process now.
-            if let Some(run) = self.workers.get(&key).and_then(|w| w.run.as_ref()) {
+            if let Some(run) = self.workers.get(&key).and_then(|w| w.phase.run()) {
                 let _ = run.child.kill();
             }
             eprintln!("forkexec::agent: cannot watch a worker's pipes: {e}");
         }
-        if self.shutting_down {
-            self.begin_stop(key);
-        }
         self.flush(key);
     }
 
-    /// Writes as much of the input buffer as the pipe takes; watches for writability
-    /// while some is left; closes stdin once drained after `close_input`.
-    fn flush(&mut self, key: u64) {
-        let Some(w) = self.workers.get_mut(&key) else {
-            return;
-        };
-        let mut inp = lock(&w.input);
-        let Some(run) = w.run.as_mut() else {
-            return;
-        };
-        pump(&self.epoll, key, run, &mut inp);
+    fn add(&mut self, w: Worker) {
+        let key = w.key;
+        self.workers.insert(key, w);
+        self.watch_or_kill(key);
+        if self.shutting_down {
+            self.begin_stop(key, false);
+        }
     }
 
-    fn close_input(&mut self, key: u64) {
-        let Some(w) = self.workers.get_mut(&key) else {
-            return;
-        };
-        let mut inp = lock(&w.input);
-        let Some(run) = w.run.as_mut() else {
-            return;
-        };
-        if inp.pending() == 0 {
-            close_stdin(&self.epoll, run);
-        } else {
-            // The flush in progress closes it once the buffer is written.
-            pump(&self.epoll, key, run, &mut inp);
+    /// Writes as much of the queue as the pipe takes; watches for room while some is
+    /// left; closes stdin once drained after `close_input`.
+    fn flush(&mut self, key: u64) {
+        if let Some(w) = self.workers.get(&key) {
+            pump(&self.shared.epoll, &w.input);
+        }
+    }
+
+    /// Writes the queues callbacks added to (`spare` keeps the list's memory).
+    fn flush_dirty(&mut self, spare: &mut Vec<u64>) {
+        DIRTY.with(|d| std::mem::swap(&mut *d.borrow_mut(), spare));
+        for key in spare.drain(..) {
+            self.flush(key);
         }
     }
 
@@ -564,17 +303,18 @@ impl Loop {
         let Some(w) = self.workers.get_mut(&key) else {
             return;
         };
-        let eof = read_some(w, is_err, &mut self.scratch, READS_PER_EVENT);
-        if eof {
-            end_pipe(&self.epoll, w, is_err);
+        if w.read(is_err, &mut self.scratch, READS_PER_EVENT) {
+            if let Some(fd) = w.end_pipe(is_err) {
+                let _ = epoll::delete(&self.shared.epoll, &fd);
+            }
         }
-        if w.broken && !w.stopping {
-            self.begin_stop(key);
+        if !w.healthy() && matches!(w.phase, Phase::Running(_)) {
+            self.begin_stop(key, false);
         }
     }
 
     fn reap(&mut self, key: u64) {
-        let Some(run) = self.workers.get(&key).and_then(|w| w.run.as_ref()) else {
+        let Some(run) = self.workers.get(&key).and_then(|w| w.phase.run()) else {
             return;
         };
         let res = match run.child.process().try_wait() {
@@ -589,7 +329,7 @@ impl Loop {
         let keys: Vec<u64> = self
             .workers
             .iter()
-            .filter(|(_, w)| w.run.as_ref().is_some_and(|r| !r.pidfd_watched))
+            .filter(|(_, w)| w.phase.run().is_some_and(|r| r.exit == ExitWatch::Poll))
             .map(|(&k, _)| k)
             .collect();
         for k in keys {
@@ -603,46 +343,60 @@ impl Loop {
         let Some(mut w) = self.workers.remove(&key) else {
             return;
         };
-        if let Some(timer) = w.timer.take() {
-            self.timers.remove(&(timer, key));
+        if let Some(at) = w.phase.timer() {
+            self.timers.remove(&(at, key));
         }
         for is_err in [false, true] {
-            read_some(&mut w, is_err, &mut self.scratch, READS_AT_EXIT);
-            end_pipe(&self.epoll, &mut w, is_err);
-        }
-        if let Some(mut run) = w.run.take() {
-            close_stdin(&self.epoll, &mut run);
-            if run.pidfd_watched {
-                if let Some(p) = run.child.process().pidfd() {
-                    let _ = epoll::delete(&self.epoll, p);
-                }
-            } else {
-                self.unwatched -= 1;
+            w.read(is_err, &mut self.scratch, READS_AT_EXIT);
+            if let Some(fd) = w.end_pipe(is_err) {
+                let _ = epoll::delete(&self.shared.epoll, &fd);
             }
-            // Dropping the run closes the pidfd: the master keeps nothing of the process.
         }
-        lock(&w.input).reset(false);
-        self.ended(w, res);
+        let (run, stopping): (Run, Option<bool>) =
+            match std::mem::replace(&mut w.phase, Phase::Backoff { at: now() }) {
+                Phase::Running(run) => (run, None),
+                Phase::Stopping { run, remove, .. } => (run, Some(remove)),
+                Phase::Backoff { .. } => return,
+            };
+        match run.exit {
+            ExitWatch::Pidfd => {
+                if let Some(p) = run.child.process().pidfd() {
+                    let _ = epoll::delete(&self.shared.epoll, p);
+                }
+            }
+            ExitWatch::Poll => self.polled -= 1,
+        }
+        let pid = run.pid();
+        // Dropping the run closes the pidfd: the master keeps nothing of the process.
+        drop(run);
+        self.ended(w, res, Some(pid), stopping);
     }
 
-    /// A run is over (or a restart failed to spawn): apply the restart policy, report.
-    fn ended(&mut self, mut w: Worker, res: Result<ProcessState>) {
+    /// A process is over (or a restart failed to spawn): apply the restart policy,
+    /// report. `stopping`: it was stopped (`Some(remove)`), so it is not restarted.
+    fn ended(
+        &mut self,
+        mut w: Worker,
+        res: Result<ProcessState>,
+        pid: Option<i32>,
+        stopping: Option<bool>,
+    ) {
         let key = w.key;
         let failed = res.as_ref().map_or(true, |st| !st.success());
         w.last = match &res {
             Ok(st) => WorkerState::Exited(*st),
             Err(e) => WorkerState::Failed(e.kind()),
         };
-        let wanted = !w.stopping
+        let wanted = stopping.is_none()
             && !self.shutting_down
-            && !w.broken
+            && w.healthy()
             && match w.restart {
                 Restart::Never => false,
                 Restart::OnFailure => failed,
                 Restart::Always => true,
             };
         let restart_at = if wanted {
-            next_restart(&w.backoff, &mut w.restarts, Instant::now())
+            next_restart(&w.backoff, &mut w.restarts, now())
         } else {
             None
         };
@@ -653,21 +407,55 @@ impl Loop {
             None => w.last,
         };
         self.set_state(&w, state);
-        let id = w.id.clone();
-        let on_finish = &mut w.on_finish;
-        guarded(|| on_finish(&id, res));
+        self.report(&mut w, res, pid, restart_at);
         match restart_at {
             Some(at) => {
+                w.phase = Phase::Backoff { at };
+                self.timers.insert((at, key));
                 self.workers.insert(key, w);
-                self.set_timer(key, Some(at));
             }
-            None => self.retire(w),
+            None => self.retire(w, stopping == Some(true)),
         }
     }
 
+    /// Calls `on_finish` with what became of the process's input: carried over to the
+    /// restart at `restart_at`, or handed back.
+    fn report(
+        &self,
+        w: &mut Worker,
+        result: Result<ProcessState>,
+        pid: Option<i32>,
+        restart_at: Option<Instant>,
+    ) {
+        let (lines_written, bytes_written, unsent) = {
+            let mut g = w.input.lock();
+            let (lines, bytes) = g.end_process(&self.shared.epoll);
+            let unsent = match restart_at {
+                Some(_) => {
+                    g.restart();
+                    Vec::new()
+                }
+                None => g.hand_back(),
+            };
+            w.input.notify(&g);
+            (lines, bytes, unsent)
+        };
+        let end = Finish {
+            result,
+            pid,
+            lines_written,
+            bytes_written,
+            restart: restart_at.is_some(),
+            unsent,
+        };
+        let id = w.id.clone();
+        let on_finish = &mut w.on_finish;
+        guarded(|| on_finish(&id, end));
+    }
+
     /// The worker is over for good: answer its waiters, forget it.
-    fn retire(&mut self, w: Worker) {
-        if w.remove_after {
+    fn retire(&mut self, w: Worker, remove: bool) {
+        if remove {
             let mut t = lock(&self.shared.table);
             if t.get(&*w.id).is_some_and(|e| e.key == w.key) {
                 t.remove(&*w.id);
@@ -679,39 +467,50 @@ impl Loop {
         // Dropping `w` drops its command and callbacks (on this thread).
     }
 
-    fn begin_stop(&mut self, key: u64) {
+    /// Stops the worker: `SIGTERM` (or `SIGKILL` without a grace period) to its process,
+    /// or, during a back-off, cancels the restart (reported to `on_finish` as
+    /// `ProcessDone`, with the queue handed back).
+    fn begin_stop(&mut self, key: u64, remove: bool) {
         let Some(w) = self.workers.get_mut(&key) else {
             return;
         };
-        w.stopping = true;
-        let grace = w.grace;
-        match w.run.as_mut() {
-            Some(run) => {
-                if run.term_sent {
-                    return;
-                }
-                run.term_sent = true;
+        match &mut w.phase {
+            Phase::Stopping { remove: r, .. } => *r |= remove,
+            Phase::Running(_) => {
+                let Phase::Running(run) =
+                    std::mem::replace(&mut w.phase, Phase::Backoff { at: now() })
+                else {
+                    unreachable!()
+                };
                 let pid = run.pid();
-                if grace.is_zero() {
+                let kill_at = if w.grace.is_zero() {
                     let _ = run.child.kill();
+                    None
                 } else {
                     let _ = run.child.process().signal(Signal::TERM);
+                    now().checked_add(w.grace)
+                };
+                w.phase = Phase::Stopping {
+                    run,
+                    kill_at,
+                    remove,
+                };
+                if let Some(at) = kill_at {
+                    self.timers.insert((at, key));
                 }
-                let at = Instant::now().checked_add(grace);
-                self.set_state(
-                    self.workers.get(&key).expect("present"),
-                    WorkerState::Stopping { pid },
-                );
-                if !grace.is_zero() {
-                    self.set_timer(key, at);
-                }
+                let w = &self.workers[&key];
+                self.set_state(w, WorkerState::Stopping { pid });
             }
-            None => {
-                // Waiting out a back-off: no process to stop.
-                self.set_timer(key, None);
-                let w = self.workers.remove(&key).expect("present");
+            Phase::Backoff { at } => {
+                self.timers.remove(&(*at, key));
+                let mut w = self.workers.remove(&key).expect("present");
                 self.set_state(&w, w.last);
-                self.retire(w);
+                let cancelled = Error::new(
+                    ErrorKind::ProcessDone,
+                    format!("agent: worker {:?} was stopped before its restart", w.id),
+                );
+                self.report(&mut w, Err(cancelled), None, None);
+                self.retire(w, remove);
             }
         }
     }
@@ -719,9 +518,8 @@ impl Loop {
     fn stop(&mut self, key: u64, id: &str, remove: bool, done: Option<mpsc::Sender<()>>) {
         match self.workers.get_mut(&key) {
             Some(w) => {
-                w.remove_after |= remove;
                 w.waiters.extend(done);
-                self.begin_stop(key);
+                self.begin_stop(key, remove);
             }
             None => {
                 if remove {
@@ -738,7 +536,7 @@ impl Loop {
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = now();
         while let Some(&(at, key)) = self.timers.first() {
             if at > now {
                 break;
@@ -747,17 +545,14 @@ impl Loop {
             let Some(w) = self.workers.get_mut(&key) else {
                 continue;
             };
-            if w.timer != Some(at) {
-                continue;
-            }
-            w.timer = None;
-            match w.run.as_ref() {
+            match &mut w.phase {
                 // The grace period is over.
-                Some(run) => {
+                Phase::Stopping { run, kill_at, .. } if *kill_at == Some(at) => {
                     let _ = run.child.kill();
+                    *kill_at = None;
                 }
-                None if !w.stopping => self.restart(key),
-                None => {}
+                Phase::Backoff { at: when } if *when == at => self.restart(key),
+                _ => {}
             }
         }
     }
@@ -766,281 +561,24 @@ impl Loop {
         let Some(w) = self.workers.get_mut(&key) else {
             return;
         };
+        w.total_restarts += 1;
         match w.spawn() {
             Ok(run) => {
-                w.total_restarts += 1;
                 let pid = run.pid();
-                w.run = Some(run);
-                lock(&w.input).reset(true);
-                let w = self.workers.get(&key).expect("present");
+                w.phase = Phase::Running(run);
+                let w = &self.workers[&key];
                 self.set_state(w, WorkerState::Running { pid });
-                if let Err(e) = self.watch(key) {
-                    if let Some(run) = self.workers.get(&key).and_then(|w| w.run.as_ref()) {
-                        let _ = run.child.kill();
-                    }
-                    eprintln!("forkexec::agent: cannot watch a worker's pipes: {e}");
-                }
+                // The queue carried over goes to the new process.
+                self.watch_or_kill(key);
             }
             Err(e) => {
-                w.total_restarts += 1;
                 let w = self.workers.remove(&key).expect("present");
-                self.ended(w, Err(e));
+                self.ended(w, Err(e), None, None);
             }
         }
     }
 }
 
-/// When a worker whose process ended at `now` is started again: `now` plus its back-off
-/// delay, `initial * 2^n` (at most `max`) for the `n`-th restart of the window; `None`
-/// when `max_restarts` restarts already happened within the last `window` (the master
-/// gives up). `restarts` holds the times of the window's restarts; a restart is recorded.
-fn next_restart(b: &Backoff, restarts: &mut VecDeque<Instant>, now: Instant) -> Option<Instant> {
-    while let Some(&t) = restarts.front() {
-        if now.saturating_duration_since(t) >= b.window {
-            restarts.pop_front();
-        } else {
-            break;
-        }
-    }
-    let n = restarts.len();
-    if n >= b.max_restarts as usize {
-        return None;
-    }
-    let factor = 1u32 << n.min(30);
-    let delay = b.initial.saturating_mul(factor).min(b.max);
-    restarts.push_back(now);
-    // A delay past what `Instant` can hold is as good as never: a year, not at once.
-    Some(
-        now.checked_add(delay)
-            .or_else(|| now.checked_add(FAR))
-            .unwrap_or(now),
-    )
-}
-
-/// Where a restart goes whose delay does not fit in an `Instant`.
-const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Reads the worker's stdout or stderr (at most `reads` times), delivering lines; `true`
-/// at end of file (or on a read error, which ends the stream too).
-fn read_some(w: &mut Worker, is_err: bool, scratch: &mut [u8], reads: usize) -> bool {
-    let Worker {
-        id,
-        run,
-        on_line,
-        on_stderr,
-        max_line,
-        broken,
-        ..
-    } = w;
-    let Some(run) = run.as_mut() else {
-        return false;
-    };
-    let (pipe, mut cb) = if is_err {
-        (run.stderr.as_mut(), on_stderr.as_mut())
-    } else {
-        (run.stdout.as_mut(), Some(on_line))
-    };
-    let Some(pipe) = pipe else {
-        return false;
-    };
-    let mut emit = |line: &[u8]| {
-        if let (Some(cb), false) = (cb.as_deref_mut(), *broken) {
-            if !guarded(|| cb(id, line)) {
-                *broken = true;
-            }
-        }
-    };
-    for _ in 0..reads {
-        match rustix::io::read(&pipe.fd, &mut *scratch) {
-            Ok(0) => {
-                pipe.split.finish(&mut emit);
-                return true;
-            }
-            Ok(n) => {
-                pipe.split.feed(&scratch[..n], *max_line, &mut emit);
-                if n < scratch.len() && reads == READS_PER_EVENT {
-                    return false;
-                }
-            }
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => return false,
-            Err(_) => {
-                pipe.split.finish(&mut emit);
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// Stops watching and closes the worker's stdout or stderr, delivering a last line
-/// without newline.
-fn end_pipe(epoll: &OwnedFd, w: &mut Worker, is_err: bool) {
-    let Some(run) = w.run.as_mut() else {
-        return;
-    };
-    let slot = if is_err {
-        &mut run.stderr
-    } else {
-        &mut run.stdout
-    };
-    if let Some(mut p) = slot.take() {
-        let _ = epoll::delete(epoll, &p.fd);
-        let (id, broken) = (&w.id, &mut w.broken);
-        let cb = if is_err {
-            w.on_stderr.as_mut()
-        } else {
-            Some(&mut w.on_line)
-        };
-        if let (Some(cb), false) = (cb, *broken) {
-            let mut emit = |line: &[u8]| {
-                if !*broken && !guarded(|| cb(id, line)) {
-                    *broken = true;
-                }
-            };
-            p.split.finish(&mut emit);
-        }
-    }
-}
-
-fn close_stdin(epoll: &OwnedFd, run: &mut Run) {
-    if let Some(fd) = run.stdin.take() {
-        if run.stdin_armed {
-            let _ = epoll::delete(epoll, &fd);
-            run.stdin_armed = false;
-        }
-    }
-}
-
-/// Writes the input buffer to the pipe until it is empty or the pipe is full.
-fn pump(epoll: &OwnedFd, key: u64, run: &mut Run, inp: &mut MutexGuard<'_, Input>) {
-    let inp = &mut **inp;
-    loop {
-        let Some(fd) = run.stdin.as_ref() else {
-            inp.buf = Vec::new();
-            inp.off = 0;
-            inp.queued = false;
-            return;
-        };
-        if inp.off >= inp.buf.len() {
-            break;
-        }
-        match rustix::io::write(fd, &inp.buf[inp.off..]) {
-            Ok(n) => inp.off += n,
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => {
-                if !run.stdin_armed {
-                    match epoll::add(epoll, fd.as_fd(), data(key, TAG_IN), EventFlags::OUT) {
-                        Ok(()) => run.stdin_armed = true,
-                        Err(_) => {
-                            // Cannot wait for room: give up on this worker's input.
-                            inp.eof = true;
-                            close_stdin(epoll, run);
-                        }
-                    }
-                }
-                return;
-            }
-            Err(_) => {
-                // EPIPE: the worker closed its stdin (or exited). Nothing more can go in.
-                inp.eof = true;
-                close_stdin(epoll, run);
-            }
-        }
-    }
-    if inp.buf.capacity() > KEEP_INPUT {
-        inp.buf = Vec::new();
-    } else {
-        inp.buf.clear();
-    }
-    inp.off = 0;
-    inp.queued = false;
-    if run.stdin_armed {
-        if let Some(fd) = run.stdin.as_ref() {
-            let _ = epoll::delete(epoll, fd);
-        }
-        run.stdin_armed = false;
-    }
-    if inp.eof {
-        close_stdin(epoll, run);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    /// The delays the schedule gives at `at` (offsets from one start), `None` for "gave up".
-    fn delays(b: &Backoff, at: &[Duration]) -> Vec<Option<Duration>> {
-        let t0 = Instant::now();
-        let mut restarts = VecDeque::new();
-        at.iter()
-            .map(|&d| {
-                let now = t0 + d;
-                next_restart(b, &mut restarts, now).map(|r| r - now)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn backoff_doubles_then_gives_up() {
-        let b = Backoff {
-            initial: 50 * MS,
-            max: Duration::from_secs(1),
-            max_restarts: 3,
-            window: Duration::from_secs(60),
-        };
-        let s = Duration::from_secs(1);
-        assert_eq!(
-            delays(&b, &[Duration::ZERO, s, 2 * s, 3 * s, 4 * s]),
-            [Some(50 * MS), Some(100 * MS), Some(200 * MS), None, None]
-        );
-        // The first restart leaves the window: one more, at the third step's delay.
-        assert_eq!(
-            delays(&b, &[Duration::ZERO, s, 2 * s, 60 * s, 60 * s]),
-            [
-                Some(50 * MS),
-                Some(100 * MS),
-                Some(200 * MS),
-                Some(200 * MS),
-                None
-            ]
-        );
-        // A worker that ran well for a window starts again from `initial`.
-        assert_eq!(
-            delays(&b, &[Duration::ZERO, s, 2 * s, 200 * s]),
-            [Some(50 * MS), Some(100 * MS), Some(200 * MS), Some(50 * MS)]
-        );
-    }
-
-    #[test]
-    fn backoff_is_capped_and_bounded() {
-        let b = Backoff {
-            initial: 400 * MS,
-            max: Duration::from_secs(1),
-            max_restarts: 40,
-            window: Duration::from_secs(3600),
-        };
-        let at: Vec<Duration> = (0..40).map(|i| i * MS).collect();
-        let d = delays(&b, &at);
-        assert_eq!(
-            d[..4],
-            [Some(400 * MS), Some(800 * MS), Some(b.max), Some(b.max)]
-        );
-        assert!(d[2..].iter().all(|d| *d == Some(b.max)), "{d:?}");
-        let huge = Backoff {
-            initial: Duration::MAX,
-            max: Duration::MAX,
-            ..b
-        };
-        // Not "at once" when the delay overflows the clock.
-        assert!(delays(&huge, &at).iter().all(|d| d.unwrap() >= FAR));
-        let never = Backoff {
-            max_restarts: 0,
-            ..b
-        };
-        assert_eq!(delays(&never, &[Duration::ZERO]), [None]);
-    }
+fn now() -> Instant {
+    Instant::now()
 }
