@@ -1008,9 +1008,12 @@ fn dropping_the_master_stops_everything() {
 }
 
 /// A worker that logs every line it reads to `dir/<its pid>`, one write per line (mawk
-/// in interactive mode: its reads are at most 4 KiB, its writes flushed per line).
+/// in interactive mode: its reads are at most 4 KiB, its writes flushed per line; another
+/// awk without that mode, whose larger read-ahead only means more lines die with it).
 fn logger(dir: &std::path::Path) -> Cmd {
-    let mut c = sh(r#"exec awk -W interactive -v f="$0/$$" '{ print > f; fflush(f) }'"#);
+    let mut c = sh(r#"prog='{ print > f; fflush(f) }'
+if awk -W version 2>/dev/null | grep -q mawk; then exec awk -W interactive -v f="$0/$$" "$prog"; fi
+exec awk -v f="$0/$$" "$prog""#);
     c.arg(dir);
     c
 }
