@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::attr::SysProcAttr;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::spawn::{self, ChildFd, ExecPlan, Spawned, Strategy, path_cstring};
-pub(crate) use crate::status::ProcessState;
+use crate::status::ProcessState;
 use crate::status::{Signal, WaitStatus};
 use crate::sys;
 use crate::sys::cstr::CStringArray;

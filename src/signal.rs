@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 
-pub(crate) use crate::status::Signal;
+use crate::status::Signal;
 
 impl Signal {
     /// A signal from its number; 0 is [`Signal::ZERO`], the liveness probe.

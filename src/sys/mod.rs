@@ -706,7 +706,7 @@ mod tests {
 
     #[test]
     fn poll_until_sees_what_is_ready_and_ends_at_the_deadline() {
-        let (r, w) = crate::raw::pipe().unwrap();
+        let (r, w) = pipe::pipe().unwrap();
         let mut p = [poll_in(r.as_raw_fd())];
         // A deadline already past: one poll that does not wait.
         assert_eq!(poll_until(&mut p, Some(Instant::now())), Ok(0));
