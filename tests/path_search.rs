@@ -156,3 +156,70 @@ fn pathdiff(to: &Path, from: &Path) -> PathBuf {
     }
     p
 }
+
+#[test]
+fn a_candidate_go_would_choose_stops_the_search_even_if_its_interpreter_is_missing() {
+    let _w = common::start("a_candidate_go_would_choose_stops_the_search", 60);
+    let t = TempDir::new("interp");
+    // Executable and regular, so Go's LookPath picks it; its exec fails with ENOENT (the
+    // interpreter), which must not make the child try the next one.
+    let a = t.file("a/prog-interp", "#!/nonexistent/interp\n", 0o755);
+    t.file("b/prog-interp", "#!/bin/sh\necho ran-b\n", 0o755);
+    let path = path_of(&[&t.0.join("a"), &t.0.join("b")]);
+    for s in common::STRATEGIES {
+        let mut cmd = Cmd::new("prog-interp");
+        cmd.env("PATH", &path).strategy(s);
+        let err = cmd.run().unwrap_err();
+        assert_eq!(
+            (err.kind(), err.errno(), err.path()),
+            (ErrorKind::NotFound, Some(libc::ENOENT), Some(a.as_path())),
+            "{s:?}: {err}"
+        );
+        assert_eq!(cmd.resolved_path().unwrap(), a, "{s:?}");
+    }
+}
+
+#[test]
+fn a_child_pid_key_of_the_longest_length_works() {
+    let _w = common::start("a_child_pid_key_of_the_longest_length_works", 60);
+    let key = "K".repeat(64);
+    for s in common::STRATEGIES
+        .into_iter()
+        .filter(|s| *s != forkexec::raw::Strategy::PosixSpawn)
+    {
+        let out = Cmd::new("sh")
+            .args(["-c", &format!("test \"${key}\" = $$ && echo ok")])
+            .env_child_pid(&key)
+            .strategy(s)
+            .output()
+            .unwrap();
+        assert_eq!(out, b"ok\n", "{s:?}");
+    }
+    let long = "K".repeat(65);
+    let err = Cmd::new("true").env_child_pid(&long).status().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_program_not_found_runs_no_pre_exec_code() {
+    let _w = common::start("a_program_not_found_runs_no_pre_exec_code", 60);
+    use std::os::fd::AsRawFd;
+    let (r, w) = forkexec::raw::pipe_with(forkexec::raw::PipeFlags::NONBLOCK).unwrap();
+    let wfd = w.as_raw_fd();
+    let mut cmd = Cmd::new("no-such-program-forkexec-pre-exec");
+    // SAFETY: the hook makes one write(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::write(wfd, b"x".as_ptr().cast(), 1);
+            Ok(())
+        })
+    };
+    let err = cmd.env("PATH", "/usr/bin:/bin").run().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let mut b = [0u8; 1];
+    assert!(
+        rustix::io::read(&r, &mut b).is_err(),
+        "the pre_exec hook ran for a missing program"
+    );
+    drop(w);
+}

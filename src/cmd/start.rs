@@ -6,10 +6,10 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::capture::{Capture, Keep};
+use crate::capture::Capture;
 use crate::error::{Error, ErrorKind, Result, Stage};
 use crate::lookpath::{look_path_in, path_candidates};
 use crate::process::Process;
@@ -180,17 +180,25 @@ impl Spec {
     /// Whether the child can do the `PATH` search itself (as `execvp` does), with the same
     /// outcome as Go's lookup in the parent: every `PATH` element is absolute (a relative
     /// one could make Go's `ErrDot` the answer), the strategy is not `PosixSpawn` (which
-    /// runs the C library's code), and nothing in the child changes what a path names or
-    /// who may execute it (`chroot`, credentials). Then the parent makes no system call
+    /// runs the C library's code), nothing in the child changes what a path names or who
+    /// may execute it (`chroot`, credentials, `pre_exec` code), and a child that finds
+    /// nothing leaves nothing behind (no terminal given to it or taken from it). Then the parent makes no system call
     /// for the lookup; a failed search is looked up again in the parent to report Go's
     /// error (`search_error`).
     fn child_can_search(&self, path_var: Option<&OsStr>) -> bool {
         let Some(path_var) = path_var else {
             return false;
         };
+        // A child that fails to find its program must leave nothing changed that a
+        // parent lookup would have left alone: no terminal handed over or given up, no
+        // caller's code run for nothing.
         self.strategy != Strategy::PosixSpawn
             && self.sys.chroot.is_none()
             && self.sys.credential.is_none()
+            && !self.sys.foreground
+            && self.sys.ctty.is_none()
+            && !self.sys.noctty
+            && self.pre_exec.is_empty()
             && !matches!(self.program.as_bytes(), b"." | b"..")
             && !path_var.is_empty()
             && path_var
@@ -511,9 +519,11 @@ impl Cmd {
         drop(child.stdin.take());
         let o = child.stdout.take().map(OwnedFd::from);
         let e = child.stderr.take().map(OwnedFd::from);
+        // A piped stream beside a writer has no reader here: read and dropped, so the
+        // child never blocks on it and nothing is kept.
         let sink = |s: &Stdio| match &s.0 {
             StdioKind::Writer(w) => Capture::forward(w.clone()),
-            _ => Capture::new(Keep::All),
+            _ => Capture::forward(Arc::new(Mutex::new(std::io::sink()))),
         };
         let ([mut o, mut e], delay_hit) = child.drain(o, e, [sink(&stdout), sink(&stderr)])?;
         let st = child.finish(delay_hit);

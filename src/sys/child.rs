@@ -146,6 +146,31 @@ pub(crate) struct ChildCtx {
     pub attrs: ChildAttrs,
 }
 
+/// Whether Go's `LookPath` accepts `path`: a regular file (symlinks followed) with an
+/// execute bit that `faccessat(X_OK, AT_EACCESS)` grants to the effective ids, or, where
+/// that call is missing or refused (`ENOSYS`, `EPERM`), the mode bits alone (the parent's
+/// rules in `lookpath.rs`). Async-signal-safe: `fstatat` and `faccessat` on a stack buffer.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+unsafe fn go_would_choose(path: *const c_char) -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated (caller), `st` is writable.
+    if unsafe { libc::fstatat(libc::AT_FDCWD, path, st.as_mut_ptr(), 0) } != 0 {
+        return false;
+    }
+    // SAFETY: fstatat succeeded and filled `st`.
+    let mode = unsafe { st.assume_init() }.st_mode;
+    if mode & libc::S_IFMT != libc::S_IFREG {
+        return false;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::faccessat(libc::AT_FDCWD, path, libc::X_OK, libc::AT_EACCESS) } == 0 {
+        return true;
+    }
+    matches!(err(), libc::ENOSYS | libc::EPERM) && mode & 0o111 != 0
+}
+
 #[inline(always)]
 fn err() -> i32 {
     // SAFETY: __errno_location returns this thread's errno slot; reading it is AS-safe.
@@ -575,9 +600,11 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     }
 
     // 10. Exec: the path, or each candidate of a `PATH` search in turn (as `execvp` does,
-    //     so the parent need not look the program up): a candidate that is missing, not a
-    //     directory's child, or not executable is passed over; any other failure stops
-    //     the search with its errno.
+    //     so the parent need not look the program up). A candidate whose exec fails is
+    //     passed over only when Go's `LookPath` would have passed it over too (missing,
+    //     not a regular file, not executable): one it would have chosen (a script whose
+    //     interpreter is missing, say) stops the search with its errno, as Go's exec of
+    //     it would fail.
     if ctx.search.is_null() {
         // SAFETY: path/argv/envp were prepared as NUL-terminated arrays in the parent.
         unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
@@ -589,15 +616,22 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
     while !unsafe { *p }.is_null() {
         // SAFETY: as above; argv/envp as for the plain exec.
         unsafe { libc::execve(*p, ctx.argv, ctx.envp) };
-        match err() {
-            libc::EACCES => denied = true,
-            libc::ENOENT
+        let e = err();
+        match e {
+            libc::EACCES
+            | libc::ENOENT
             | libc::ENOTDIR
             | libc::ELOOP
             | libc::ENAMETOOLONG
             | libc::ESTALE
             | libc::ENODEV
-            | libc::ETIMEDOUT => {}
+            | libc::ETIMEDOUT => {
+                // SAFETY: `*p` is a NUL-terminated candidate path prepared by the parent.
+                if unsafe { go_would_choose(*p) } {
+                    return Err((Stage::Exec, e));
+                }
+                denied |= e == libc::EACCES;
+            }
             e => return Err((Stage::Exec, e)),
         }
         // SAFETY: within the array, before its NULL.

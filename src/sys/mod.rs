@@ -341,8 +341,8 @@ pub(crate) fn poll_until(
             None => -1,
             Some(d) => d
                 .saturating_duration_since(std::time::Instant::now())
-                .as_micros()
-                .div_ceil(1000)
+                .as_nanos()
+                .div_ceil(1_000_000)
                 .min(c_int::MAX as u128) as c_int,
         };
         match poll(fds, ms) {

@@ -614,7 +614,8 @@ pub(crate) fn with_envp<const N: usize, R>(
     let mut pid_slot: *mut u8 = std::ptr::null_mut();
     if let Some(key) = pid_key {
         let key = key.to_bytes();
-        assert!(key.len() + 21 < N, "child-pid key checked by the plan");
+        // `KEY=`, 20 digits and the NUL fill at most the N bytes (checked by the plan).
+        assert!(key.len() + 21 <= N, "child-pid key checked by the plan");
         for (d, &b) in pid_buf.iter_mut().zip(key) {
             d.write(b);
         }
