@@ -165,6 +165,28 @@ pub fn is_helper(name: &str) -> bool {
     std::env::var_os(HELPER_ENV).is_some_and(|v| v == name)
 }
 
+/// The name this binary's test `name` has for libtest's `--exact`: `name` in a binary of
+/// its own, `module::name` in one whose tests live in modules (tests/it). Asks the binary
+/// itself (`--list`), so a helper re-run by name is found wherever its test moves.
+pub fn test_path(name: &str) -> String {
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = std::process::Command::new(exe)
+        .args(["--list", name])
+        .output()
+        .expect("list this binary's tests");
+    let list = String::from_utf8_lossy(&out.stdout);
+    let suffix = format!("::{name}");
+    let found: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|t| *t == name || t.ends_with(&suffix))
+        .collect();
+    match found[..] {
+        [one] => one.to_owned(),
+        _ => panic!("test {name}: want one test of that name in this binary, found {found:?}"),
+    }
+}
+
 /// Runs the test `name` of this binary in a fresh process, through `wrap` (a command and
 /// its arguments put before the test binary, e.g. `unshare --mount`), with `cmd` adjusted
 /// by `tweak`; returns what it printed, having asserted it printed `HELPER-OK`.
@@ -172,7 +194,12 @@ pub fn run_helper(name: &str, wrap: &[&str], tweak: impl FnOnce(&mut forkexec::C
     let exe = std::env::current_exe().expect("current_exe");
     let mut args: Vec<std::ffi::OsString> = wrap.iter().map(Into::into).collect();
     args.push(exe.into());
-    for a in ["--exact", name, "--nocapture", "--test-threads=1"] {
+    for a in [
+        "--exact",
+        &test_path(name),
+        "--nocapture",
+        "--test-threads=1",
+    ] {
         args.push(a.into());
     }
     let mut cmd = forkexec::Cmd::new(&args[0]);

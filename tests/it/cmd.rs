@@ -2,7 +2,7 @@
 //! [`forkexec::Cmd`] with `/bin/sh`, `cat`, `echo`, `env`, ... as helper programs. Every
 //! spawn behaviour runs on every strategy.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -2528,7 +2528,12 @@ fn exec_replaces_this_process() {
     let _g = common::start(name, 60);
     let exe = std::env::current_exe().unwrap();
     let out = Cmd::new(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &common::test_path(name),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(common::HELPER_ENV, name)
         .capture()
         .unwrap();

@@ -1,7 +1,7 @@
 //! `look_path_in` / `path_candidates`: Go's `exec.LookPath` cases, with explicit `PATH`
 //! values (no environment variable is touched) and fixtures in unique directories.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

@@ -6,7 +6,7 @@
 //! strategy in the storm (the other tests scale from it): raise it for a soak run, lower it
 //! for a quick one. The default keeps this file near 20 s on 2 cores.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};

@@ -1,6 +1,6 @@
 //! Every spawn behaviour, asserted on every strategy (Vfork, PosixSpawn, Fork, Auto).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

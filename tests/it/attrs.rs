@@ -3,7 +3,7 @@
 //! can express it, and must be refused with `Unsupported` by the ones that cannot. Where the
 //! kernel refuses (no privilege, no cgroup filesystem), the test prints why and skips.
 
-mod common;
+use crate::common;
 
 use forkexec::raw::Strategy;
 use forkexec::{Cmd, ErrorKind, Namespaces, Stdio, SysProcAttr};
@@ -486,8 +486,9 @@ fn foreground_child_is_not_stopped() {
     }
     let exe = std::env::current_exe().unwrap();
     let line = format!(
-        "{} --exact foreground_child_is_not_stopped --nocapture --test-threads=1",
-        exe.display()
+        "{} --exact {} --nocapture --test-threads=1",
+        exe.display(),
+        common::test_path("foreground_child_is_not_stopped")
     );
     run_helper("foreground_child_is_not_stopped", &[], |c| {
         *c = Cmd::new("script");

@@ -6,13 +6,12 @@
 //! `SIGCHLD` arrived during it (a child that was created and reaped inside the call would
 //! leave no trace in /proc, but its exit still signals this process).
 
-mod common;
+use crate::common;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,19 +28,33 @@ extern "C" fn on_chld(_: libc::c_int) {
     CHLD.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Counts SIGCHLD (SA_RESTART: nothing else in this binary notices the handler).
-fn count_sigchld() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: a zeroed sigaction is valid; the handler only bumps an atomic.
+/// Counts SIGCHLD while it lives (SA_RESTART, so no other call of the test notices the
+/// handler), and puts the old disposition back when dropped: the handler is process-wide,
+/// and the other tests of this binary (which run before and after, never during: the
+/// tests are serialised) must not run under it.
+struct CountSigchld(libc::sigaction);
+
+impl CountSigchld {
+    fn install() -> CountSigchld {
+        // SAFETY: a zeroed sigaction is valid; the handler only bumps an atomic; both
+        // pointers are valid.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_chld as *const () as libc::sighandler_t;
             sa.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut sa.sa_mask);
-            assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, std::ptr::null_mut()), 0);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(libc::SIGCHLD, &sa, &mut old), 0);
+            CountSigchld(old)
         }
-    });
+    }
+}
+
+impl Drop for CountSigchld {
+    fn drop(&mut self) {
+        // SAFETY: the value came from sigaction. No panic here: this runs while unwinding too.
+        unsafe { libc::sigaction(libc::SIGCHLD, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 /// Whether a case can be refused before any fork.
@@ -80,7 +93,7 @@ fn case(
 
 /// Runs every case; returns the failures (as text) instead of stopping at the first.
 fn run_table(cases: Vec<Case>) -> Vec<String> {
-    count_sigchld();
+    let _counting = CountSigchld::install();
     let mut failures = Vec::new();
     for c in &cases {
         let chld_before = CHLD.load(Ordering::SeqCst);
@@ -1087,7 +1100,7 @@ fn bad_clone_flags_do_not_disable_pidfds() {
     let mut child = Cmd::new(&exe)
         .args([
             "--exact",
-            "helper_bad_clone_flags",
+            &common::test_path("helper_bad_clone_flags"),
             "--nocapture",
             "--test-threads=1",
         ])

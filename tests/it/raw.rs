@@ -1,6 +1,6 @@
 //! Integration tests of `forkexec::raw`: every wrapper's success and failure paths.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -532,9 +532,10 @@ fn fork_refuses_a_faked_proc() {
             has_openat2,
         ),
     ];
+    let helper = common::test_path("fake_proc_helper");
     for (what, setup, enforced) in modes {
         let script = format!(
-            "{setup} || exit 97; exec \"$0\" fake_proc_helper --exact --nocapture --test-threads=1"
+            "{setup} || exit 97; exec \"$0\" {helper} --exact --nocapture --test-threads=1"
         );
         let out = std::process::Command::new("unshare")
             .args(["-Urm", "sh", "-c", &script])

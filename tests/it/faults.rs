@@ -3,7 +3,7 @@
 //! public entry point (the raw engine, `Cmd`, `start_process`), with the failed child
 //! reaped (no zombie: the guard checks) and no fd left behind.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
