@@ -292,7 +292,7 @@ fn children_see_only_their_fds_while_other_threads_open_fds() {
                         } else {
                             // The raw engine: one extra file at fd 3.
                             let x = extra();
-                            let plan = common::sh(LIST_FDS);
+                            let plan = common::sh_plan(LIST_FDS);
                             let (out, st) = common::run_capture(
                                 &plan,
                                 s,
