@@ -9,7 +9,7 @@
 use crate::common;
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,603 +161,678 @@ fn ok<T>(r: Result<T, Error>) -> Result<(), Error> {
     r.map(drop)
 }
 
-/// The inputs rejected before any fork, with the exact kind each must get.
-#[test]
-fn bad_input_table_prefork() {
-    let _g = common::start("bad_input_table_prefork", 120);
-    use ErrorKind::*;
-    use When::PreFork;
-    let mut t = Vec::new();
+/// The strategies a row of the pre-fork table runs on, each its own case.
+#[derive(Clone, Copy)]
+enum On {
+    /// The call takes no strategy (it builds a value, or acts on a process): once.
+    NoStrategy,
+    /// Every strategy.
+    Every,
+    /// These only.
+    Only(&'static [Strategy]),
+}
 
-    for (pos, bad) in with_nuls("prog") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd program (PATH search) NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new(&b).status()),
-        );
+/// The bad inputs of a row, each its own case.
+#[derive(Clone, Copy)]
+enum Inputs {
+    /// One case; the call holds its bad input itself.
+    Fixed,
+    /// `base` with a NUL byte at the start, in the middle and at the end.
+    Nuls(&'static str),
+    /// Each of these strings.
+    Strs(&'static [&'static str]),
+    /// Each of these numbers.
+    Ints(&'static [i32]),
+}
+
+/// One bad input, as a row's call gets it.
+#[derive(Clone)]
+enum Bad {
+    Fixed,
+    Str(OsString),
+    Int(i32),
+}
+
+impl Bad {
+    fn s(&self) -> &OsStr {
+        match self {
+            Bad::Str(s) => s,
+            _ => panic!("a string row without strings"),
+        }
     }
-    for (pos, bad) in with_nuls("/bin/true") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd program path NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("ExecPlan::new program NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(ExecPlan::new(&b, ["x"])),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("start_process program NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(start_process(&b, ["x"], &ProcAttr::default())),
-        );
+
+    fn n(&self) -> i32 {
+        match self {
+            Bad::Int(n) => *n,
+            _ => panic!("a number row without numbers"),
+        }
     }
-    for (pos, bad) in with_nuls("argument") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd arg NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").arg(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd arg0 NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").arg0(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("ExecPlan argv NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(ExecPlan::new("/bin/true", [OsStr::new("true"), &b])),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("start_process argv NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
+}
+
+/// A row of the pre-fork table: a call given a bad input, the kind it must fail with, and
+/// the strategies it must do so on, each time without creating a child.
+struct Row {
+    /// What is called with what; a case's name adds the input and the strategy.
+    name: &'static str,
+    inputs: Inputs,
+    /// Makes the call with the bad input, on the strategy (`Auto` for `On::NoStrategy`).
+    call: fn(&Bad, Strategy) -> Result<(), Error>,
+    want: ErrorKind,
+    on: On,
+}
+
+impl Row {
+    /// The row's cases: one per input and strategy.
+    fn cases(&self) -> Vec<Case> {
+        let inputs: Vec<(String, Bad)> = match self.inputs {
+            Inputs::Fixed => vec![(String::new(), Bad::Fixed)],
+            Inputs::Nuls(base) => with_nuls(base)
+                .into_iter()
+                .map(|(pos, b)| (format!(", NUL at {pos}"), Bad::Str(b)))
+                .collect(),
+            Inputs::Strs(v) => v
+                .iter()
+                .map(|s| (format!(" {s:?}"), Bad::Str(s.into())))
+                .collect(),
+            Inputs::Ints(v) => v.iter().map(|n| (format!(" {n}"), Bad::Int(*n))).collect(),
+        };
+        let strategies: Vec<Option<Strategy>> = match self.on {
+            On::NoStrategy => vec![None],
+            On::Every => STRATEGIES.map(Some).to_vec(),
+            On::Only(v) => v.iter().copied().map(Some).collect(),
+        };
+        let mut out = Vec::new();
+        for (label, bad) in &inputs {
+            for s in &strategies {
+                let name = match s {
+                    Some(s) => format!("{}{label}, on {s:?}", self.name),
+                    None => format!("{}{label}", self.name),
+                };
+                let (call, bad, s) = (self.call, bad.clone(), s.unwrap_or(Strategy::Auto));
+                out.push(Case {
+                    name,
+                    when: When::PreFork,
+                    want: Some(self.want),
+                    body: Box::new(move || call(&bad, s)),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// `/bin/true` on strategy `s`.
+fn true_on(s: Strategy) -> Cmd {
+    let mut c = Cmd::new("/bin/true");
+    c.strategy(s);
+    c
+}
+
+/// `start_process("/bin/true")` with `attr` on strategy `s`.
+fn start_true(s: Strategy, attr: ProcAttr<'_>) -> Result<(), Error> {
+    ok(start_process(
+        "/bin/true",
+        ["true"],
+        &ProcAttr {
+            strategy: s,
+            ..attr
+        },
+    ))
+}
+
+const KEYS_WITH_EQUALS: &[&str] = &["A=B", "=A", "A=", "="];
+const BAD_KEYS: &[&str] = &["A=B", "=A", "A=", "=", ""];
+
+/// The inputs refused before any fork.
+const PREFORK: &[Row] = {
+    use ErrorKind::*;
+    use Inputs::*;
+    use On::*;
+    &[
+        // NUL bytes, in every string the API takes.
+        Row {
+            name: "Cmd program (PATH search)",
+            inputs: Nuls("prog"),
+            call: |b, s| ok(Cmd::new(b.s()).strategy(s).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd program path",
+            inputs: Nuls("/bin/true"),
+            call: |b, s| ok(Cmd::new(b.s()).strategy(s).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "ExecPlan::new program",
+            inputs: Nuls("/bin/true"),
+            call: |b, _| ok(ExecPlan::new(b.s(), ["x"])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "start_process program",
+            inputs: Nuls("/bin/true"),
+            call: |b, s| ok(start_process(b.s(), ["x"], &strat(s))),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd arg",
+            inputs: Nuls("argument"),
+            call: |b, s| ok(true_on(s).arg(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd arg0",
+            inputs: Nuls("argument"),
+            call: |b, s| ok(true_on(s).arg0(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "ExecPlan argv",
+            inputs: Nuls("argument"),
+            call: |b, _| ok(ExecPlan::new("/bin/true", [OsStr::new("true"), b.s()])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "start_process argv",
+            inputs: Nuls("argument"),
+            call: |b, s| {
                 ok(start_process(
                     "/bin/true",
-                    [OsStr::new("true"), &b],
-                    &ProcAttr::default(),
+                    [OsStr::new("true"), b.s()],
+                    &strat(s),
                 ))
             },
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("CStringArray NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(CStringArray::new([&b])),
-        );
-    }
-    for (pos, bad) in with_nuls("KEY") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd env key NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env(&b, "v").status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd env_remove key NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env_remove(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("CStringArray::from_env key NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(CStringArray::from_env([(b.as_os_str(), OsStr::new("v"))])),
-        );
-    }
-    for (pos, bad) in with_nuls("value") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd env value NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env("K", &b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd env value NUL {pos} after env_clear"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env_clear().env("K", &b).status()),
-        );
-        let mut entry = b"K=".to_vec();
-        entry.extend_from_slice(bad.as_bytes());
-        let e = OsString::from_vec(entry);
-        case(
-            &mut t,
-            format!("ProcAttr env entry NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
-                let attr = ProcAttr {
-                    env: Some(vec![e.clone()]),
-                    ..ProcAttr::default()
-                };
-                ok(start_process("/bin/true", ["true"], &attr))
-            },
-        );
-    }
-    for (pos, bad) in with_nuls("/tmp") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd dir NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").dir(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("ExecPlan::cwd NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(ExecPlan::new("/bin/true", ["true"])?.dir(&b)),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("ProcAttr dir NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
-                let attr = ProcAttr {
-                    dir: Some(PathBuf::from(&b)),
-                    ..ProcAttr::default()
-                };
-                ok(start_process("/bin/true", ["true"], &attr))
-            },
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("Cmd chroot NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").chroot(&b).status()),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("SysProcAttr chroot NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
-                let attr = ProcAttr {
-                    sys: SysProcAttr {
-                        chroot: Some(PathBuf::from(&b)),
-                        ..Default::default()
-                    },
-                    ..ProcAttr::default()
-                };
-                ok(start_process("/bin/true", ["true"], &attr))
-            },
-        );
-    }
-    for (pos, bad) in with_nuls("true") {
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("look_path NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(look_path(&b)),
-        );
-        let b = bad.clone();
-        case(
-            &mut t,
-            format!("look_path_in NUL {pos}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(look_path_in(&b, Some(OsStr::new("/bin")))),
-        );
-    }
-
-    // Keys with '=', empty keys.
-    for key in ["A=B", "=A", "A=", "="] {
-        case(
-            &mut t,
-            format!("Cmd env key {key:?}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env(key, "v").status()),
-        );
-        case(
-            &mut t,
-            format!("Cmd env_remove key {key:?}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").env_remove(key).status()),
-        );
-        case(
-            &mut t,
-            format!("merge_env key {key:?}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(raw::merge_env(Vec::<OsString>::new(), [(key, Some("v"))])),
-        );
-        case(
-            &mut t,
-            format!("CStringArray::from_env key {key:?}"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(CStringArray::from_env([(key, "v")])),
-        );
-    }
-    case(
-        &mut t,
-        "Cmd env empty key",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("/bin/true").env("", "v").status()),
-    );
-    case(
-        &mut t,
-        "Cmd env_remove empty key",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("/bin/true").env_remove("").status()),
-    );
-    case(
-        &mut t,
-        "CStringArray::from_env empty key",
-        PreFork,
-        Some(InvalidInput),
-        || ok(CStringArray::from_env([("", "v")])),
-    );
-    case(
-        &mut t,
-        "Cmd environ() with a bad key",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("/bin/true").env("A=B", "v").environ()),
-    );
-
-    // ProcAttr env entries without a '=' after the first byte.
-    for entry in ["NOEQUALS", "", "=x"] {
-        case(
-            &mut t,
-            format!("ProcAttr env entry {entry:?}"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
-                let attr = ProcAttr {
-                    env: Some(vec![entry.into()]),
-                    ..ProcAttr::default()
-                };
-                ok(start_process("/bin/true", ["true"], &attr))
-            },
-        );
-    }
-
-    // Empty program, directory, chroot; names that are not programs.
-    case(
-        &mut t,
-        "Cmd empty program",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("").status()),
-    );
-    case(
-        &mut t,
-        "Cmd empty program resolved_path",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("").resolved_path().map(|p| p.to_owned())),
-    );
-    case(
-        &mut t,
-        "ExecPlan::new empty program",
-        PreFork,
-        Some(InvalidInput),
-        || ok(ExecPlan::new("", ["x"])),
-    );
-    case(
-        &mut t,
-        "start_process empty program",
-        PreFork,
-        Some(InvalidInput),
-        || ok(start_process("", ["x"], &ProcAttr::default())),
-    );
-    case(
-        &mut t,
-        "look_path empty",
-        PreFork,
-        Some(InvalidInput),
-        || ok(look_path("")),
-    );
-    case(&mut t, "Cmd empty dir", PreFork, Some(InvalidInput), || {
-        ok(Cmd::new("/bin/true").dir("").status())
-    });
-    case(
-        &mut t,
-        "ExecPlan::cwd empty",
-        PreFork,
-        Some(InvalidInput),
-        || ok(ExecPlan::new("/bin/true", ["true"])?.dir("")),
-    );
-    case(
-        &mut t,
-        "Cmd empty chroot",
-        PreFork,
-        Some(InvalidInput),
-        || ok(Cmd::new("/bin/true").chroot("").status()),
-    );
-    for name in [".", ".."] {
-        case(
-            &mut t,
-            format!("Cmd program {name:?}"),
-            PreFork,
-            Some(NotFound),
-            move || ok(Cmd::new(name).status()),
-        );
-        case(
-            &mut t,
-            format!("look_path {name:?}"),
-            PreFork,
-            Some(NotFound),
-            move || ok(look_path(name)),
-        );
-    }
-    case(
-        &mut t,
-        "Cmd program not on PATH",
-        PreFork,
-        Some(NotFound),
-        || ok(Cmd::new("no-such-program-forkexec-bad-input").status()),
-    );
-    case(
-        &mut t,
-        "Cmd program with an empty PATH",
-        PreFork,
-        Some(NotFound),
-        || ok(Cmd::new("true").env("PATH", "").status()),
-    );
-    case(
-        &mut t,
-        "Cmd program not on the child's PATH",
-        PreFork,
-        Some(NotFound),
-        || ok(Cmd::new("true").env("PATH", "/no/such/dir").status()),
-    );
-    case(
-        &mut t,
-        "Cmd dir that does not exist",
-        PreFork,
-        Some(NotFound),
-        || ok(Cmd::new("/bin/true").dir("/no/such/dir").status()),
-    );
-    case(
-        &mut t,
-        "Cmd cgroup that does not exist",
-        PreFork,
-        Some(NotFound),
-        || ok(Cmd::new("/bin/true").cgroup("/no/such/cgroup").status()),
-    );
-
-    // Invalid fds.
-    for fd in [-1, i32::MIN, 999_999] {
-        // SAFETY: the number is not open (or negative): owned_fd must refuse it, and then
-        // owns nothing.
-        case(
-            &mut t,
-            format!("owned_fd({fd})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(unsafe { raw::owned_fd(fd) }),
-        );
-    }
-    case(
-        &mut t,
-        "owned_fd(just closed)",
-        PreFork,
-        Some(InvalidInput),
-        || {
-            use std::os::fd::IntoRawFd;
-            let (r, w) = raw::pipe()?;
-            let n = r.into_raw_fd();
-            // SAFETY: `n` was just released by its owner; closing it makes it a dead number.
-            unsafe { libc::close(n) };
-            drop(w);
-            // SAFETY: `n` is closed (no other thread of this serialised test opens fds now).
-            ok(unsafe { raw::owned_fd(n) })
+            want: InvalidInput,
+            on: Every,
         },
-    );
-    case(
-        &mut t,
-        "SysProcAttr ctty -1",
-        PreFork,
-        Some(InvalidInput),
-        || {
-            let attr = ProcAttr {
-                sys: SysProcAttr {
+        Row {
+            name: "CStringArray",
+            inputs: Nuls("argument"),
+            call: |b, _| ok(CStringArray::new([b.s()])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd env key",
+            inputs: Nuls("KEY"),
+            call: |b, s| ok(true_on(s).env(b.s(), "v").status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd env_remove key",
+            inputs: Nuls("KEY"),
+            call: |b, s| ok(true_on(s).env_remove(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "CStringArray::from_env key",
+            inputs: Nuls("KEY"),
+            call: |b, _| ok(CStringArray::from_env([(b.s(), OsStr::new("v"))])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd env value",
+            inputs: Nuls("value"),
+            call: |b, s| ok(true_on(s).env("K", b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd env value after env_clear",
+            inputs: Nuls("value"),
+            call: |b, s| ok(true_on(s).env_clear().env("K", b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "ProcAttr env entry K=",
+            inputs: Nuls("value"),
+            call: |b, s| {
+                let mut entry = OsString::from("K=");
+                entry.push(b.s());
+                let env = Some(vec![entry]);
+                start_true(
+                    s,
+                    ProcAttr {
+                        env,
+                        ..ProcAttr::default()
+                    },
+                )
+            },
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd dir",
+            inputs: Nuls("/tmp"),
+            call: |b, s| ok(true_on(s).dir(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "ExecPlan::dir",
+            inputs: Nuls("/tmp"),
+            call: |b, _| ok(ExecPlan::new("/bin/true", ["true"])?.dir(b.s())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "ProcAttr dir",
+            inputs: Nuls("/tmp"),
+            call: |b, s| {
+                let dir = Some(PathBuf::from(b.s()));
+                start_true(
+                    s,
+                    ProcAttr {
+                        dir,
+                        ..ProcAttr::default()
+                    },
+                )
+            },
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd chroot",
+            inputs: Nuls("/tmp"),
+            call: |b, s| ok(true_on(s).chroot(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "SysProcAttr chroot",
+            inputs: Nuls("/tmp"),
+            call: |b, s| {
+                let chroot = Some(PathBuf::from(b.s()));
+                let sys = SysProcAttr {
+                    chroot,
+                    ..Default::default()
+                };
+                start_true(
+                    s,
+                    ProcAttr {
+                        sys,
+                        ..ProcAttr::default()
+                    },
+                )
+            },
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "look_path",
+            inputs: Nuls("true"),
+            call: |b, _| ok(look_path(b.s())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "look_path_in",
+            inputs: Nuls("true"),
+            call: |b, _| ok(look_path_in(b.s(), Some(OsStr::new("/bin")))),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        // Keys with '=', empty keys.
+        Row {
+            name: "Cmd env key",
+            inputs: Strs(BAD_KEYS),
+            call: |b, s| ok(true_on(s).env(b.s(), "v").status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd env_remove key",
+            inputs: Strs(BAD_KEYS),
+            call: |b, s| ok(true_on(s).env_remove(b.s()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "merge_env key",
+            inputs: Strs(KEYS_WITH_EQUALS),
+            call: |b, _| ok(raw::merge_env(Vec::<OsString>::new(), [(b.s(), Some("v"))])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "CStringArray::from_env key",
+            inputs: Strs(BAD_KEYS),
+            call: |b, _| ok(CStringArray::from_env([(b.s(), "v")])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd environ() with a bad key",
+            inputs: Fixed,
+            call: |_, _| ok(Cmd::new("/bin/true").env("A=B", "v").environ()),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        // ProcAttr env entries without a '=' after the first byte.
+        Row {
+            name: "ProcAttr env entry",
+            inputs: Strs(&["NOEQUALS", "", "=x"]),
+            call: |b, s| {
+                let env = Some(vec![b.s().to_owned()]);
+                start_true(
+                    s,
+                    ProcAttr {
+                        env,
+                        ..ProcAttr::default()
+                    },
+                )
+            },
+            want: InvalidInput,
+            on: Every,
+        },
+        // Empty program, directory, chroot; names that are not programs.
+        Row {
+            name: "Cmd empty program",
+            inputs: Fixed,
+            call: |_, s| ok(Cmd::new("").strategy(s).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd empty program resolved_path",
+            inputs: Fixed,
+            call: |_, _| ok(Cmd::new("").resolved_path().map(|p| p.to_owned())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "ExecPlan::new empty program",
+            inputs: Fixed,
+            call: |_, _| ok(ExecPlan::new("", ["x"])),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "start_process empty program",
+            inputs: Fixed,
+            call: |_, s| ok(start_process("", ["x"], &strat(s))),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "look_path empty",
+            inputs: Fixed,
+            call: |_, _| ok(look_path("")),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd empty dir",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).dir("").status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "ExecPlan::dir empty",
+            inputs: Fixed,
+            call: |_, _| ok(ExecPlan::new("/bin/true", ["true"])?.dir("")),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd empty chroot",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).chroot("").status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "Cmd program",
+            inputs: Strs(&[".", ".."]),
+            call: |b, s| ok(Cmd::new(b.s()).strategy(s).status()),
+            want: NotFound,
+            on: Every,
+        },
+        Row {
+            name: "look_path",
+            inputs: Strs(&[".", ".."]),
+            call: |b, _| ok(look_path(b.s())),
+            want: NotFound,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Cmd program not on PATH",
+            inputs: Fixed,
+            call: |_, s| {
+                ok(Cmd::new("no-such-program-forkexec-bad-input")
+                    .strategy(s)
+                    .status())
+            },
+            want: NotFound,
+            on: Every,
+        },
+        Row {
+            name: "Cmd program with an empty PATH",
+            inputs: Fixed,
+            call: |_, s| ok(Cmd::new("true").env("PATH", "").strategy(s).status()),
+            want: NotFound,
+            on: Every,
+        },
+        Row {
+            name: "Cmd program not on the child's PATH",
+            inputs: Fixed,
+            call: |_, s| {
+                ok(Cmd::new("true")
+                    .env("PATH", "/no/such/dir")
+                    .strategy(s)
+                    .status())
+            },
+            want: NotFound,
+            on: Every,
+        },
+        Row {
+            name: "Cmd dir that does not exist",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).dir("/no/such/dir").status()),
+            want: NotFound,
+            on: Every,
+        },
+        Row {
+            name: "Cmd cgroup that does not exist",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).cgroup("/no/such/cgroup").status()),
+            want: NotFound,
+            on: Every,
+        },
+        // Invalid fds.
+        Row {
+            name: "owned_fd",
+            inputs: Ints(&[-1, i32::MIN, 999_999]),
+            // SAFETY: the number is not open (or negative): owned_fd must refuse it, and
+            // then owns nothing.
+            call: |b, _| ok(unsafe { raw::owned_fd(b.n()) }),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "owned_fd(just closed)",
+            inputs: Fixed,
+            call: |_, _| {
+                use std::os::fd::IntoRawFd;
+                let (r, w) = raw::pipe()?;
+                let n = r.into_raw_fd();
+                // SAFETY: `n` was just released by its owner; closing it makes it a dead
+                // number.
+                unsafe { libc::close(n) };
+                drop(w);
+                // SAFETY: `n` is closed (no other thread of this serialised test opens fds).
+                ok(unsafe { raw::owned_fd(n) })
+            },
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "SysProcAttr ctty -1",
+            inputs: Fixed,
+            call: |_, s| {
+                let sys = SysProcAttr {
                     setsid: true,
                     ctty: Some(-1),
                     ..Default::default()
-                },
-                ..ProcAttr::default()
-            };
-            ok(start_process("/bin/true", ["true"], &attr))
-        },
-    );
-
-    // Process handles and signals.
-    for pid in [0, -1, i32::MIN] {
-        case(
-            &mut t,
-            format!("find_process({pid})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(find_process(pid)),
-        );
-        case(
-            &mut t,
-            format!("pidfd_open({pid})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(raw::pidfd_open(pid)),
-        );
-    }
-    case(
-        &mut t,
-        "find_process(i32::MAX) (no such process)",
-        PreFork,
-        Some(ProcessDone),
-        || ok(find_process(i32::MAX)),
-    );
-    // 0 is the liveness probe (Go's Signal(0)), accepted since issue 16.
-    for sig in [65, -1, i32::MAX, i32::MIN] {
-        case(
-            &mut t,
-            format!("Signal::new({sig})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Signal::new(sig)),
-        );
-        case(
-            &mut t,
-            format!("Signal::try_from({sig})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Signal::try_from(sig)),
-        );
-    }
-    case(&mut t, "waitpid(i32::MIN)", PreFork, Some(Io), || {
-        ok(raw::waitpid(i32::MIN, WaitOptions::NOHANG))
-    });
-    case(&mut t, "waitpid(not a child)", PreFork, Some(Io), || {
-        ok(raw::waitpid(1, WaitOptions::NOHANG))
-    });
-    case(
-        &mut t,
-        "waitpid with NOWAIT (waitid-only option)",
-        PreFork,
-        Some(InvalidInput),
-        || ok(raw::waitpid(-1, WaitOptions::NOWAIT)),
-    );
-
-    // Process groups.
-    for pg in [-1, i32::MIN] {
-        case(
-            &mut t,
-            format!("Cmd process_group({pg})"),
-            PreFork,
-            Some(InvalidInput),
-            move || ok(Cmd::new("/bin/true").process_group(pg).status()),
-        );
-        case(
-            &mut t,
-            format!("SysProcAttr process_group({pg})"),
-            PreFork,
-            Some(InvalidInput),
-            move || {
-                let attr = ProcAttr {
-                    sys: SysProcAttr {
-                        process_group: Some(pg),
-                        ..Default::default()
-                    },
-                    ..ProcAttr::default()
                 };
-                ok(start_process("/bin/true", ["true"], &attr))
+                start_true(
+                    s,
+                    ProcAttr {
+                        sys,
+                        ..ProcAttr::default()
+                    },
+                )
             },
-        );
-    }
+            want: InvalidInput,
+            on: Every,
+        },
+        // Process handles and signals.
+        Row {
+            name: "find_process",
+            inputs: Ints(&[0, -1, i32::MIN]),
+            call: |b, _| ok(find_process(b.n())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "pidfd_open",
+            inputs: Ints(&[0, -1, i32::MIN]),
+            call: |b, _| ok(raw::pidfd_open(b.n())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "find_process(i32::MAX) (no such process)",
+            inputs: Fixed,
+            call: |_, _| ok(find_process(i32::MAX)),
+            want: ProcessDone,
+            on: NoStrategy,
+        },
+        // 0 is the liveness probe (Go's Signal(0)), accepted since issue 16.
+        Row {
+            name: "Signal::new",
+            inputs: Ints(&[65, -1, i32::MAX, i32::MIN]),
+            call: |b, _| ok(Signal::new(b.n())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "Signal::try_from",
+            inputs: Ints(&[65, -1, i32::MAX, i32::MIN]),
+            call: |b, _| ok(Signal::try_from(b.n())),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        Row {
+            name: "waitpid(i32::MIN)",
+            inputs: Fixed,
+            call: |_, _| ok(raw::waitpid(i32::MIN, WaitOptions::NOHANG)),
+            want: Io,
+            on: NoStrategy,
+        },
+        Row {
+            name: "waitpid(not a child)",
+            inputs: Fixed,
+            call: |_, _| ok(raw::waitpid(1, WaitOptions::NOHANG)),
+            want: Io,
+            on: NoStrategy,
+        },
+        Row {
+            name: "waitpid with NOWAIT (waitid-only option)",
+            inputs: Fixed,
+            call: |_, _| ok(raw::waitpid(-1, WaitOptions::NOWAIT)),
+            want: InvalidInput,
+            on: NoStrategy,
+        },
+        // Process groups.
+        Row {
+            name: "Cmd process_group",
+            inputs: Ints(&[-1, i32::MIN]),
+            call: |b, s| ok(true_on(s).process_group(b.n()).status()),
+            want: InvalidInput,
+            on: Every,
+        },
+        Row {
+            name: "SysProcAttr process_group",
+            inputs: Ints(&[-1, i32::MIN]),
+            call: |b, s| {
+                let sys = SysProcAttr {
+                    process_group: Some(b.n()),
+                    ..Default::default()
+                };
+                start_true(
+                    s,
+                    ProcAttr {
+                        sys,
+                        ..ProcAttr::default()
+                    },
+                )
+            },
+            want: InvalidInput,
+            on: Every,
+        },
+        // What posix_spawn cannot express: refused up front.
+        Row {
+            name: "Cmd chroot /",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).chroot("/").status()),
+            want: Unsupported,
+            on: Only(&[Strategy::PosixSpawn]),
+        },
+        Row {
+            name: "Cmd pdeathsig",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).pdeathsig(Signal::KILL).status()),
+            want: Unsupported,
+            on: Only(&[Strategy::PosixSpawn]),
+        },
+        Row {
+            name: "Cmd credential",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).credential(0, 0, []).status()),
+            want: Unsupported,
+            on: Only(&[Strategy::PosixSpawn]),
+        },
+        Row {
+            name: "Cmd unshare",
+            inputs: Fixed,
+            call: |_, s| ok(true_on(s).unshare(forkexec::Namespaces::UTS).status()),
+            want: Unsupported,
+            on: Only(&[Strategy::PosixSpawn]),
+        },
+        Row {
+            name: "Cmd clone_namespaces",
+            inputs: Fixed,
+            call: |_, s| {
+                ok(true_on(s)
+                    .clone_namespaces(forkexec::Namespaces::UTS)
+                    .status())
+            },
+            want: Unsupported,
+            on: Only(&[Strategy::PosixSpawn]),
+        },
+    ]
+};
 
-    // What the posix_spawn and fork strategies cannot express: refused up front.
-    let ps = Strategy::PosixSpawn;
-    case(
-        &mut t,
-        "PosixSpawn + chroot",
-        PreFork,
-        Some(Unsupported),
-        move || ok(Cmd::new("/bin/true").chroot("/").strategy(ps).status()),
-    );
-    case(
-        &mut t,
-        "PosixSpawn + pdeathsig",
-        PreFork,
-        Some(Unsupported),
-        move || {
-            ok(Cmd::new("/bin/true")
-                .pdeathsig(Signal::KILL)
-                .strategy(ps)
-                .status())
-        },
-    );
-    case(
-        &mut t,
-        "PosixSpawn + credential",
-        PreFork,
-        Some(Unsupported),
-        move || {
-            ok(Cmd::new("/bin/true")
-                .credential(0, 0, [])
-                .strategy(ps)
-                .status())
-        },
-    );
-    case(
-        &mut t,
-        "PosixSpawn + unshare",
-        PreFork,
-        Some(Unsupported),
-        move || {
-            ok(Cmd::new("/bin/true")
-                .unshare(forkexec::Namespaces::UTS)
-                .strategy(ps)
-                .status())
-        },
-    );
-    case(
-        &mut t,
-        "PosixSpawn + clone_namespaces",
-        PreFork,
-        Some(Unsupported),
-        move || {
-            ok(Cmd::new("/bin/true")
-                .clone_namespaces(forkexec::Namespaces::UTS)
-                .strategy(ps)
-                .status())
-        },
-    );
-
-    let failures = run_table(t);
+/// The inputs rejected before any fork (the table above), each with the exact kind it must
+/// get, on each strategy of its row.
+#[test]
+fn bad_input_table_prefork() {
+    let _g = common::start("bad_input_table_prefork", 120);
+    let cases: Vec<Case> = PREFORK.iter().flat_map(Row::cases).collect();
+    let failures = run_table(cases);
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
