@@ -1,5 +1,5 @@
 //! The properties the fuzz targets check, one function per target. Shared, word for word,
-//! by `fuzz/fuzz_targets/*.rs` (libFuzzer drives them) and `tests/fuzz_regressions.rs`
+//! by `fuzz/fuzz_targets/*.rs` (libFuzzer drives them) and `tests/it/fuzz_regressions.rs`
 //! (`cargo test` replays every saved input through them). No system calls.
 #![allow(dead_code)]
 

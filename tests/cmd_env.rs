@@ -5,10 +5,9 @@
 mod common;
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::STRATEGIES;
+use common::{STRATEGIES, TempDir, relative_from_cwd};
 use forkexec::{Cmd, ErrorKind, look_path};
 
 /// Sets (or removes) a variable of this process and restores its old value when dropped.
@@ -46,28 +45,6 @@ impl Drop for EnvVar {
     }
 }
 
-/// A directory under the system temp dir with one executable script, removed on drop.
-struct ScriptDir(PathBuf);
-
-impl ScriptDir {
-    fn new(tag: &str, name: &str, body: &str) -> ScriptDir {
-        let d = std::env::temp_dir().join(format!("forkexec-cmdenv-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        let d = d.canonicalize().unwrap();
-        let p = d.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        ScriptDir(d)
-    }
-}
-
-impl Drop for ScriptDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `PATH` with `dir` in front of the current value.
 fn path_with(dir: &Path) -> OsString {
     let mut p = dir.as_os_str().to_owned();
@@ -76,16 +53,6 @@ fn path_with(dir: &Path) -> OsString {
         p.push(old);
     }
     p
-}
-
-/// `abs` relative to the current directory (`../../tmp/x`).
-fn relative_from_cwd(abs: &Path) -> PathBuf {
-    let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
-    let mut p = PathBuf::new();
-    for _ in cwd.components().skip(1) {
-        p.push("..");
-    }
-    p.join(abs.strip_prefix("/").unwrap())
 }
 
 #[test]
@@ -137,17 +104,13 @@ fn inherits_var_set_after_cmd_created() {
 #[test]
 fn lookup_uses_parent_path_when_cmd_sets_none() {
     let _g = common::start("lookup_uses_parent_path_when_cmd_sets_none", 60);
-    let dir = ScriptDir::new(
-        "parentpath",
-        "forkexec-envtest-prog",
-        "echo found via parent PATH",
-    );
-    let prog = dir.0.join("forkexec-envtest-prog");
+    let dir = TempDir::new("lookup_uses_parent_path_when_cmd_sets_none");
+    let prog = dir.script("forkexec-envtest-prog", "echo found via parent PATH");
     // Not found before PATH names the directory.
     let err = Cmd::new("forkexec-envtest-prog").start().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
 
-    let _p = EnvVar::set("PATH", path_with(&dir.0));
+    let _p = EnvVar::set("PATH", path_with(dir.path()));
     assert_eq!(look_path("forkexec-envtest-prog").unwrap(), prog);
     for s in STRATEGIES {
         let mut cmd = Cmd::new("forkexec-envtest-prog");
@@ -170,8 +133,9 @@ fn lookup_uses_parent_path_when_cmd_sets_none() {
 #[test]
 fn relative_parent_path_entry_is_dot() {
     let _g = common::start("relative_parent_path_entry_is_dot", 60);
-    let dir = ScriptDir::new("reldot", "forkexec-envtest-dot", "echo dot via parent PATH");
-    let rel = relative_from_cwd(&dir.0);
+    let dir = TempDir::new("relative_parent_path_entry_is_dot");
+    dir.script("forkexec-envtest-dot", "echo dot via parent PATH");
+    let rel = relative_from_cwd(dir.path());
     let _p = EnvVar::set("PATH", path_with(&rel));
     let err = look_path("forkexec-envtest-dot").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dot, "{err:?}");

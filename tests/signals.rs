@@ -286,7 +286,7 @@ fn child_can_be_signalled_with_a_parent_blocked_signal() {
     let mut bad = Vec::new();
     with_parent_signal_state(|| {
         for (sig, name) in [(Signal::USR1, "USR1"), (Signal::USR2, "USR2")] {
-            let plan = common::sh(&format!("kill -{name} $$; exit 0"))
+            let plan = common::sh_plan(&format!("kill -{name} $$; exit 0"))
                 .ignored_signals(IgnoredSignals::Reset);
             for s in STRATEGIES {
                 let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
@@ -370,7 +370,7 @@ fn default_keeps_ignored_signals_but_pipe() {
                 ));
             }
             // And an ignored USR2 does not kill the child.
-            let child = raw::fork_exec(&common::sh("kill -USR2 $$; exit 7"), &[], s).unwrap();
+            let child = raw::fork_exec(&common::sh_plan("kill -USR2 $$; exit 7"), &[], s).unwrap();
             let st = raw::waitpid(child.pid, WaitOptions::empty())
                 .unwrap()
                 .unwrap()

@@ -40,14 +40,6 @@ fn server_exe() -> PathBuf {
     exe
 }
 
-/// A scratch directory for logs, PID files and sockets.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("forkexec-upgrade-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("scratch dir");
-    d
-}
-
 fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -304,7 +296,7 @@ fn upgrades_under_load_drop_nothing() {
     let _g = common::start("upgrades_under_load_drop_nothing", 180);
     become_subreaper();
     let exe = server_exe();
-    let dir = scratch("load");
+    let dir = common::TempDir::new("upgrades_under_load_drop_nothing");
     let log_path = dir.join("server.log");
     let log = File::create(&log_path).expect("log");
     let addr = free_port();
@@ -470,7 +462,6 @@ fn upgrades_under_load_drop_nothing() {
         rustix::process::test_kill_process(rustix::process::Pid::from_raw(last).unwrap()).is_err()
     );
     assert!(TcpStream::connect(addr).is_err(), "nobody listens any more");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -478,7 +469,7 @@ fn socket_activation_and_sd_notify() {
     let _g = common::start("socket_activation_and_sd_notify", 120);
     become_subreaper();
     let exe = server_exe();
-    let dir = scratch("systemd");
+    let dir = common::TempDir::new("socket_activation_and_sd_notify");
     // systemd's side: a listening socket as fd 3 and a notification socket.
     let sock = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = sock.local_addr().unwrap();
@@ -532,7 +523,6 @@ fn socket_activation_and_sd_notify() {
     assert!(server.wait().expect("wait").success());
     let st = reap_all(&[j.pid], Duration::from_secs(30));
     assert_eq!(st[&j.pid], WaitStatus::Exited(0));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! normal run). The helper's last line says `HELPER-OK`, or `HELPER-SKIP: reason` when the
 //! machine does not allow the experiment.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -31,7 +31,12 @@ fn run_helper(name: &str) -> String {
     let (r, w) = raw::pipe().unwrap();
     let w2: OwnedFd = w.try_clone().unwrap();
     let mut child = Cmd::new(&exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &common::test_path(name),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HELPER_ENV, "1")
         .stdout(Stdio::from(w))
         .stderr(Stdio::from(w2))

@@ -2,19 +2,18 @@
 //! [`forkexec::Cmd`] with `/bin/sh`, `cat`, `echo`, `env`, ... as helper programs. Every
 //! spawn behaviour runs on every strategy.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::STRATEGIES;
+use common::{STRATEGIES, TempDir, relative_from_cwd, sh};
 use forkexec::raw::Strategy;
 use forkexec::{Cmd, ErrorKind, Signal, Stage, Stdio};
 
@@ -22,62 +21,8 @@ use forkexec::{Cmd, ErrorKind, Signal, Stage, Stdio};
 // helpers
 // ---------------------------------------------------------------------------------------
 
-/// `sh -c script`.
-fn sh(script: &str) -> Cmd {
-    let mut c = Cmd::new("sh");
-    c.arg("-c").arg(script);
-    c
-}
-
 fn text(b: Vec<u8>) -> String {
     String::from_utf8(b).expect("utf-8 output")
-}
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("forkexec-cmd-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p.canonicalize().expect("canonical temp dir"))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// An executable `#!/bin/sh` script `name` in the directory.
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        self.file(name, &format!("#!/bin/sh\n{body}\n"), 0o755)
-    }
-
-    fn file(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).expect("write file");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `abs` as a path relative to the current directory (`../../tmp/x`), so that it can be a
-/// relative `PATH` element without a `chdir` and without writing into the package.
-fn relative_from_cwd(abs: &Path) -> PathBuf {
-    let cwd = std::env::current_dir()
-        .and_then(|d| d.canonicalize())
-        .expect("cwd");
-    let mut p = PathBuf::new();
-    for _ in cwd.components().skip(1) {
-        p.push("..");
-    }
-    p.join(abs.strip_prefix("/").expect("absolute path"))
 }
 
 /// A `Write` into a shared buffer.
@@ -2528,7 +2473,12 @@ fn exec_replaces_this_process() {
     let _g = common::start(name, 60);
     let exe = std::env::current_exe().unwrap();
     let out = Cmd::new(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &common::test_path(name),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(common::HELPER_ENV, name)
         .capture()
         .unwrap();

@@ -6,7 +6,7 @@
 //! strategy in the storm (the other tests scale from it): raise it for a soak run, lower it
 //! for a quick one. The default keeps this file near 20 s on 2 cores.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -292,7 +292,7 @@ fn children_see_only_their_fds_while_other_threads_open_fds() {
                         } else {
                             // The raw engine: one extra file at fd 3.
                             let x = extra();
-                            let plan = common::sh(LIST_FDS);
+                            let plan = common::sh_plan(LIST_FDS);
                             let (out, st) = common::run_capture(
                                 &plan,
                                 s,

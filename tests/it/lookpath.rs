@@ -1,7 +1,8 @@
 //! `look_path_in` / `path_candidates`: Go's `exec.LookPath` cases, with explicit `PATH`
 //! values (no environment variable is touched) and fixtures in unique directories.
 
-mod common;
+use crate::common;
+use common::TempDir;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -11,60 +12,8 @@ use std::path::{Path, PathBuf};
 
 use forkexec::{ErrorKind, look_path_in, path_candidates};
 
-/// A fixture directory removed (with its contents) on drop, even when the test fails.
-struct Fixture {
-    dir: PathBuf,
-}
-
-impl Fixture {
-    /// An absolute directory under the system temp dir.
-    fn absolute(tag: &str) -> Fixture {
-        let dir =
-            std::env::temp_dir().join(format!("forkexec-lookpath-{}-{tag}", std::process::id()));
-        Fixture::create(dir)
-    }
-
-    /// A directory relative to the current directory (the package root under `cargo
-    /// test`), so a relative `PATH` element can name it without a `chdir`.
-    fn relative(tag: &str) -> Fixture {
-        let dir = PathBuf::from(format!(
-            "target/lookpath-fixture-{}-{tag}",
-            std::process::id()
-        ));
-        Fixture::create(dir)
-    }
-
-    fn create(dir: PathBuf) -> Fixture {
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create fixture dir");
-        Fixture { dir }
-    }
-
-    /// `dir/rel` as a file with `mode`, parents created.
-    fn file(&self, rel: &str, mode: u32) -> PathBuf {
-        let p = self.dir.join(rel);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).expect("create parent");
-        }
-        let _ = fs::remove_file(&p);
-        fs::write(&p, "#!/bin/sh\nexit 0\n").expect("write fixture file");
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
-        p
-    }
-
-    /// `dir/rel` as a directory.
-    fn subdir(&self, rel: &str) -> PathBuf {
-        let p = self.dir.join(rel);
-        fs::create_dir_all(&p).expect("create subdir");
-        p
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
+/// What every fixture program holds.
+const PROG: &str = "#!/bin/sh\nexit 0\n";
 
 /// A file created in the current directory (for the `""` and `"."` `PATH` elements),
 /// removed on drop.
@@ -73,7 +22,7 @@ struct CwdFile(PathBuf);
 impl CwdFile {
     fn executable(tag: &str) -> CwdFile {
         let p = PathBuf::from(format!(".lookpath-dot-{}-{tag}", std::process::id()));
-        fs::write(&p, "#!/bin/sh\nexit 0\n").expect("write cwd fixture");
+        fs::write(&p, PROG).expect("write cwd fixture");
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
         CwdFile(p)
     }
@@ -107,8 +56,8 @@ fn join_path(dirs: &[&Path]) -> std::ffi::OsString {
 #[test]
 fn absolute_path_found() {
     let _g = common::start("absolute_path_found", 30);
-    let fx = Fixture::absolute("abs");
-    let prog = fx.file("prog", 0o755);
+    let fx = TempDir::new("abs");
+    let prog = fx.file("prog", PROG, 0o755);
     assert!(prog.is_absolute());
     // A name with a slash ignores PATH entirely, whatever its value.
     for path in [None, Some(os("")), Some(os("/nonexistent"))] {
@@ -119,28 +68,28 @@ fn absolute_path_found() {
         );
     }
     // The same file found through an absolute PATH element.
-    let found = look_path_in(os("prog"), Some(fx.dir.as_os_str())).unwrap();
+    let found = look_path_in(os("prog"), Some(fx.path().as_os_str())).unwrap();
     assert_eq!(found, prog);
 }
 
 #[test]
 fn name_with_slash_is_tried_directly() {
     let _g = common::start("name_with_slash_is_tried_directly", 30);
-    let fx = Fixture::relative("slash");
-    let prog = fx.file("bin/prog", 0o755);
+    let fx = TempDir::relative("slash");
+    let prog = fx.file("bin/prog", PROG, 0o755);
     assert!(prog.is_relative());
     // Relative is fine for a name with a slash: returned as given, never ErrDot.
     let got = look_path_in(prog.as_os_str(), None).unwrap();
     assert_eq!(got, prog);
     // Returned unchanged, not cleaned.
-    let dotted = PathBuf::from(format!("./{}/./bin//prog", fx.dir.display()));
+    let dotted = PathBuf::from(format!("./{}/./bin//prog", fx.path().display()));
     assert_eq!(
         look_path_in(dotted.as_os_str(), Some(os("/bin"))).unwrap(),
         dotted
     );
 
     // A missing file: NotFound, with Go's message and the name as the path.
-    let missing = fx.dir.join("bin/missing");
+    let missing = fx.join("bin/missing");
     let err = look_path_in(missing.as_os_str(), Some(os("/bin"))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.path(), Some(missing.as_path()));
@@ -158,7 +107,7 @@ fn name_with_slash_is_tried_directly() {
 #[test]
 fn directory_is_not_accepted() {
     let _g = common::start("directory_is_not_accepted", 30);
-    let fx = Fixture::absolute("dir");
+    let fx = TempDir::new("dir");
     let d = fx.subdir("first/prog");
     fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
     let err = look_path_in(d.as_os_str(), None).unwrap_err();
@@ -170,21 +119,21 @@ fn directory_is_not_accepted() {
     );
 
     // In PATH, the directory is skipped and the next element's program wins.
-    let prog = fx.file("second/prog", 0o755);
-    let path = join_path(&[&fx.dir.join("first"), &fx.dir.join("second")]);
+    let prog = fx.file("second/prog", PROG, 0o755);
+    let path = join_path(&[&fx.join("first"), &fx.join("second")]);
     assert_eq!(look_path_in(os("prog"), Some(&path)).unwrap(), prog);
     // With only the directory, nothing is found.
-    let err = look_path_in(os("prog"), Some(fx.dir.join("first").as_os_str())).unwrap_err();
+    let err = look_path_in(os("prog"), Some(fx.join("first").as_os_str())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
 #[test]
 fn file_without_exec_bit_is_refused() {
     let _g = common::start("file_without_exec_bit_is_refused", 30);
-    let fx = Fixture::absolute("noexec");
+    let fx = TempDir::new("noexec");
     // Tests may run as root, for whom X_OK needs just one execute bit: 0644 must still fail.
     for mode in [0o644, 0o600, 0o000] {
-        let plain = fx.file("first/prog", mode);
+        let plain = fx.file("first/prog", PROG, mode);
         let err = look_path_in(plain.as_os_str(), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "mode {mode:o}");
         assert_eq!(err.path(), Some(plain.as_path()));
@@ -192,20 +141,20 @@ fn file_without_exec_bit_is_refused() {
             err.to_string(),
             format!("exec: \"{}\": permission denied", plain.display())
         );
-        let err = look_path_in(os("prog"), Some(fx.dir.join("first").as_os_str())).unwrap_err();
+        let err = look_path_in(os("prog"), Some(fx.join("first").as_os_str())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "mode {mode:o}");
     }
     // Any one execute bit is enough (for root, and for the owner when it is the owner's).
-    let owner_only = fx.file("first/prog", 0o744);
+    let owner_only = fx.file("first/prog", PROG, 0o744);
     assert_eq!(
         look_path_in(owner_only.as_os_str(), None).unwrap(),
         owner_only
     );
 
     // In PATH, the non-executable file is skipped for the next element's program.
-    fx.file("first/prog", 0o644);
-    let prog = fx.file("second/prog", 0o755);
-    let path = join_path(&[&fx.dir.join("first"), &fx.dir.join("second")]);
+    fx.file("first/prog", PROG, 0o644);
+    let prog = fx.file("second/prog", PROG, 0o755);
+    let path = join_path(&[&fx.join("first"), &fx.join("second")]);
     assert_eq!(look_path_in(os("prog"), Some(&path)).unwrap(), prog);
 }
 
@@ -213,8 +162,8 @@ fn file_without_exec_bit_is_refused() {
 fn non_regular_file_is_refused() {
     let _g = common::start("non_regular_file_is_refused", 30);
     // A FIFO with execute bits would pass Go's check; execve refuses it with EACCES.
-    let fx = Fixture::absolute("fifo");
-    let fifo = fx.dir.join("prog");
+    let fx = TempDir::new("fifo");
+    let fifo = fx.join("prog");
     let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: `c` is a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0, "mkfifo");
@@ -225,15 +174,15 @@ fn non_regular_file_is_refused() {
         err.to_string(),
         format!("exec: \"{}\": permission denied", fifo.display())
     );
-    let err = look_path_in(os("prog"), Some(fx.dir.as_os_str())).unwrap_err();
+    let err = look_path_in(os("prog"), Some(fx.path().as_os_str())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
 #[test]
 fn symlink_to_executable_is_followed() {
     let _g = common::start("symlink_to_executable_is_followed", 30);
-    let fx = Fixture::absolute("symlink");
-    let target = fx.file("real/prog", 0o755);
+    let fx = TempDir::new("symlink");
+    let target = fx.file("real/prog", PROG, 0o755);
     let link_dir = fx.subdir("links");
     std::os::unix::fs::symlink(&target, link_dir.join("prog")).expect("symlink");
     // The candidate path is returned, not the symlink's target.
@@ -241,7 +190,7 @@ fn symlink_to_executable_is_followed() {
         look_path_in(os("prog"), Some(link_dir.as_os_str())).unwrap(),
         link_dir.join("prog")
     );
-    std::os::unix::fs::symlink(fx.dir.join("nowhere"), link_dir.join("dangling")).expect("symlink");
+    std::os::unix::fs::symlink(fx.join("nowhere"), link_dir.join("dangling")).expect("symlink");
     let err = look_path_in(os("dangling"), Some(link_dir.as_os_str())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
@@ -249,11 +198,11 @@ fn symlink_to_executable_is_followed() {
 #[test]
 fn first_match_in_path_order_wins() {
     let _g = common::start("first_match_in_path_order_wins", 30);
-    let fx = Fixture::absolute("order");
-    let a = fx.file("a/prog", 0o755);
-    let b = fx.file("b/prog", 0o755);
-    let (da, db) = (fx.dir.join("a"), fx.dir.join("b"));
-    let missing = fx.dir.join("missing");
+    let fx = TempDir::new("order");
+    let a = fx.file("a/prog", PROG, 0o755);
+    let b = fx.file("b/prog", PROG, 0o755);
+    let (da, db) = (fx.join("a"), fx.join("b"));
+    let missing = fx.join("missing");
     assert_eq!(
         look_path_in(os("prog"), Some(&join_path(&[&da, &db]))).unwrap(),
         a
@@ -308,27 +257,24 @@ fn empty_and_dot_elements_give_err_dot() {
     let err = look_path_in(f.name(), Some(os("."))).unwrap_err();
     assert!(fs::metadata(err.path().unwrap()).unwrap().is_file());
     // ErrDot is final: a later absolute element holding the program is not consulted.
-    let fx = Fixture::absolute("dot-later");
-    fx.file(&name, 0o755);
-    let path = join_path(&[Path::new("."), &fx.dir]);
+    let fx = TempDir::new("dot-later");
+    fx.file(&name, PROG, 0o755);
+    let path = join_path(&[Path::new("."), fx.path()]);
     assert_eq!(
         look_path_in(f.name(), Some(&path)).unwrap_err().kind(),
         ErrorKind::Dot
     );
     // But an absolute element first wins.
-    let path = join_path(&[&fx.dir, Path::new(".")]);
-    assert_eq!(
-        look_path_in(f.name(), Some(&path)).unwrap(),
-        fx.dir.join(&name)
-    );
+    let path = join_path(&[fx.path(), Path::new(".")]);
+    assert_eq!(look_path_in(f.name(), Some(&path)).unwrap(), fx.join(&name));
 }
 
 #[test]
 fn relative_non_dot_element_gives_err_dot() {
     let _g = common::start("relative_non_dot_element_gives_err_dot", 30);
-    let fx = Fixture::relative("rel");
-    let prog = fx.file("sub/bin/prog", 0o755);
-    let dir = fx.dir.join("sub/bin");
+    let fx = TempDir::relative("rel");
+    let prog = fx.file("sub/bin/prog", PROG, 0o755);
+    let dir = fx.join("sub/bin");
     let err = look_path_in(os("prog"), Some(dir.as_os_str())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dot);
     assert_eq!(err.path(), Some(prog.as_path()));
@@ -337,7 +283,7 @@ fn relative_non_dot_element_gives_err_dot() {
         "exec: \"prog\": cannot run executable found relative to current directory"
     );
     // The element is cleaned like Go's filepath.Join: "./x/bin/" gives "x/bin/prog".
-    let dotted = PathBuf::from(format!("./{}/sub/./bin/", fx.dir.display()));
+    let dotted = PathBuf::from(format!("./{}/sub/./bin/", fx.path().display()));
     let err = look_path_in(os("prog"), Some(dotted.as_os_str())).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dot);
     assert_eq!(err.path(), Some(prog.as_path()));
@@ -346,9 +292,9 @@ fn relative_non_dot_element_gives_err_dot() {
 #[test]
 fn not_found_has_go_message() {
     let _g = common::start("not_found_has_go_message", 30);
-    let fx = Fixture::absolute("notfound");
-    fx.file("other", 0o755);
-    let dir = fx.dir.as_os_str();
+    let fx = TempDir::new("notfound");
+    fx.file("other", PROG, 0o755);
+    let dir = fx.path().as_os_str();
     for path in [
         None,
         Some(os("")),
@@ -381,10 +327,10 @@ fn not_found_has_go_message() {
 #[test]
 fn invalid_names() {
     let _g = common::start("invalid_names", 30);
-    let fx = Fixture::absolute("invalid");
+    let fx = TempDir::new("invalid");
     // Even with an executable file that the joined path would name, nothing is tried.
-    fx.file("prog", 0o755);
-    let dir = fx.dir.as_os_str();
+    fx.file("prog", PROG, 0o755);
+    let dir = fx.path().as_os_str();
     let err = look_path_in(os(""), Some(dir)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert_eq!(err.to_string(), "exec: \"\": empty program name");

@@ -1,14 +1,13 @@
 //! Integration tests of `forkexec::raw`: every wrapper's success and failure paths.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::STRATEGIES;
 use forkexec::raw::{
@@ -28,21 +27,6 @@ fn fl_flags(fd: &impl AsRawFd) -> i32 {
     let f = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
     assert!(f >= 0, "F_GETFL failed");
     f
-}
-
-/// A unique path under the temp dir, removed when dropped.
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(tag: &str) -> TempPath {
-        TempPath(std::env::temp_dir().join(format!("forkexec-test-{}-{tag}", std::process::id())))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn reap(pid: i32) -> WaitStatus {
@@ -135,16 +119,15 @@ fn exec_missing_file_every_strategy() {
 #[test]
 fn exec_non_executable_file_every_strategy() {
     let _g = common::start("exec_non_executable_file_every_strategy", 60);
-    let tmp = TempPath::new("noexec");
-    std::fs::write(&tmp.0, b"#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&tmp.0, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let plan = ExecPlan::new(&tmp.0, ["noexec"]).unwrap();
+    let tmp = common::TempDir::new("noexec");
+    let script = tmp.file("noexec", "#!/bin/sh\nexit 0\n", 0o644);
+    let plan = ExecPlan::new(&script, ["noexec"]).unwrap();
     for s in STRATEGIES {
         let err = raw::fork_exec(&plan, &[], s).expect_err(&format!("{s:?}: spawned"));
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{s:?}: {err:?}");
         assert_eq!(err.stage(), Some(Stage::Exec), "{s:?}: {err:?}");
         assert_eq!(err.errno(), Some(libc::EACCES), "{s:?}: {err:?}");
-        assert_eq!(err.path(), Some(tmp.0.as_path()), "{s:?}: {err:?}");
+        assert_eq!(err.path(), Some(script.as_path()), "{s:?}: {err:?}");
         assert!(common::children().is_empty(), "{s:?}: child left behind");
     }
 }
@@ -271,7 +254,7 @@ fn waitpid_nohang_running_child_is_none() {
 #[test]
 fn wait4_returns_rusage() {
     let _g = common::start("wait4_returns_rusage", 60);
-    let plan = common::sh("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 4");
+    let plan = common::sh_plan("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 4");
     for s in STRATEGIES {
         let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
         let (pid, status, usage) = raw::wait4(child.pid, WaitOptions::empty())
@@ -329,7 +312,7 @@ fn pidfd_wait_nohang_then_kill() {
 #[test]
 fn pidfd_wait_exit_code() {
     let _g = common::start("pidfd_wait_exit_code", 60);
-    let plan = common::sh("exit 9");
+    let plan = common::sh_plan("exit 9");
     for s in STRATEGIES {
         let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
         let pidfd = child.pidfd.expect("pidfd on this kernel");
@@ -507,9 +490,9 @@ fn fork_refuses_a_faked_proc() {
         // SAFETY: the fd just opened, owned here.
         unsafe { libc::close(fd as i32) };
     }
-    let fake = TempPath::new("fake-stat");
+    let tmp = common::TempDir::new("fake-stat");
     let stat = "1 (x) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 0\n";
-    std::fs::write(&fake.0, stat).unwrap();
+    let fake = tmp.file("stat", stat, 0o644);
     let exe = std::env::current_exe().unwrap();
     let modes = [
         (
@@ -522,7 +505,7 @@ fn fork_refuses_a_faked_proc() {
         ),
         (
             "file over /proc/<pid>/stat",
-            format!("mount --bind '{}' /proc/$$/stat", fake.0.display()),
+            format!("mount --bind '{}' /proc/$$/stat", fake.display()),
             true,
         ),
         (
@@ -532,9 +515,10 @@ fn fork_refuses_a_faked_proc() {
             has_openat2,
         ),
     ];
+    let helper = common::test_path("fake_proc_helper");
     for (what, setup, enforced) in modes {
         let script = format!(
-            "{setup} || exit 97; exec \"$0\" fake_proc_helper --exact --nocapture --test-threads=1"
+            "{setup} || exit 97; exec \"$0\" {helper} --exact --nocapture --test-threads=1"
         );
         let out = std::process::Command::new("unshare")
             .args(["-Urm", "sh", "-c", &script])

@@ -3,41 +3,15 @@
 //! public entry point (the raw engine, `Cmd`, `start_process`), with the failed child
 //! reaped (no zombie: the guard checks) and no fd left behind.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::STRATEGIES;
+use common::{STRATEGIES, TempDir};
 use forkexec::raw::{self, ExecPlan};
 use forkexec::{Cmd, Error, ErrorKind, ProcAttr, Stage, start_process};
-
-/// A fresh scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!("forkexec-faults-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-
-    fn file(&self, name: &str, content: &[u8], mode: u32) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What a fault must come back as.
 #[derive(Debug, Clone, Copy)]
@@ -94,8 +68,8 @@ fn argv(prog: &str) -> Vec<OsString> {
 #[test]
 fn missing_file_is_not_found() {
     let _g = common::start("missing_file_is_not_found", 60);
-    let d = Scratch::new("missing");
-    let p = d.0.join("no-such-program");
+    let d = TempDir::new("missing");
+    let p = d.join("no-such-program");
     let want = Want {
         kind: ErrorKind::NotFound,
         stage: Stage::Exec,
@@ -103,30 +77,25 @@ fn missing_file_is_not_found() {
     };
     expect_exec_fault(&p, &argv("x"), want, "missing file");
     // A missing directory on the way is the same.
-    expect_exec_fault(
-        &d.0.join("no/such/dir/prog"),
-        &argv("x"),
-        want,
-        "missing dir",
-    );
+    expect_exec_fault(&d.join("no/such/dir/prog"), &argv("x"), want, "missing dir");
 }
 
 #[test]
 fn directory_is_permission_denied() {
     let _g = common::start("directory_is_permission_denied", 60);
-    let d = Scratch::new("dir");
+    let d = TempDir::new("dir");
     let want = Want {
         kind: ErrorKind::PermissionDenied,
         stage: Stage::Exec,
         errno: libc::EACCES,
     };
-    expect_exec_fault(&d.0, &argv("x"), want, "a directory");
+    expect_exec_fault(d.path(), &argv("x"), want, "a directory");
 }
 
 #[test]
 fn no_execute_bit_is_permission_denied() {
     let _g = common::start("no_execute_bit_is_permission_denied", 60);
-    let d = Scratch::new("noexec");
+    let d = TempDir::new("noexec");
     // Even root needs at least one execute bit on a regular file.
     let p = d.file("script", b"#!/bin/sh\nexit 0\n", 0o644);
     let want = Want {
@@ -140,7 +109,7 @@ fn no_execute_bit_is_permission_denied() {
 #[test]
 fn script_with_missing_interpreter_is_not_found() {
     let _g = common::start("script_with_missing_interpreter_is_not_found", 60);
-    let d = Scratch::new("interp");
+    let d = TempDir::new("interp");
     let p = d.file("script", b"#!/no/such/interp\nexit 0\n", 0o755);
     // The kernel reports the missing interpreter as ENOENT of the script itself.
     let want = Want {
@@ -154,7 +123,7 @@ fn script_with_missing_interpreter_is_not_found() {
 #[test]
 fn wrong_binary_format_is_enoexec() {
     let _g = common::start("wrong_binary_format_is_enoexec", 60);
-    let d = Scratch::new("format");
+    let d = TempDir::new("format");
     // Bytes that are neither an ELF header nor `#!`: no binfmt handler claims them.
     let mut junk = Vec::with_capacity(4096);
     let mut x: u32 = 0x1234_5678;
@@ -177,8 +146,8 @@ fn wrong_binary_format_is_enoexec() {
 fn vanished_cwd_is_not_found_at_chdir() {
     let _g = common::start("vanished_cwd_is_not_found_at_chdir", 60);
     for s in STRATEGIES {
-        let d = Scratch::new(&format!("cwd-{s:?}"));
-        let dir = d.0.join("wd");
+        let d = TempDir::new(&format!("cwd-{s:?}"));
+        let dir = d.join("wd");
         std::fs::create_dir(&dir).unwrap();
         let mut cmd = Cmd::new("/bin/true");
         cmd.dir(&dir).strategy(s);

@@ -1,6 +1,6 @@
 //! Every spawn behaviour, asserted on every strategy (Vfork, PosixSpawn, Fork, Auto).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -288,7 +288,7 @@ fn inherited_env_arrives() {
 fn cwd_is_applied() {
     let _g = common::start("cwd_is_applied", 60);
     let want = std::fs::canonicalize("/tmp").unwrap();
-    let plan = common::sh("pwd -P").dir("/tmp").unwrap();
+    let plan = common::sh_plan("pwd -P").dir("/tmp").unwrap();
     for s in STRATEGIES {
         let out = capture_ok(&plan, s, &[]);
         assert_eq!(
@@ -300,7 +300,7 @@ fn cwd_is_applied() {
     }
     // Without cwd the child runs in the parent's directory.
     let here = std::env::current_dir().unwrap().canonicalize().unwrap();
-    let plan = common::sh("pwd -P");
+    let plan = common::sh_plan("pwd -P");
     for s in STRATEGIES {
         let out = capture_ok(&plan, s, &[]);
         assert_eq!(out, [here.as_os_str().as_bytes(), b"\n"].concat(), "{s:?}");
@@ -389,7 +389,7 @@ fn relative_program_resolves_after_cwd() {
 fn child_sees_only_stdio() {
     let _g = common::start("child_sees_only_stdio", 60);
     let leak = LeakyFd::new();
-    let plan = common::sh(LIST_FDS);
+    let plan = common::sh_plan(LIST_FDS);
     for s in STRATEGIES {
         let out = capture_ok(&plan, s, &[]);
         assert_eq!(
@@ -408,7 +408,7 @@ fn close_other_fds_false_lets_non_cloexec_fd_through() {
     let leak = LeakyFd::new();
     let n = leak.0.as_raw_fd();
     let (r, w) = raw::pipe().unwrap(); // cloexec: never visible
-    let plan = common::sh(LIST_FDS).keep_other_fds(true);
+    let plan = common::sh_plan(LIST_FDS).keep_other_fds(true);
     for s in STRATEGIES {
         let fds = parse_fd_list(&capture_ok(&plan, s, &[]), s);
         assert!(
@@ -431,7 +431,7 @@ fn close_other_fds_false_lets_non_cloexec_fd_through() {
 fn extra_fds_three_and_four() {
     let _g = common::start("extra_fds_three_and_four", 60);
     let leak = LeakyFd::new();
-    let plan = common::sh(&format!("{LIST_FDS}; echo three >&3; echo four >&4"));
+    let plan = common::sh_plan(&format!("{LIST_FDS}; echo three >&3; echo four >&4"));
     for s in STRATEGIES {
         let (r3, w3) = raw::pipe().unwrap();
         let (r4, w4) = raw::pipe().unwrap();
@@ -463,7 +463,7 @@ fn extra_fds_three_and_four() {
 #[test]
 fn close_fd_zero() {
     let _g = common::start("close_fd_zero", 60);
-    let plan = common::sh(LIST_FDS);
+    let plan = common::sh_plan(LIST_FDS);
     for s in STRATEGIES {
         let out = capture_ok(&plan, s, &[ChildFd::Close]);
         assert_eq!(parse_fd_list(&out, s), BTreeSet::from([1, 2]), "{s:?}");
@@ -501,7 +501,7 @@ fn fd_swap_between_two_child_fds() {
         // end): a 2-cycle that needs a temporary.
         let extra = slots((x.max(y) + 1) as usize, &[(x, rb.as_fd()), (y, wa.as_fd())]);
         // dash redirects single-digit fds only: go through /proc/self/fd (same pipe).
-        let plan = common::sh(&format!(
+        let plan = common::sh_plan(&format!(
             "read v </proc/self/fd/{x}; echo \"got:$v\" >/proc/self/fd/{y}"
         ));
         let mut wbf = std::fs::File::from(wb);
@@ -537,7 +537,7 @@ fn fd_swap_with_stdout() {
         let mut extra = slots(n, &[(x, rb.as_fd()), (z, wa.as_fd())]);
         extra[0] = ChildFd::Fd(rb.as_fd());
         extra[1] = ChildFd::Fd(wa.as_fd());
-        let plan = common::sh(&format!(
+        let plan = common::sh_plan(&format!(
             "read v; echo \"1:$v\"; read w </proc/self/fd/{x}; echo \"{z}:$w\" >/proc/self/fd/{z}"
         ));
         let mut wbf = std::fs::File::from(wb);
@@ -576,7 +576,7 @@ fn fd_three_cycle() {
                 (nums[2], pipes[0].1.as_fd()),
             ],
         );
-        let plan = common::sh(&format!(
+        let plan = common::sh_plan(&format!(
             "echo a >/proc/self/fd/{}; echo b >/proc/self/fd/{}; echo c >/proc/self/fd/{}",
             nums[0], nums[1], nums[2]
         ));
@@ -604,7 +604,7 @@ fn fd_at_its_own_number_crosses_exec() {
         let x = w.as_raw_fd();
         // child fd x <- parent fd x, which is close-on-exec in the parent.
         let extra = slots((x + 1) as usize, &[(x, w.as_fd())]);
-        let plan = common::sh(&format!("echo same >/proc/self/fd/{x}"));
+        let plan = common::sh_plan(&format!("echo same >/proc/self/fd/{x}"));
         let out = capture_ok(&plan, s, &extra);
         drop(extra);
         drop(w);
@@ -622,7 +622,7 @@ fn many_fd_slots() {
     // `source_fd_above_a_hole_in_the_fd_table` (src/sys/spawn.rs:121-124).
     // More than the 16 inline slots: child fds 3..=19 closed, 20 a pipe.
     // dash redirects only single-digit fds: write through /proc instead.
-    let plan = common::sh(&format!("{LIST_FDS}; echo twenty >/proc/self/fd/20"));
+    let plan = common::sh_plan(&format!("{LIST_FDS}; echo twenty >/proc/self/fd/20"));
     for s in STRATEGIES {
         let (r, w) = raw::pipe().unwrap();
         let mut extra = vec![ChildFd::Inherit; 3];
@@ -694,7 +694,7 @@ fn source_fd_above_a_hole_in_the_fd_table() {
         let (r, w) = raw::pipe().unwrap();
         drop(hole1);
         drop(hole2);
-        let plan = common::sh("echo above");
+        let plan = common::sh_plan("echo above");
         let child = spawn(&plan, &[ChildFd::Inherit, ChildFd::Fd(w.as_fd())], s);
         drop(w);
         let mut got = String::new();
@@ -712,7 +712,7 @@ fn source_fd_above_a_hole_in_the_fd_table() {
 fn every_exit_code_decodes() {
     let _g = common::start("every_exit_code_decodes", 60);
     let plans: Vec<ExecPlan> = (0..=255)
-        .map(|n| common::sh(&format!("exit {n}")))
+        .map(|n| common::sh_plan(&format!("exit {n}")))
         .collect();
     for s in STRATEGIES {
         for (n, plan) in plans.iter().enumerate() {
@@ -741,7 +741,7 @@ fn death_by_signal() {
     ];
     for s in STRATEGIES {
         for (script, sig) in cases {
-            let plan = common::sh(script);
+            let plan = common::sh_plan(script);
             // Through wait4's status word...
             let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
             match reap(child.pid) {
@@ -761,8 +761,8 @@ fn death_by_signal() {
             }
         }
         // TERM and KILL never dump core.
-        let child =
-            raw::fork_exec(&common::sh("kill -TERM $$"), &[], s).unwrap_or_else(|e| panic!("{e}"));
+        let child = raw::fork_exec(&common::sh_plan("kill -TERM $$"), &[], s)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             reap(child.pid),
             WaitStatus::Signaled {
@@ -932,7 +932,7 @@ fn env_child_pid_is_written_by_the_child() {
     let _g = common::start("env_child_pid_is_written_by_the_child", 60);
     // The entry replaces an inherited or explicit one of the same key.
     let env = forkexec::raw::CStringArray::from_env([("LISTEN_PID", "1"), ("KEEP", "x")]).unwrap();
-    let plan = common::sh("echo $LISTEN_PID $$ $KEEP")
+    let plan = common::sh_plan("echo $LISTEN_PID $$ $KEEP")
         .env(env)
         .env_child_pid("LISTEN_PID")
         .unwrap();
@@ -947,8 +947,12 @@ fn env_child_pid_is_written_by_the_child() {
     let err = forkexec::raw::fork_exec(&plan, &[], Strategy::PosixSpawn).unwrap_err();
     assert_eq!(err.kind(), forkexec::ErrorKind::Unsupported);
     for bad in ["", "A=B", "A\0B"] {
-        let e = common::sh("true").env_child_pid(bad).unwrap_err();
+        let e = common::sh_plan("true").env_child_pid(bad).unwrap_err();
         assert_eq!(e.kind(), forkexec::ErrorKind::InvalidInput, "{bad:?}");
     }
-    assert!(common::sh("true").env_child_pid("K".repeat(65)).is_err());
+    assert!(
+        common::sh_plan("true")
+            .env_child_pid("K".repeat(65))
+            .is_err()
+    );
 }

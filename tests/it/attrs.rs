@@ -3,7 +3,7 @@
 //! can express it, and must be refused with `Unsupported` by the ones that cannot. Where the
 //! kernel refuses (no privilege, no cgroup filesystem), the test prints why and skips.
 
-mod common;
+use crate::common;
 
 use forkexec::raw::Strategy;
 use forkexec::{Cmd, ErrorKind, Namespaces, Stdio, SysProcAttr};
@@ -88,24 +88,33 @@ fn cgroup_placement_moves_the_child() {
         "/sys/fs/cgroup",
     ];
     let name = format!("forkexec-test-{}", std::process::id());
-    let Some(dir) = roots.iter().find_map(|r| {
+    /// The test's cgroup, removed (`rmdir`: a cgroup's files cannot be unlinked) when
+    /// dropped, pass or fail; by then its children have exited.
+    struct Cgroup(std::path::PathBuf);
+    impl Drop for Cgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let Some(cgroup) = roots.iter().find_map(|r| {
         let d = std::path::Path::new(r).join(&name);
-        std::fs::create_dir(&d).ok().map(|()| d)
+        std::fs::create_dir(&d).ok().map(|()| Cgroup(d))
     }) else {
         eprintln!("skipped: no writable cgroup hierarchy here");
         return;
     };
+    let dir = &cgroup.0;
     for s in [Strategy::Vfork, Strategy::Fork, Strategy::Auto] {
         let out = Cmd::new("cat")
             .arg("/proc/self/cgroup")
-            .cgroup(&dir)
+            .cgroup(dir)
             .strategy(s)
             .output();
         let out = String::from_utf8(out.unwrap_or_else(|e| panic!("{s:?}: {e}"))).unwrap();
         assert!(out.contains(&format!("/{name}\n")), "{s:?}: {out}");
     }
     let err = Cmd::new("true")
-        .cgroup(&dir)
+        .cgroup(dir)
         .strategy(Strategy::PosixSpawn)
         .run()
         .unwrap_err();
@@ -116,7 +125,9 @@ fn cgroup_placement_moves_the_child() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     // The children have exited: the cgroup is empty and can go.
-    std::fs::remove_dir(&dir).unwrap();
+    let dir = cgroup.0.clone();
+    drop(cgroup);
+    assert!(!dir.exists(), "cgroup {dir:?} not removed");
 }
 
 #[test]
@@ -309,8 +320,8 @@ fn namespaces_leave_the_parent_alone() {
 fn unshared_mounts_stay_in_the_child() {
     let _g = common::start("unshared_mounts_stay_in_the_child", 90);
     if is_helper("unshared_mounts_stay_in_the_child") {
-        let dir = std::env::temp_dir().join(format!("forkexec-mnt-{}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap();
+        let tmp = common::TempDir::new("unshared_mounts_stay_in_the_child");
+        let dir = tmp.path();
         let mounted = || {
             let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
             info.contains(dir.to_str().unwrap())
@@ -323,18 +334,17 @@ fn unshared_mounts_stay_in_the_child() {
             ] {
                 let st = Cmd::new("mount")
                     .args(["-t", "tmpfs", "none"])
-                    .arg(&dir)
+                    .arg(dir)
                     .clone_namespaces(clone)
                     .unshare(unshare)
                     .strategy(s)
                     .status();
                 results.push((s, st.map(|st| st.success()), mounted()));
                 if mounted() {
-                    let _ = Cmd::new("umount").arg(&dir).status();
+                    let _ = Cmd::new("umount").arg(dir).status();
                 }
             }
         }
-        std::fs::remove_dir(&dir).unwrap();
         for (s, st, leaked) in results {
             assert!(st.unwrap(), "{s:?}: mount failed");
             assert!(
@@ -486,8 +496,9 @@ fn foreground_child_is_not_stopped() {
     }
     let exe = std::env::current_exe().unwrap();
     let line = format!(
-        "{} --exact foreground_child_is_not_stopped --nocapture --test-threads=1",
-        exe.display()
+        "{} --exact {} --nocapture --test-threads=1",
+        exe.display(),
+        common::test_path("foreground_child_is_not_stopped")
     );
     run_helper("foreground_child_is_not_stopped", &[], |c| {
         *c = Cmd::new("script");

@@ -2,7 +2,7 @@
 //! [`forkexec::start_process`], [`forkexec::Process`], [`forkexec::find_process`] and
 //! [`forkexec::ProcessState`]. Spawn behaviours run on every strategy.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::fd::AsFd;

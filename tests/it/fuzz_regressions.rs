@@ -3,8 +3,8 @@
 //! checked-in corpus under `fuzz/corpus/<target>/`, through the very property functions the
 //! fuzz targets run (`fuzz/props.rs`).
 
-mod common;
-#[path = "../fuzz/props.rs"]
+use crate::common;
+#[path = "../../fuzz/props.rs"]
 mod props;
 
 use std::path::{Path, PathBuf};

@@ -2,38 +2,11 @@
 //! does (issue 14: no lookup system call in the parent); the outcome and the errors are
 //! Go's `LookPath` rules, on every strategy (`PosixSpawn` looks up in the parent).
 
-mod common;
-
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::common::{self, TempDir};
+
 use forkexec::{Cmd, ErrorKind, Stage};
-
-/// A temp dir removed on drop, pass or fail.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("forkexec-search-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn file(&self, rel: &str, body: &str, mode: u32) -> PathBuf {
-        let p = self.0.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, body).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn path_of(dirs: &[&Path]) -> String {
     dirs.iter()
@@ -51,16 +24,16 @@ fn the_first_executable_candidate_runs_as_go_would_pick_it() {
     let t = TempDir::new("pick");
     // a: not executable; b: a directory of that name; c: the one; d: a later one.
     t.file("a/prog", "#!/bin/sh\necho a\n", 0o644);
-    std::fs::create_dir_all(t.0.join("b/prog")).unwrap();
+    t.subdir("b/prog");
     t.file("c/prog", "#!/bin/sh\necho c\n", 0o755);
     t.file("d/prog", "#!/bin/sh\necho d\n", 0o755);
-    let dirs = ["a", "b", "missing", "c", "d"].map(|d| t.0.join(d));
+    let dirs = ["a", "b", "missing", "c", "d"].map(|d| t.join(d));
     let path = path_of(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     for s in common::STRATEGIES {
         let mut cmd = Cmd::new("prog");
         cmd.env("PATH", &path).strategy(s);
         assert_eq!(cmd.output().unwrap(), b"c\n", "{s:?}");
-        assert_eq!(cmd.resolved_path().unwrap(), t.0.join("c/prog"), "{s:?}");
+        assert_eq!(cmd.resolved_path().unwrap(), t.join("c/prog"), "{s:?}");
         // Started again: the same choice.
         assert_eq!(cmd.output().unwrap(), b"c\n", "{s:?}");
     }
@@ -72,7 +45,7 @@ fn not_found_is_gos_error_on_every_strategy() {
     let t = TempDir::new("notfound");
     t.file("a/other", "#!/bin/sh\n", 0o755);
     t.file("b/nope-forkexec", "#!/bin/sh\n", 0o644); // there, but not executable
-    let path = path_of(&[&t.0.join("a"), &t.0.join("b")]);
+    let path = path_of(&[&t.join("a"), &t.join("b")]);
     let before = common::children();
     for s in common::STRATEGIES {
         let err = Cmd::new("nope-forkexec")
@@ -102,7 +75,7 @@ fn a_candidate_that_fails_to_exec_is_named() {
     // Executable, but not a program the kernel can load (no #! line, not ELF).
     let bad = t.file("a/garbage", "\x01\x02 not a program\n", 0o755);
     t.file("b/garbage", "#!/bin/sh\necho later\n", 0o755);
-    let path = path_of(&[&t.0.join("a"), &t.0.join("b")]);
+    let path = path_of(&[&t.join("a"), &t.join("b")]);
     for s in common::STRATEGIES {
         let err = Cmd::new("garbage")
             .env("PATH", &path)
@@ -122,11 +95,9 @@ fn a_relative_path_element_still_gives_err_dot() {
     let t = TempDir::new("dot");
     t.file("rel/prog-dot", "#!/bin/sh\necho rel\n", 0o755);
     t.file("abs/prog-dot", "#!/bin/sh\necho abs\n", 0o755);
-    // Relative to the parent's cwd: the test's cwd is the crate root, not the temp dir,
-    // so name the relative element from there.
-    let cwd = std::env::current_dir().unwrap();
-    let rel = pathdiff(&t.0.join("rel"), &cwd);
-    let path = format!("{}:{}", rel.display(), t.0.join("abs").display());
+    // Relative to the parent's cwd (the crate root, not the temp dir).
+    let rel = common::relative_from_cwd(&t.join("rel"));
+    let path = format!("{}:{}", rel.display(), t.join("abs").display());
     for s in common::STRATEGIES {
         let err = Cmd::new("prog-dot")
             .env("PATH", &path)
@@ -143,20 +114,6 @@ fn a_relative_path_element_still_gives_err_dot() {
     }
 }
 
-/// `to` relative to `from` (both absolute), through `..` as needed.
-fn pathdiff(to: &Path, from: &Path) -> PathBuf {
-    let (t, f): (Vec<_>, Vec<_>) = (to.components().collect(), from.components().collect());
-    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
-    let mut p = PathBuf::new();
-    for _ in common..f.len() {
-        p.push("..");
-    }
-    for c in &t[common..] {
-        p.push(c);
-    }
-    p
-}
-
 #[test]
 fn a_candidate_go_would_choose_stops_the_search_even_if_its_interpreter_is_missing() {
     let _w = common::start("a_candidate_go_would_choose_stops_the_search", 60);
@@ -165,7 +122,7 @@ fn a_candidate_go_would_choose_stops_the_search_even_if_its_interpreter_is_missi
     // interpreter), which must not make the child try the next one.
     let a = t.file("a/prog-interp", "#!/nonexistent/interp\n", 0o755);
     t.file("b/prog-interp", "#!/bin/sh\necho ran-b\n", 0o755);
-    let path = path_of(&[&t.0.join("a"), &t.0.join("b")]);
+    let path = path_of(&[&t.join("a"), &t.join("b")]);
     for s in common::STRATEGIES {
         let mut cmd = Cmd::new("prog-interp");
         cmd.env("PATH", &path).strategy(s);
