@@ -4,26 +4,15 @@ use std::ffi::OsString;
 
 use crate::rows::Row;
 
+/// The synopsis, printed with a usage error.
 pub const USAGE: &str = "\
-usage: spawn_bench [-n N] [--rss-mib MIB] [--env N] [--threads T,..] [--output]
-                   [--program PATH | --tiny] [--only KEY,KEY..] [--json] [--no-warmup]
+usage: spawn_bench [-n N] [--output] [--program PATH | --tiny] [--peers] [--rss-mib MIB]
+                   [--env N] [--threads T,..] [--only KEY,..] [--json] [--no-warmup]
                    [-- ARGS..]
-  -n N             spawns per row (default 2000)
-  --rss-mib MIB    allocate and touch MIB MiB in the parent first (default 0)
-  --env N          set N variables on the command for the Cmd and std rows (default 0)
-  --threads T,..   T threads spawning at once, each N/T times (default 1); several counts:
-                   each row with each, a scaling column compares them
-  --output         capture stdout: Cmd::output() vs std output() vs the floor
-  --program PATH   the program to spawn (default /bin/true; looked up on PATH when it has
-                   no '/'); ARGS after -- are passed to it
-  --tiny           spawn a tiny static binary instead (x86_64 only): a 132-byte ELF doing
-                   exit_group(0), written to a private directory under $TMPDIR (or /tmp)
-                   and removed at the end; not with --program
-  --only KEYS      rows to run, comma-separated: auto, vfork, posix_spawn, fork, cmd, cmd_reset_all, std,
-                   libc_posix_spawn, libc_fork, libc_clone; cmd_output, std_output,
-                   libc_clone_output
-  --json           one JSON object per row on stdout instead of the table
-  --no-warmup      no warm-up and no per-spawn clock read (for callgrind; mean only)";
+spawn_bench --help: what each row and column means, every option, and how long a run takes";
+
+/// `--help`: what is measured and how to read it (also the documentation of the example).
+pub const HELP: &str = include_str!("help.txt");
 
 pub struct Options {
     pub n: usize,
@@ -34,15 +23,18 @@ pub struct Options {
     pub output: bool,
     /// `--program`; `/bin/true` when not given.
     pub program: Option<OsString>,
-    /// `--tiny`: spawn [`TinyProgram`] instead.
+    /// `--tiny`: spawn the tiny static program instead.
     pub tiny: bool,
     pub args: Vec<OsString>,
     pub rows: Option<Vec<Row>>,
     pub json: bool,
     pub warmup: bool,
+    /// `--peers`: add the Go and CPython rows.
+    pub peers: bool,
 }
 
-pub fn parse_args() -> Result<Options, String> {
+/// The options; `None` when `--help` was asked for; a message for a usage error.
+pub fn parse_args() -> Result<Option<Options>, String> {
     let mut o = Options {
         n: 2000,
         rss_mib: 0,
@@ -55,6 +47,7 @@ pub fn parse_args() -> Result<Options, String> {
         rows: None,
         json: false,
         warmup: true,
+        peers: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -101,9 +94,9 @@ pub fn parse_args() -> Result<Options, String> {
                 let mut rows = Vec::new();
                 for k in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
                     let k = k.replace('-', "_");
-                    let row = Row::all()
-                        .find(|r| r.key() == k)
-                        .ok_or_else(|| format!("--only: unknown row {k:?}\n{USAGE}"))?;
+                    let row = Row::all().find(|r| r.key() == k).ok_or_else(|| {
+                        format!("--only: unknown row {k:?} (keys: spawn_bench --help)")
+                    })?;
                     if !rows.contains(&row) {
                         rows.push(row);
                     }
@@ -115,12 +108,13 @@ pub fn parse_args() -> Result<Options, String> {
             }
             "--json" => o.json = true,
             "--no-warmup" => o.warmup = false,
-            "-h" | "--help" => return Err(USAGE.to_owned()),
+            "--peers" => o.peers = true,
+            "-h" | "--help" => return Ok(None),
             "--" => {
                 o.args.extend(it.by_ref());
                 break;
             }
-            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
+            _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
     if o.n == 0 {
@@ -139,5 +133,8 @@ pub fn parse_args() -> Result<Options, String> {
             std::env::consts::ARCH
         ));
     }
-    Ok(o)
+    if o.peers && o.threads != [1] {
+        return Err("--peers: the peers spawn from one thread; not with --threads".to_owned());
+    }
+    Ok(Some(o))
 }

@@ -1,4 +1,4 @@
-//! The machine and the process: kernel and C library versions, memory, the environment
+//! The machine and the process: kernel and C library versions, load, memory, the environment
 //! cargo leaves, the ballast.
 
 use std::ffi::CStr;
@@ -34,6 +34,15 @@ pub fn libc_version() -> String {
     } else {
         "unknown libc".to_owned()
     }
+}
+
+/// The load averages over 1, 5 and 15 minutes, as `/proc/loadavg` has them (`?` when
+/// unreadable).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// This process's resident set size in MiB, from `/proc/self/status`.

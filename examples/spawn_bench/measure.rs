@@ -23,7 +23,15 @@ pub struct Acc {
     pub wall: Duration,
     pub spawns: usize,
     pub bytes: usize,
+    /// CPU time of the spawning process over the row's rounds (user + system, every
+    /// thread: `getrusage(RUSAGE_SELF)`; for a peer row, the peer's own).
+    pub cpu: Duration,
+    /// For a peer row: the version the peer reported.
+    pub version: Option<String>,
 }
+
+/// Spawns untimed between the start of a peer process and its timed spawns, each round.
+const PEER_WARMUP: usize = 10;
 
 pub struct Stats {
     pub row: Row,
@@ -34,6 +42,9 @@ pub struct Stats {
     pub mean_us: f64,
     pub spawns_per_s: f64,
     pub bytes_per_run: f64,
+    /// The spawning process's CPU time per spawn, in µs.
+    pub cpu_us: f64,
+    pub version: Option<String>,
 }
 
 impl Stats {
@@ -81,6 +92,8 @@ pub fn stats(row: Row, mut acc: Acc, threads: usize) -> Stats {
         mean_us,
         spawns_per_s,
         bytes_per_run: acc.bytes as f64 / acc.spawns.max(1) as f64,
+        cpu_us: acc.cpu.as_secs_f64() * 1e6 / acc.spawns.max(1) as f64,
+        version: acc.version,
     }
 }
 
@@ -107,7 +120,18 @@ pub fn run_one(
     Ok(bytes)
 }
 
-/// Runs `count` spawns of `row` split over the workers (one thread each), adding to `acc`.
+/// This process's CPU time so far, user + system, all threads (`getrusage(RUSAGE_SELF)`).
+pub fn self_cpu() -> Duration {
+    // SAFETY: `rusage` is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable `rusage`; RUSAGE_SELF cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Runs `count` spawns of `row` split over the workers (one thread each), or in its peer
+/// process, adding to `acc`.
 pub fn run_row(
     ctx: &Ctx,
     workers: &mut [Worker],
@@ -116,6 +140,20 @@ pub fn run_row(
     timed: bool,
     acc: &mut Acc,
 ) -> Result<(), BoxError> {
+    if row.is_peer() {
+        let peers = ctx.peers.as_ref().ok_or("--peers: no peer prepared")?;
+        let r = peers.run(row, count, PEER_WARMUP, &ctx.program, &ctx.args, &ctx.env)?;
+        if timed {
+            acc.ns.extend(r.samples);
+        }
+        acc.wall += r.wall;
+        acc.cpu += r.cpu;
+        acc.spawns += count;
+        acc.bytes += r.bytes;
+        acc.version = Some(r.version);
+        return Ok(());
+    }
+    let cpu = self_cpu();
     let start = Instant::now();
     let bytes = if workers.len() == 1 {
         run_one(ctx, &mut workers[0], row, count, timed, &mut acc.ns)?
@@ -147,6 +185,7 @@ pub fn run_row(
         bytes
     };
     acc.wall += start.elapsed();
+    acc.cpu += self_cpu().saturating_sub(cpu);
     acc.spawns += count;
     acc.bytes += bytes;
     Ok(())

@@ -1,10 +1,11 @@
 //! `--tiny`: a 132-byte static x86_64 executable doing `exit_group(0)`, written to a private
 //! directory.
 
-use std::io::Write;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::BoxError;
+use crate::tmp::PrivateDir;
 
 /// Where the tiny program is loaded: the traditional base of x86_64 executables, well above
 /// `vm.mmap_min_addr`.
@@ -74,69 +75,34 @@ pub fn tiny_elf() -> Vec<u8> {
 /// `--tiny`: [`tiny_elf`] written to a private directory, both removed when dropped (on
 /// every return from `run`, errors included).
 pub struct TinyProgram {
-    pub dir: std::path::PathBuf,
-    pub path: std::path::PathBuf,
+    /// Kept for its `Drop`, which removes the file.
+    _dir: PrivateDir,
+    pub path: PathBuf,
     pub len: usize,
 }
 
 impl TinyProgram {
     pub fn create() -> Result<TinyProgram, BoxError> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         let elf = tiny_elf();
-        let tmp = std::env::temp_dir();
-        // A new directory only this user can enter: nobody can swap the file between its
-        // writing and its executions. A leftover of an earlier run with the same pid is
-        // skipped, not reused.
-        let mut dir = None;
-        for k in 0..100 {
-            let d = tmp.join(format!("spawn_bench-tiny.{}.{k}", std::process::id()));
-            match std::fs::DirBuilder::new().mode(0o700).create(&d) {
-                Ok(()) => {
-                    dir = Some(d);
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(format!("--tiny: creating {}: {e}", d.display()).into()),
-            }
-        }
-        let dir =
-            dir.ok_or_else(|| format!("--tiny: no free directory name in {}", tmp.display()))?;
-        // From here on, dropping `tiny` cleans up whatever exists.
-        let tiny = TinyProgram {
-            path: dir.join("tiny"),
-            dir,
-            len: elf.len(),
-        };
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o755)
-                .open(&tiny.path)?;
-            file.write_all(&elf)?;
-            // 0755 whatever the umask; the file is closed at the end of this closure, before
-            // any exec (a file open for writing cannot be executed: ETXTBSY).
-            file.set_permissions(std::fs::Permissions::from_mode(0o755))
-        };
-        write().map_err(|e| format!("--tiny: writing {}: {e}", tiny.path.display()))?;
+        let dir = PrivateDir::create("tiny").map_err(|e| format!("--tiny: {e}"))?;
+        let path = dir
+            .write("tiny", &elf, 0o755)
+            .map_err(|e| format!("--tiny: {e}"))?;
         // Run it once, so that a temporary directory on a `noexec` mount fails here with a
         // hint rather than as a spawn error in the first row.
-        match Command::new(&tiny.path).status() {
-            Ok(s) if s.success() => Ok(tiny),
-            Ok(s) => Err(format!("--tiny: {} exited with {s}", tiny.path.display()).into()),
+        match Command::new(&path).status() {
+            Ok(s) if s.success() => Ok(TinyProgram {
+                _dir: dir,
+                path,
+                len: elf.len(),
+            }),
+            Ok(s) => Err(format!("--tiny: {} exited with {s}", path.display()).into()),
             Err(e) => Err(format!(
                 "--tiny: cannot execute {}: {e} (is {} mounted noexec? set TMPDIR to another directory)",
-                tiny.path.display(),
-                tmp.display()
+                path.display(),
+                std::env::temp_dir().display()
             )
             .into()),
         }
-    }
-}
-
-impl Drop for TinyProgram {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_dir(&self.dir);
     }
 }

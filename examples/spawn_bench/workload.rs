@@ -1,17 +1,20 @@
 //! The workloads: what one spawn + wait of each row does.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::raw::c_int;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use forkexec::Cmd;
 use forkexec::raw::{ExecPlan, WaitOptions, fork_exec, waitpid};
+use forkexec::{Cmd, Stdio};
 
 use crate::BoxError;
 use crate::floor::{RawArgs, last_os_error, libc_clone, libc_wait};
+use crate::peers::Peers;
 use crate::rows::Row;
 
 /// The floor child's stack (it only calls `execve` and `_exit`).
@@ -24,6 +27,11 @@ pub struct Ctx {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub raw: RawArgs,
+    /// The bare name the `cmd_name` and `std_name` rows start (looked up on `PATH`), when
+    /// it finds the same file as `program`.
+    pub name: Option<OsString>,
+    /// The Go and CPython peers that could be prepared (`--peers`).
+    pub peers: Option<Peers>,
 }
 
 /// What each spawning thread owns: its own `Cmd`s (a `Cmd` starts through `&mut self`) and
@@ -53,10 +61,38 @@ impl Worker {
     }
 }
 
-pub fn std_command(ctx: &Ctx) -> Command {
-    let mut c = Command::new(&ctx.program);
+/// A std `Command` for `program` with the run's arguments and variables.
+pub fn std_command(ctx: &Ctx, program: &OsString) -> Command {
+    let mut c = Command::new(program);
     c.args(&ctx.args).envs(ctx.env.iter().map(|(k, v)| (k, v)));
     c
+}
+
+/// A new `Cmd` for `program` with the run's arguments and variables, as a program that
+/// runs one job after another writes it.
+fn new_cmd(ctx: &Ctx, program: &OsString) -> Cmd {
+    let mut c = Cmd::new(program);
+    c.args(&ctx.args).envs(ctx.env.iter().map(|(k, v)| (k, v)));
+    c
+}
+
+/// An in-memory writer (a `Vec`) that also counts what it was given, so the row can report
+/// the bytes captured once the writer is out of reach.
+struct VecSink {
+    buf: Vec<u8>,
+    total: Arc<AtomicUsize>,
+}
+
+impl Write for VecSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        self.total.fetch_add(b.len(), Ordering::Relaxed);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One spawn of `row` and the wait for it: the child's raw wait status and how many bytes
@@ -71,7 +107,16 @@ pub fn spawn_wait(ctx: &Ctx, w: &mut Worker, row: Row) -> Result<(i32, usize), B
         }
         Row::Cmd => Ok((w.cmd.status()?.wait_status().to_raw(), 0)),
         Row::CmdResetAll => Ok((w.cmd_reset_all.status()?.wait_status().to_raw(), 0)),
-        Row::Std => Ok((std_command(ctx).status()?.into_raw(), 0)),
+        Row::Std => Ok((std_command(ctx, &ctx.program).status()?.into_raw(), 0)),
+        Row::CmdName | Row::StdName => {
+            let name = ctx.name.as_ref().ok_or("no bare name for this program")?;
+            let status = if row == Row::CmdName {
+                new_cmd(ctx, name).status()?.wait_status().to_raw()
+            } else {
+                std_command(ctx, name).status()?.into_raw()
+            };
+            Ok((status, 0))
+        }
         Row::LibcPosixSpawn => {
             let mut pid: libc::pid_t = 0;
             // SAFETY: path, argv and envp are NUL-terminated strings in NULL-terminated
@@ -119,8 +164,25 @@ pub fn spawn_wait(ctx: &Ctx, w: &mut Worker, row: Row) -> Result<(i32, usize), B
             let out = w.cmd_output.output()?;
             Ok((0, out.len()))
         }
+        Row::CmdWriters => {
+            let stdout = Arc::new(AtomicUsize::new(0));
+            let sink = |total: &Arc<AtomicUsize>| {
+                Stdio::from_writer(VecSink {
+                    buf: Vec::new(),
+                    total: Arc::clone(total),
+                })
+            };
+            let status = new_cmd(ctx, &ctx.program)
+                .stdout(sink(&stdout))
+                .stderr(sink(&Arc::new(AtomicUsize::new(0))))
+                .status()?;
+            Ok((
+                status.wait_status().to_raw(),
+                stdout.load(Ordering::Relaxed),
+            ))
+        }
         Row::StdOutput => {
-            let out = std_command(ctx).output()?;
+            let out = std_command(ctx, &ctx.program).output()?;
             Ok((out.status.into_raw(), out.stdout.len()))
         }
         Row::LibcCloneOutput => {
@@ -144,6 +206,9 @@ pub fn spawn_wait(ctx: &Ctx, w: &mut Worker, row: Row) -> Result<(i32, usize), B
             let status = libc_wait(pid)?;
             read?;
             Ok((status, out.len()))
+        }
+        Row::Go | Row::Python | Row::GoOutput | Row::PythonOutput => {
+            Err("a peer row runs in its own process, not through spawn_wait".into())
         }
     }
 }
