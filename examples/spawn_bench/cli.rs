@@ -9,6 +9,7 @@ pub const USAGE: &str = "\
 usage: spawn_bench [-n N] [--output] [--program PATH | --tiny] [--peers] [--rss-mib MIB]
                    [--env N] [--threads T,..] [--only KEY,..] [--json] [--no-warmup]
                    [-- ARGS..]
+       spawn_bench --agent [-n ROUND_TRIPS] [--workers W]
 spawn_bench --help: what each row and column means, every option, and how long a run takes";
 
 /// `--help`: what is measured and how to read it (also the documentation of the example).
@@ -31,6 +32,10 @@ pub struct Options {
     pub warmup: bool,
     /// `--peers`: add the Go and CPython rows.
     pub peers: bool,
+    /// `--agent`: the line ping-pong instead of spawning.
+    pub agent: bool,
+    /// `--workers`: the ping-pong's workers.
+    pub workers: usize,
 }
 
 /// The options; `None` when `--help` was asked for; a message for a usage error.
@@ -48,7 +53,10 @@ pub fn parse_args() -> Result<Option<Options>, String> {
         json: false,
         warmup: true,
         peers: false,
+        agent: false,
+        workers: 8,
     };
+    let mut n_given = false;
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
         let arg = arg
@@ -71,7 +79,10 @@ pub fn parse_args() -> Result<Option<Options>, String> {
                 .ok_or_else(|| format!("{what}: not a number: {v:?}"))
         };
         match flag.as_str() {
-            "-n" | "--n" => o.n = number(value("-n")?, "-n")?,
+            "-n" | "--n" => {
+                o.n = number(value("-n")?, "-n")?;
+                n_given = true;
+            }
             "--rss-mib" => o.rss_mib = number(value("--rss-mib")?, "--rss-mib")?,
             "--env" => o.env = number(value("--env")?, "--env")?,
             "--threads" => {
@@ -109,12 +120,25 @@ pub fn parse_args() -> Result<Option<Options>, String> {
             "--json" => o.json = true,
             "--no-warmup" => o.warmup = false,
             "--peers" => o.peers = true,
+            "--agent" => o.agent = true,
+            "--workers" => o.workers = number(value("--workers")?, "--workers")?,
             "-h" | "--help" => return Ok(None),
             "--" => {
                 o.args.extend(it.by_ref());
                 break;
             }
             _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    if o.agent {
+        if !n_given {
+            o.n = 40_000;
+        }
+        if o.workers == 0 {
+            return Err("--workers must be at least 1".to_owned());
+        }
+        if !cfg!(feature = "agent") {
+            return Err("--agent: built without the `agent` feature".to_owned());
         }
     }
     if o.n == 0 {

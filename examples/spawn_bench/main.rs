@@ -17,9 +17,12 @@
 //! The files: `cli` (options), `rows` (the rows and their ratios' references), `workload`
 //! (one spawn + wait of each row), `floor` (the raw libc baselines), `peers` (the Go and
 //! CPython peers, sources in `peers/`), `measure` (rounds, threads, statistics), `report`
-//! (table, JSON, header), `machine` (kernel, libc, load, environment), `tiny` (the tiny
+//! (table, JSON, header), `agent` (`--agent`: the worker agent's line ping-pong),
+//! `machine` (kernel, libc, load, environment), `tiny` (the tiny
 //! static binary), `tmp` (private temporary directories).
 
+#[cfg(feature = "agent")]
+mod agent;
 mod cli;
 mod floor;
 mod machine;
@@ -27,6 +30,8 @@ mod measure;
 mod peers;
 mod report;
 mod rows;
+#[cfg(test)]
+mod tests;
 mod tiny;
 mod tmp;
 mod workload;
@@ -137,6 +142,18 @@ fn select_rows(opts: &Options, auto: Strategy, program: &Program) -> Result<Vec<
 
 fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
     let load_before = load_average();
+    #[cfg(feature = "agent")]
+    if opts.agent {
+        let header = format!(
+            "spawn_bench --agent: {} round trips of a line over {} `cat` workers, {} cpu(s), load average {load_before}, kernel {}, {}",
+            opts.n,
+            opts.workers,
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel_release(),
+            libc_version()
+        );
+        return agent::run(opts.n, opts.workers, &header);
+    }
     // Before the ballast and before any thread: the file is written and closed while no
     // child can inherit it.
     let tiny = if opts.tiny {

@@ -211,7 +211,7 @@ impl Peers {
 }
 
 /// Parses a peer's result line (see `peers/peer.go`).
-fn parse_result(text: &str, count: usize) -> Result<PeerRun, BoxError> {
+pub fn parse_result(text: &str, count: usize) -> Result<PeerRun, BoxError> {
     let bad = || format!("unexpected peer result: {:.200}", text.trim());
     let mut words = text.split_ascii_whitespace();
     if words.next() != Some("forkexec-peer") {
