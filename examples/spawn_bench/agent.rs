@@ -3,10 +3,11 @@
 //! `Handle::input`) against a std program with one thread per worker (blocking write of a
 //! line, blocking read of the echo).
 //!
-//! Each round starts W fresh `cat` workers per way (not timed), then times
-//! `round_trips / rounds` round trips spread over the workers, the order of the two ways
-//! alternating from round to round. Parent CPU is `getrusage(RUSAGE_SELF)` around the timed
-//! part (the agent's loop thread and the std threads included; `cat` not).
+//! Each of 10 rounds starts W fresh `cat` workers per way (not timed), then times the
+//! round trips spread over the workers, the order of the two ways alternating from round
+//! to round; the table shows the median round. Parent CPU is `getrusage(RUSAGE_SELF)`
+//! around the timed part (the agent's loop thread and the std threads included; `cat`
+//! not).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -23,22 +24,23 @@ const ROUNDS: usize = 10;
 /// How long a round may take before the run is declared stuck.
 const ROUND_LIMIT: Duration = Duration::from_secs(120);
 
-#[derive(Default, Clone, Copy)]
-struct Total {
-    wall: Duration,
-    cpu: Duration,
-    trips: usize,
-}
+/// The rounds of one way: (wall, cpu) each.
+#[derive(Default)]
+struct Rounds(Vec<(Duration, Duration)>);
 
-impl Total {
-    fn add(&mut self, wall: Duration, cpu: Duration, trips: usize) {
-        self.wall += wall;
-        self.cpu += cpu;
-        self.trips += trips;
-    }
-
-    fn per_trip_us(&self, d: Duration) -> f64 {
-        d.as_secs_f64() * 1e6 / self.trips.max(1) as f64
+impl Rounds {
+    /// The median round's wall time and the median round's CPU time, in µs per round
+    /// trip.
+    fn medians_us(&self, trips: usize) -> (f64, f64) {
+        let per_trip = |mut v: Vec<Duration>| {
+            v.sort_unstable();
+            v.get(v.len() / 2)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6 / trips.max(1) as f64)
+        };
+        (
+            per_trip(self.0.iter().map(|r| r.0).collect()),
+            per_trip(self.0.iter().map(|r| r.1).collect()),
+        )
     }
 }
 
@@ -151,50 +153,45 @@ fn threads_round(shares: &[usize]) -> Result<(Duration, Duration), BoxError> {
     result
 }
 
-/// Runs the ping-pong and prints its table.
+/// Runs the ping-pong (ROUNDS rounds of `round_trips` each way) and prints its table.
 pub fn run(round_trips: usize, workers: usize, header: &str) -> Result<(), BoxError> {
     println!("{header}");
-    let (mut agent, mut threads) = (Total::default(), Total::default());
+    let (mut agent, mut threads) = (Rounds::default(), Rounds::default());
     // Warm-up: a small round of each (page cache, the crate's probes).
     let warm = shares(workers * 10, workers);
     agent_round(&warm)?;
     threads_round(&warm)?;
-    let rounds = ROUNDS.min(round_trips);
+    let share = shares(round_trips, workers);
     let t0 = Instant::now();
-    for round in 0..rounds {
-        let n = round_trips / rounds + usize::from(round < round_trips % rounds);
-        let share = shares(n, workers);
-        let mut one = |which: bool| -> Result<(), BoxError> {
-            if which {
-                let (w, c) = agent_round(&share)?;
-                agent.add(w, c, n);
+    for round in 0..ROUNDS {
+        // Alternate which way goes first.
+        for agent_turn in [round % 2 == 0, round % 2 != 0] {
+            if agent_turn {
+                agent.0.push(agent_round(&share)?);
             } else {
-                let (w, c) = threads_round(&share)?;
-                threads.add(w, c, n);
+                threads.0.push(threads_round(&share)?);
             }
-            Ok(())
-        };
-        let first = round % 2 == 0;
-        one(first)?;
-        one(!first)?;
+        }
     }
     let elapsed = t0.elapsed();
+    let (thr_wall, thr_cpu) = threads.medians_us(round_trips);
     println!(
         "{:<46} {:>10} {:>12} {:>8} {:>12} {:>8}",
-        "row", "µs/trip", "trips/s", "vs thr", "cpu µs/trip", "cpu/thr"
+        "row (medians of the rounds)", "µs/trip", "trips/s", "vs thr", "cpu µs/trip", "cpu/thr"
     );
-    for (name, t) in [
-        ("forkexec agent: on_line -> Handle::input", agent),
-        ("std: a thread per worker, blocking pipes", threads),
+    for (name, r) in [
+        ("forkexec agent: on_line -> Handle::input", &agent),
+        ("std: a thread per worker, blocking pipes", &threads),
     ] {
+        let (wall, cpu) = r.medians_us(round_trips);
         println!(
             "{:<46} {:>10.2} {:>12.0} {:>7.2}x {:>12.2} {:>7.2}x",
             name,
-            t.per_trip_us(t.wall),
-            t.trips as f64 / t.wall.as_secs_f64(),
-            t.wall.as_secs_f64() / threads.wall.as_secs_f64(),
-            t.per_trip_us(t.cpu),
-            t.cpu.as_secs_f64() / threads.cpu.as_secs_f64().max(1e-9),
+            wall,
+            1e6 / wall,
+            wall / thr_wall,
+            cpu,
+            cpu / thr_cpu.max(1e-9),
         );
     }
     println!(
