@@ -58,7 +58,9 @@ use workload::{Ctx, Worker, spawn_wait};
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const WARMUP: usize = 50;
-const ROUNDS: usize = 10;
+/// Rounds per run: each runs every row for N/ROUNDS spawns, so that a change of the
+/// machine's load (other processes) falls on all rows alike.
+const ROUNDS: usize = 40;
 
 fn main() -> ExitCode {
     let dropped = drop_cargo_library_path();
@@ -278,9 +280,11 @@ fn run(opts: &Options, ld_dropped: usize) -> Result<(), BoxError> {
             )
             .map_err(|e| format!("{}: {e}", info.entry_name(row, t)))?;
         }
-        // Progress, only for runs expected to last more than a few seconds.
+        // Progress every tenth of the rounds, only for runs expected to last more than a
+        // few seconds.
         let elapsed = start.elapsed().as_secs_f64();
-        if elapsed * rounds as f64 / (round + 1) as f64 > 5.0 {
+        let tenth = rounds.div_ceil(10);
+        if elapsed * rounds as f64 / (round + 1) as f64 > 5.0 && (round + 1) % tenth == 0 {
             eprintln!("round {}/{rounds} done ({elapsed:.1} s)", round + 1);
         }
     }
