@@ -158,8 +158,19 @@ impl Peers {
         let python = forkexec::look_path("python3")
             .map_err(|_| "`python3` is not on PATH (Debian: apt-get install python3)")?;
         let script = self.dir.write("peer.py", PYTHON_SOURCE.as_bytes(), 0o600)?;
+        // `python3` may be a launcher script (pyenv's shims are shell scripts running a
+        // program or two): start the interpreter itself each round instead.
+        let real = Command::new(&python)
+            .args(["-I", "-c", "import sys; print(sys.executable)"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            .filter(|p| p.is_absolute() && p.is_file());
         Ok(Peer {
-            program: python,
+            program: real.unwrap_or(python),
             // -I: isolated from the user's site-packages and PYTHON* variables.
             pre_args: vec!["-I".into(), script.into_os_string()],
         })
