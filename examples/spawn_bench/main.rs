@@ -83,6 +83,7 @@ fn main() -> ExitCode {
         }
     }
 }
+
 /// Where the program comes from and what it is called.
 struct Program {
     /// argv[0], as given (or the tiny program's path).
