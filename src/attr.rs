@@ -340,9 +340,13 @@ impl SysProcAttr {
                 "uid/gid mappings need a new user namespace (Namespaces::USER)",
             ));
         }
+        if !has_maps {
+            return Ok((None, None));
+        }
+        let (euid, egid) = sys::effective_ids();
         for (maps, own, what) in [
-            (&self.uid_mappings, sys::effective_ids().0, "uid"),
-            (&self.gid_mappings, sys::effective_ids().1, "gid"),
+            (&self.uid_mappings, euid, "uid"),
+            (&self.gid_mappings, egid, "gid"),
         ] {
             if maps.len() > 1 || maps.iter().any(|m| m.host_id != own || m.size != 1) {
                 return Err(Error::new(

@@ -483,6 +483,14 @@ impl ExecPlan {
         self.search = candidates;
     }
 
+    /// The program name a `PATH` search looks for (what follows the last `/` of its first
+    /// candidate); `None` without a search.
+    pub(crate) fn search_name(&self) -> Option<&OsStr> {
+        let first = self.search.as_ref()?.iter().next()?.to_bytes();
+        let start = first.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+        Some(OsStr::from_bytes(&first[start..]))
+    }
+
     /// The attributes as the child side reads them, compiled (and checked) at the first
     /// call after a change.
     pub(crate) fn spec(&self) -> Result<&ChildSpec> {

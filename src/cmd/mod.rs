@@ -44,9 +44,6 @@ struct Prepared {
     path: Option<PathBuf>,
     /// The `PATH` value the program was (or is to be) looked up on.
     path_var: Option<OsString>,
-    /// The program name, when the child does the `PATH` search (the plan holds the
-    /// candidates): for the error of a failed search.
-    searched: Option<OsString>,
     /// The fd plan of the last start, reused while the child's fds stay the same.
     scratch: Scratch,
     /// `scratch` holds the plan of the command's own stdio and extra files (no pipe), as

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::Capture;
 use crate::error::{Error, ErrorKind, Result, Stage};
-use crate::lookpath::{look_path_in, path_candidates};
+use crate::lookpath::look_path_in;
 use crate::process::Process;
 use crate::spawn::{ChildFd, ExecPlan, Scratch, Strategy, path_cstring};
 use crate::status::ProcessState;
@@ -47,7 +47,7 @@ impl Prepared {
     /// for Go's error (`executable file not found in $PATH`...); a candidate whose exec
     /// failed otherwise is named in the child's error.
     fn search_error(&self, e: Error) -> Error {
-        match &self.searched {
+        match self.plan.search_name() {
             Some(name) if e.stage() == Some(Stage::Exec) => {
                 match look_path_in(name, self.path_var.as_deref()) {
                     Err(lookup) => lookup,
@@ -80,8 +80,8 @@ impl Spec {
             if self.child_can_search(path_var.as_deref()) {
                 // The child execs each candidate in turn, as `execvp` does: no lookup
                 // here. The outcome is the one of Go's rules (see `child_can_search`).
-                let candidates = path_candidates(&self.program, path_var.as_deref());
-                search = Some(CStringArray::new(&candidates)?);
+                let path = path_var.as_deref().unwrap_or_default().as_bytes();
+                search = Some(CStringArray::path_search(path, self.program.as_bytes()));
                 None
             } else {
                 Some(match look_path_in(&self.program, path_var.as_deref()) {
@@ -101,7 +101,6 @@ impl Spec {
             (None, _) => path_cstring(Path::new(&self.program), "program path")?,
         };
         let mut plan = ExecPlan::from_parts(program, argv);
-        let searched = search.is_some().then(|| self.program.clone());
         plan.set_search(search);
         if let Some(pairs) = env {
             plan.set_env(Some(CStringArray::from_env(pairs)?));
@@ -141,7 +140,6 @@ impl Spec {
             plan,
             path,
             path_var,
-            searched,
             scratch: Scratch::new(),
             direct: false,
         })
@@ -200,6 +198,8 @@ impl Spec {
             && !self.sys.noctty
             && self.pre_exec.is_empty()
             && !matches!(self.program.as_bytes(), b"." | b"..")
+            && !self.program.as_bytes().contains(&0)
+            && !path_var.as_bytes().contains(&0)
             && !path_var.is_empty()
             && path_var
                 .as_bytes()
