@@ -91,10 +91,76 @@ pub use status::Signal;
 pub struct ReadmeDoctests;
 
 /// What may cross threads: every public type that owns no thread-bound state is `Send`
-/// and `Sync` (checked at compile time here; a change that loses it fails the build).
+/// and `Sync`; and every public type is `Debug` (checked at compile time here; a change
+/// that loses either fails the build).
 #[cfg(test)]
 mod thread_safety {
     fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    fn debug<T: std::fmt::Debug>() {}
+
+    #[test]
+    fn public_types_are_debug() {
+        use crate::raw::*;
+        use crate::*;
+        debug::<Buffer>();
+        debug::<CStringArray>();
+        debug::<CancelTarget<'static>>();
+        debug::<Child>();
+        debug::<ChildFd<'static>>();
+        debug::<ChildStdin>();
+        debug::<Cmd>();
+        debug::<Credential>();
+        debug::<Error>();
+        debug::<ErrorKind>();
+        debug::<ExecPlan>();
+        debug::<ForkResult>();
+        debug::<IdMap>();
+        debug::<IgnoredSignals>();
+        debug::<Namespaces>();
+        debug::<Output>();
+        debug::<PidFd>();
+        debug::<PipeFlags>();
+        debug::<ProcAttr<'static>>();
+        debug::<Process>();
+        debug::<ProcessState>();
+        debug::<Resource>();
+        debug::<Rusage>();
+        debug::<Signal>();
+        debug::<Spawned>();
+        debug::<Stage>();
+        debug::<Stdio>();
+        debug::<Strategy>();
+        debug::<Stream>();
+        debug::<SysProcAttr>();
+        debug::<WaitEvent>();
+        debug::<WaitOptions>();
+        debug::<WaitSet>();
+        debug::<WaitStatus>();
+        #[cfg(feature = "agent")]
+        {
+            use crate::agent::*;
+            debug::<Backoff>();
+            debug::<Finish>();
+            debug::<Handle>();
+            debug::<Line<'static>>();
+            debug::<Master>();
+            debug::<Restart>();
+            debug::<Stderr>();
+            debug::<WorkerOptions>();
+            debug::<WorkerState>();
+        }
+        #[cfg(feature = "upgrade")]
+        {
+            use crate::upgrade::*;
+            debug::<Builder>();
+            debug::<Signals>();
+            debug::<StartedBy>();
+            debug::<UpgradeOptions>();
+            debug::<Upgraded>();
+            debug::<Upgrader>();
+        }
+    }
 
     #[test]
     fn public_types_are_send_and_sync() {
@@ -120,6 +186,15 @@ mod thread_safety {
         #[cfg(feature = "upgrade")]
         {
             send_sync::<crate::upgrade::Upgrader>();
+            send_sync::<crate::upgrade::Signals>();
+        }
+        #[cfg(feature = "agent")]
+        {
+            send_sync::<crate::agent::Master>();
+            send_sync::<crate::agent::Handle>();
+            send_sync::<crate::agent::Finish>();
+            // Its callbacks are `FnMut + Send`: it moves to the loop thread, it is not shared.
+            send::<crate::agent::WorkerOptions>();
         }
     }
 }
