@@ -23,6 +23,7 @@ mod bad_input;
 mod cmd;
 mod exhaustion;
 mod faults;
+mod fixtures;
 mod fuzz_regressions;
 mod lookpath;
 mod process;
