@@ -7,7 +7,13 @@
 //! false`: a process with one thread), `eintr` and `signals` (they change signal
 //! dispositions and timers), `cmd_env` (it changes the environment), `upgrade` (it makes
 //! the process a child subreaper, so orphans of other tests would become its children),
-//! and `agent`.
+//! `stress` (it measures spawning under load, and `fork` costs more in a process that
+//! other tests have grown: one caught panic with `RUST_BACKTRACE=1` makes std load and keep
+//! this binary's debug info, ~70 MiB, and the storm's Fork round then took 2.7 times as
+//! long). `agent` changes no process-wide state and could be a module here too.
+//!
+//! A test that re-runs this binary to run a helper in a fresh process names it by its
+//! path here (`module::name`): `common::test_path` finds it.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -18,6 +24,7 @@ mod bad_input;
 mod cmd;
 mod exhaustion;
 mod faults;
+mod fixtures;
 mod fuzz_regressions;
 mod lookpath;
 mod path_search;
@@ -25,4 +32,3 @@ mod process;
 mod raw;
 mod status_writers;
 mod strategies;
-mod stress;

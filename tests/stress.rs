@@ -5,8 +5,12 @@
 //! `FORKEXEC_STRESS_N` (default 500) is the number of children per spawner thread per
 //! strategy in the storm (the other tests scale from it): raise it for a soak run, lower it
 //! for a quick one. The default keeps this file near 20 s on 2 cores.
+//!
+//! Its own binary, not a module of tests/it: the cost of a spawn (of `fork` above all)
+//! grows with the parent's mappings, so these tests run in a process no other test has
+//! grown.
 
-use crate::common;
+mod common;
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
