@@ -2371,8 +2371,11 @@ fn waitset_runs_many_jobs_from_one_thread() {
 fn cancel_function_like_go() {
     let _g = common::start("cancel_function_like_go", 120);
     for s in STRATEGIES {
+        // SIGINT must kill the child even when this test runs with it ignored (a
+        // background job of a non-interactive shell), which the child would inherit.
         let err = Cmd::new("sleep")
             .arg("30")
+            .ignored_signals(forkexec::IgnoredSignals::Reset)
             .timeout(Duration::from_millis(50))
             .cancel_with(|t| {
                 Cmd::new("true")

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::STRATEGIES;
 use forkexec::raw::{self, CStringArray, ChildFd, ExecPlan, Strategy, WaitOptions, WaitStatus};
-use forkexec::{ErrorKind, Signal, Stage};
+use forkexec::{ErrorKind, IgnoredSignals, Signal, Stage};
 
 /// `/dev/null`, read-only, close-on-exec.
 fn devnull() -> OwnedFd {
@@ -741,7 +741,9 @@ fn death_by_signal() {
     ];
     for s in STRATEGIES {
         for (script, sig) in cases {
-            let plan = common::sh_plan(script);
+            // Default dispositions in the child even when this test runs with SIGINT
+            // ignored (a background job of a non-interactive shell).
+            let plan = common::sh_plan(script).ignored_signals(IgnoredSignals::Reset);
             // Through wait4's status word...
             let child = raw::fork_exec(&plan, &[], s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
             match reap(child.pid) {
