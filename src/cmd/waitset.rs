@@ -68,7 +68,20 @@ pub enum WaitEvent {
 struct Slot {
     child: Child,
     streams: [Option<OwnedFd>; 2],
-    exited: bool,
+    /// When the child exited (its pidfd became readable).
+    exited_at: Option<Instant>,
+}
+
+impl Slot {
+    /// When its wait delay ends: the child exited, a pipe is still open (a process it
+    /// started holds it), and its command has a wait delay.
+    fn delay_ends(&self) -> Option<Instant> {
+        let open = self.streams.iter().any(Option::is_some);
+        match (self.exited_at, self.child.wait_delay) {
+            (Some(t), Some(d)) if open => Some(t.checked_add(d).unwrap_or(t)),
+            _ => None,
+        }
+    }
 }
 
 /// Many running children, watched from one thread (a job runner's loop): [`next`]
@@ -77,8 +90,11 @@ struct Slot {
 /// watches every child's pidfd and pipes.
 ///
 /// Nothing is lost: a child's [`WaitEvent::Exited`] comes only after its pipes reached
-/// end-of-file, so every byte it wrote came before. (A process it started that keeps a
-/// pipe open delays `Exited` until that pipe closes.)
+/// end-of-file, so every byte it wrote came before. A process it started that keeps a
+/// pipe open delays `Exited` until that pipe closes, or, when the command has a
+/// [`wait_delay`](crate::Cmd::wait_delay), until that delay after the child's exit: then
+/// its pipes are closed and its `Exited` carries Go's `ErrWaitDelay`
+/// ([`ErrorKind::WaitDelay`], with the state) if it had succeeded.
 ///
 /// [`next`]: WaitSet::next
 ///
@@ -186,7 +202,7 @@ impl WaitSet {
                 let slot = Some(Slot {
                     child,
                     streams,
-                    exited: false,
+                    exited_at: None,
                 });
                 if self.free.pop().is_some() {
                     self.slots[token] = slot;
@@ -279,7 +295,18 @@ impl WaitSet {
             if self.live == 0 {
                 return Ok(None);
             }
-            let left = match deadline {
+            // Woken for the caller's deadline or the nearest wait delay, whichever is first.
+            let delay_ends = self
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(Slot::delay_ends)
+                .min();
+            let wake = match (deadline, delay_ends) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let left = match wake {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     Some(rustix::event::Timespec {
@@ -300,6 +327,10 @@ impl WaitSet {
                 Err(e) => return Err(io_err(e)),
             }
             if self.events.0.is_empty() {
+                if delay_ends.is_some_and(|d| Instant::now() >= d) {
+                    self.end_delays();
+                    continue;
+                }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(None);
                 }
@@ -317,6 +348,34 @@ impl WaitSet {
             // Given back before any error is returned: the next wait needs its capacity.
             self.events.0 = events;
             r?;
+            // A busy set still ends a lingering child on time.
+            if delay_ends.is_some_and(|d| Instant::now() >= d) {
+                self.end_delays();
+            }
+        }
+    }
+
+    /// Ends the children whose wait delay ran out: their pipes are closed (what is still
+    /// in them is lost, as Go's `WaitDelay` closes them) and their `Exited` is queued.
+    fn end_delays(&mut self) {
+        let now = Instant::now();
+        for token in 0..self.slots.len() {
+            let due = self.slots[token]
+                .as_ref()
+                .and_then(Slot::delay_ends)
+                .is_some_and(|d| d <= now);
+            if !due {
+                continue;
+            }
+            if let Some(mut slot) = self.slots[token].take() {
+                for fd in slot.streams.iter_mut().filter_map(Option::take) {
+                    let _ = epoll::delete(&self.epoll, fd.as_fd());
+                }
+                drop(slot.child.stdin.take());
+                let result = slot.child.finish(true);
+                self.live -= 1;
+                self.ready.push_back(WaitEvent::Exited { token, result });
+            }
         }
     }
 
@@ -329,7 +388,7 @@ impl WaitSet {
             if let Some(pidfd) = slot.child.process().pidfd() {
                 let _ = epoll::delete(&self.epoll, pidfd);
             }
-            slot.exited = true;
+            slot.exited_at = Some(Instant::now());
         } else {
             let i = what - 1;
             let Some(fd) = &slot.streams[i] else {
@@ -355,7 +414,7 @@ impl WaitSet {
                 Err(e) => return Err(io_err(e)),
             }
         }
-        if slot.exited && slot.streams.iter().all(Option::is_none) {
+        if slot.exited_at.is_some() && slot.streams.iter().all(Option::is_none) {
             if let Some(mut slot) = self.slots[token].take() {
                 let result = slot.child.wait();
                 self.live -= 1;

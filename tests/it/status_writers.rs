@@ -155,3 +155,36 @@ fn a_started_child_gets_one_copier_for_all_its_writers() {
     assert_eq!(out.0.lock().unwrap().0, b"out\n");
     assert_eq!(err.0.lock().unwrap().0, b"err\n");
 }
+
+#[test]
+fn a_wait_set_ends_a_child_whose_grandchild_holds_its_pipe_after_the_wait_delay() {
+    let _w = common::start(
+        "a_wait_set_ends_a_child_whose_grandchild_holds_its_pipe",
+        60,
+    );
+    use forkexec::{WaitEvent, WaitSet};
+    let mut set = WaitSet::new().unwrap();
+    // The shell exits at once; the `sleep` it leaves behind keeps stdout open.
+    let child = Cmd::new("sh")
+        .args(["-c", "echo hi; sleep 5 & exit 0"])
+        .stdout(Stdio::piped())
+        .wait_delay(std::time::Duration::from_millis(100))
+        .start()
+        .unwrap();
+    let token = set.add(child).unwrap();
+    let mut out = Vec::new();
+    let result = loop {
+        match set.next(None).unwrap().expect("an event") {
+            WaitEvent::Output { data, .. } => out.extend(data),
+            WaitEvent::Exited { token: t, result } => {
+                assert_eq!(t, token);
+                break result;
+            }
+        }
+    };
+    assert_eq!(out, b"hi\n");
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WaitDelay, "{err}");
+    assert!(err.state().unwrap().success());
+    assert!(set.is_empty());
+}
