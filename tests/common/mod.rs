@@ -124,6 +124,20 @@ pub fn children() -> BTreeSet<i32> {
     out
 }
 
+/// Child fds 0-2 from `base`, overridden by `extra[i]` where it is not `Inherit` (i < 3),
+/// then `extra[3..]` appended.
+pub fn with_extra<'a>(base: [ChildFd<'a>; 3], extra: &[ChildFd<'a>]) -> Vec<ChildFd<'a>> {
+    let mut fds = base.to_vec();
+    for (i, f) in extra.iter().enumerate() {
+        match fds.get_mut(i) {
+            Some(slot) if !matches!(f, ChildFd::Inherit) => *slot = *f,
+            Some(_) => {}
+            None => fds.push(*f),
+        }
+    }
+    fds
+}
+
 /// Runs `plan` by `strategy` with `fds` extra (index = child fd, 0 and 2 default), stdout
 /// captured through a pipe; returns (stdout, status).
 pub fn run_capture(
@@ -132,17 +146,10 @@ pub fn run_capture(
     extra: &[ChildFd<'_>],
 ) -> (String, WaitStatus) {
     let (r, w) = forkexec::raw::pipe().expect("pipe");
-    let mut fds: Vec<ChildFd<'_>> =
-        vec![ChildFd::Inherit, ChildFd::Fd(w.as_fd()), ChildFd::Inherit];
-    for (i, f) in extra.iter().enumerate() {
-        if i < 3 {
-            if !matches!(f, ChildFd::Inherit) {
-                fds[i] = *f;
-            }
-        } else {
-            fds.push(*f);
-        }
-    }
+    let fds = with_extra(
+        [ChildFd::Inherit, ChildFd::Fd(w.as_fd()), ChildFd::Inherit],
+        extra,
+    );
     let child = forkexec::raw::fork_exec(plan, &fds, strategy)
         .unwrap_or_else(|e| panic!("{strategy:?}: spawn failed: {e}"));
     drop(fds);

@@ -27,20 +27,14 @@ fn devnull() -> OwnedFd {
 fn capture(plan: &ExecPlan, strategy: Strategy, extra: &[ChildFd<'_>]) -> (Vec<u8>, WaitStatus) {
     let null = devnull();
     let (r, w) = raw::pipe().expect("pipe");
-    let mut fds: Vec<ChildFd<'_>> = vec![
-        ChildFd::Fd(null.as_fd()),
-        ChildFd::Fd(w.as_fd()),
-        ChildFd::Inherit,
-    ];
-    for (i, f) in extra.iter().enumerate() {
-        if i < 3 {
-            if !matches!(f, ChildFd::Inherit) {
-                fds[i] = *f;
-            }
-        } else {
-            fds.push(*f);
-        }
-    }
+    let fds = common::with_extra(
+        [
+            ChildFd::Fd(null.as_fd()),
+            ChildFd::Fd(w.as_fd()),
+            ChildFd::Inherit,
+        ],
+        extra,
+    );
     let child = spawn(plan, &fds, strategy);
     drop(fds);
     drop(w);
