@@ -134,9 +134,9 @@ pub struct ExecPlan {
     sys: SysProcAttr,
     /// The caller's functions run in the child just before `execve` (`Cmd::pre_exec`).
     pre_exec: PreExecHooks,
-    /// Candidate paths the child execs in turn instead of `program` (a `PATH` search done
-    /// by the child, as `execvp` does: see `Cmd`'s preparation); `None`: exec `program`.
-    search: Option<CStringArray>,
+    /// The `PATH` value the child searches for `program` (a bare name), as `execvp` does
+    /// (see `Cmd`'s preparation); `None`: exec `program`.
+    search: Option<CString>,
     /// `sys` as the child side reads it, compiled at the first spawn after a change (every
     /// change goes through [`ExecPlan::sys_mut`](crate::raw::ExecPlan::sys_mut) or `set_cwd`, which drop it).
     spec: OnceLock<ChildSpec>,
@@ -477,18 +477,21 @@ impl ExecPlan {
         self.pre_exec = hooks;
     }
 
-    /// Has the child exec each of `candidates` in turn (a `PATH` search), passing over
-    /// those missing or not executable; the `Vfork` and `Fork` strategies only.
-    pub(crate) fn set_search(&mut self, candidates: Option<CStringArray>) {
-        self.search = candidates;
+    /// Has the child exec `dir/program` for each `dir` of `path` in turn (a `PATH`
+    /// search), passing over those missing or not executable; the `Vfork` and `Fork`
+    /// strategies only. The caller has checked that `program` is a bare name and every
+    /// element of `path` is absolute.
+    pub(crate) fn set_search(&mut self, path: Option<CString>) {
+        self.search = path;
     }
 
-    /// The program name a `PATH` search looks for (what follows the last `/` of its first
-    /// candidate); `None` without a search.
-    pub(crate) fn search_name(&self) -> Option<&OsStr> {
-        let first = self.search.as_ref()?.iter().next()?.to_bytes();
-        let start = first.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
-        Some(OsStr::from_bytes(&first[start..]))
+    /// The program name and the `PATH` value of the child's search; `None` without one.
+    pub(crate) fn search(&self) -> Option<(&OsStr, &OsStr)> {
+        let path = self.search.as_ref()?;
+        Some((
+            OsStr::from_bytes(self.program.to_bytes()),
+            OsStr::from_bytes(path.to_bytes()),
+        ))
     }
 
     /// The attributes as the child side reads them, compiled (and checked) at the first
@@ -752,7 +755,7 @@ fn child_ctx(
         search: plan
             .search
             .as_ref()
-            .map_or(std::ptr::null(), CStringArray::as_ptr),
+            .map_or(std::ptr::null(), |p| p.as_ptr()),
         argv: plan.argv.as_ptr(),
         envp,
         ops: ops.as_ptr(),

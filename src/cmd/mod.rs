@@ -42,8 +42,6 @@ struct Prepared {
     /// The program's path: `None` while the child does the `PATH` search (until
     /// [`Cmd::resolved_path`] asks).
     path: Option<PathBuf>,
-    /// The `PATH` value the program was (or is to be) looked up on.
-    path_var: Option<OsString>,
     /// The fd plan of the last start, reused while the child's fds stay the same.
     scratch: Scratch,
     /// `scratch` holds the plan of the command's own stdio and extra files (no pipe), as

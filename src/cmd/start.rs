@@ -1,10 +1,10 @@
 //! Preparing a [`Cmd`](crate::Cmd) (the `PATH` lookup, the child's environment, the plan) and
 //! starting it: `start`, `status`, `run`, `exec`.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,9 +47,9 @@ impl Prepared {
     /// for Go's error (`executable file not found in $PATH`...); a candidate whose exec
     /// failed otherwise is named in the child's error.
     fn search_error(&self, e: Error) -> Error {
-        match self.plan.search_name() {
-            Some(name) if e.stage() == Some(Stage::Exec) => {
-                match look_path_in(name, self.path_var.as_deref()) {
+        match self.plan.search() {
+            Some((name, path_var)) if e.stage() == Some(Stage::Exec) => {
+                match look_path_in(name, Some(path_var)) {
                     Err(lookup) => lookup,
                     Ok(found) => e.with_path(found),
                 }
@@ -66,7 +66,6 @@ impl Spec {
         }
         let env = self.child_env()?;
         let mut search = None;
-        let mut path_var = None;
         let path = if self.program.as_bytes().contains(&b'/') {
             Some(PathBuf::from(&self.program))
         } else {
@@ -76,21 +75,23 @@ impl Spec {
                 .as_ref()
                 .and_then(|pairs| pairs.iter().rev().find(|(k, _)| k == "PATH"))
                 .map(|(_, v)| v.clone());
-            path_var = child_path.or_else(|| std::env::var_os("PATH"));
-            if self.child_can_search(path_var.as_deref()) {
-                // The child execs each candidate in turn, as `execvp` does: no lookup
-                // here. The outcome is the one of Go's rules (see `child_can_search`).
-                let path = path_var.as_deref().unwrap_or_default().as_bytes();
-                search = Some(CStringArray::path_search(path, self.program.as_bytes()));
-                None
-            } else {
-                Some(match look_path_in(&self.program, path_var.as_deref()) {
+            let path_var = child_path.or_else(|| std::env::var_os("PATH"));
+            match path_var {
+                // The child execs each candidate in turn, as `execvp` does: no lookup here.
+                // The outcome is the one of Go's rules (see `child_can_search`).
+                Some(p) if self.child_can_search(&p) => {
+                    search = Some(CString::new(p.into_vec()).map_err(|_| {
+                        Error::invalid("PATH contains a NUL byte") // checked above
+                    })?);
+                    None
+                }
+                path_var => Some(match look_path_in(&self.program, path_var.as_deref()) {
                     Ok(p) => p,
                     Err(e) if e.kind() == ErrorKind::Dot && self.allow_dot => {
                         e.path().map(Path::to_owned).ok_or(e)?
                     }
                     Err(e) => return Err(e),
-                })
+                }),
             }
         };
         let argv = CStringArray::new(self.argv())?;
@@ -131,7 +132,7 @@ impl Spec {
                 }
             }
         }
-        plan = plan.sys(sys);
+        *plan.sys_mut() = sys;
         plan.set_pre_exec(spawn::PreExecHooks(self.pre_exec.clone()));
         // Compiled (and checked) here, once, so that a bad attribute fails every start the
         // same way before anything else is created.
@@ -139,7 +140,6 @@ impl Spec {
         Ok(Prepared {
             plan,
             path,
-            path_var,
             scratch: Scratch::new(),
             direct: false,
         })
@@ -183,10 +183,8 @@ impl Spec {
     /// nothing leaves nothing behind (no terminal given to it or taken from it). Then the parent makes no system call
     /// for the lookup; a failed search is looked up again in the parent to report Go's
     /// error (`search_error`).
-    fn child_can_search(&self, path_var: Option<&OsStr>) -> bool {
-        let Some(path_var) = path_var else {
-            return false;
-        };
+    fn child_can_search(&self, path_var: &OsStr) -> bool {
+        let path = path_var.as_bytes();
         // A child that fails to find its program must leave nothing changed that a
         // parent lookup would have left alone: no terminal handed over or given up, no
         // caller's code run for nothing.
@@ -198,13 +196,11 @@ impl Spec {
             && !self.sys.noctty
             && self.pre_exec.is_empty()
             && !matches!(self.program.as_bytes(), b"." | b"..")
-            && !self.program.as_bytes().contains(&0)
-            && !path_var.as_bytes().contains(&0)
-            && !path_var.is_empty()
-            && path_var
-                .as_bytes()
-                .split(|&b| b == b':')
-                .all(|dir| dir.first() == Some(&b'/'))
+            && memchr::memchr(0, self.program.as_bytes()).is_none()
+            && memchr::memchr(0, path).is_none()
+            // Every element absolute: the first, and each after a `:`.
+            && path.first() == Some(&b'/')
+            && memchr::memchr_iter(b':', path).all(|i| path.get(i + 1) == Some(&b'/'))
     }
 
     /// argv: `arg0` (or the program) and the arguments.
@@ -233,7 +229,8 @@ impl Cmd {
         let prepared = self.prepare()?;
         if prepared.path.is_none() {
             // The child searches PATH itself: look it up here, by the same rules.
-            prepared.path = Some(look_path_in(&program, prepared.path_var.as_deref())?);
+            let path_var = prepared.plan.search().map(|(_, p)| p);
+            prepared.path = Some(look_path_in(&program, path_var)?);
         }
         Ok(prepared.path.as_deref().expect("set above"))
     }

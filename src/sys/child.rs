@@ -109,9 +109,9 @@ pub(crate) struct ChildAttrs {
 #[derive(Clone, Copy)]
 pub(crate) struct ChildCtx {
     pub path: *const c_char,
-    /// The candidates of a `PATH` search, tried in turn instead of `path` (a
-    /// NULL-terminated array); null: exec `path`.
-    pub search: *const *const c_char,
+    /// The `PATH` value to search for `path` (a bare name), as `execvp` does: `dir/path`
+    /// for each of its `:`-separated elements in turn; null: exec `path`.
+    pub search: *const c_char,
     pub argv: *const *const c_char,
     pub envp: *const *const c_char,
     pub ops: *const FdOp,
@@ -610,37 +610,89 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
         return Err((Stage::Exec, err()));
     }
-    let mut p = ctx.search;
-    let mut denied = false;
-    // SAFETY: `search` is a NULL-terminated array of C strings prepared by the parent.
-    while !unsafe { *p }.is_null() {
-        // SAFETY: as above; argv/envp as for the plain exec.
-        unsafe { libc::execve(*p, ctx.argv, ctx.envp) };
-        let e = err();
-        match e {
-            libc::EACCES
-            | libc::ENOENT
-            | libc::ENOTDIR
-            | libc::ELOOP
-            | libc::ENAMETOOLONG
-            | libc::ESTALE
-            | libc::ENODEV
-            | libc::ETIMEDOUT => {
-                // SAFETY: `*p` is a NUL-terminated candidate path prepared by the parent.
-                if unsafe { go_would_choose(*p) } {
-                    return Err((Stage::Exec, e));
-                }
-                denied |= e == libc::EACCES;
-            }
-            e => return Err((Stage::Exec, e)),
-        }
-        // SAFETY: within the array, before its NULL.
-        p = unsafe { p.add(1) };
+    // SAFETY: `search` and `path` are NUL-terminated strings prepared by the parent.
+    Err((Stage::Exec, unsafe {
+        search_path(ctx.search, ctx.path, ctx.argv, ctx.envp)
+    }))
+}
+
+/// The longest path `execve` takes, with its NUL (Linux's `PATH_MAX`).
+const PATH_MAX: usize = 4096;
+
+/// Execs `dir/name` for each `:`-separated `dir` of `path` in turn, as `execvp` does,
+/// built in a buffer on this (the child's) stack; returns the errno that ends the search
+/// (it returns only on failure). A candidate too long for `execve` is passed over, as
+/// `execve` would fail it with `ENAMETOOLONG` and Go's lookup passes it over.
+///
+/// # Safety
+/// `path` and `name` are NUL-terminated; `argv` and `envp` NULL-terminated arrays of
+/// NUL-terminated strings.
+#[inline(never)]
+unsafe fn search_path(
+    path: *const c_char,
+    name: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> i32 {
+    // Written before it is read, and only through raw pointers: no bounds check, so no
+    // panic path, in the child.
+    let mut buf = std::mem::MaybeUninit::<[u8; PATH_MAX]>::uninit();
+    let b = buf.as_mut_ptr().cast::<u8>();
+    let mut name_len = 0usize;
+    // SAFETY: `name` is NUL-terminated (caller).
+    while unsafe { *name.add(name_len) } != 0 {
+        name_len += 1;
     }
-    Err((
-        Stage::Exec,
-        if denied { libc::EACCES } else { libc::ENOENT },
-    ))
+    let mut denied = false;
+    let mut dir = path;
+    loop {
+        let mut dir_len = 0usize;
+        // SAFETY: `path` is NUL-terminated (caller); we stop at its NUL.
+        while !matches!(unsafe { *dir.add(dir_len) }, 0 | 0x3a /* ':' */) {
+            dir_len += 1;
+        }
+        let e = if dir_len + 1 + name_len < PATH_MAX {
+            // SAFETY: `dir_len + 1 + name_len + 1 <= PATH_MAX` bytes are written into `buf`,
+            // copied from the element and from `name`, which do not overlap it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(dir.cast::<u8>(), b, dir_len);
+                *b.add(dir_len) = b'/';
+                std::ptr::copy_nonoverlapping(name.cast::<u8>(), b.add(dir_len + 1), name_len);
+                *b.add(dir_len + 1 + name_len) = 0;
+            }
+            let candidate = b.cast_const().cast::<c_char>();
+            // SAFETY: `candidate` is NUL-terminated in `buf`; argv/envp from the caller.
+            unsafe { libc::execve(candidate, argv, envp) };
+            let e = err();
+            match e {
+                libc::EACCES
+                | libc::ENOENT
+                | libc::ENOTDIR
+                | libc::ELOOP
+                | libc::ENAMETOOLONG
+                | libc::ESTALE
+                | libc::ENODEV
+                | libc::ETIMEDOUT => {
+                    // SAFETY: `candidate` is NUL-terminated.
+                    if unsafe { go_would_choose(candidate) } {
+                        return e;
+                    }
+                    e
+                }
+                e => return e,
+            }
+        } else {
+            libc::ENAMETOOLONG
+        };
+        denied |= e == libc::EACCES;
+        // SAFETY: `dir_len` is the offset of the element's end, `:` or the NUL.
+        if unsafe { *dir.add(dir_len) } == 0 {
+            break;
+        }
+        // SAFETY: after a `:`, still within `path`.
+        dir = unsafe { dir.add(dir_len + 1) };
+    }
+    if denied { libc::EACCES } else { libc::ENOENT }
 }
 
 /// `prlimit64(0, resource, new, old)` on this process; `[cur, max]` is the kernel's

@@ -179,24 +179,6 @@ struct Builder {
     starts: Vec<usize>,
 }
 
-impl CStringArray {
-    /// `dir/name` for each `:`-separated element of `path`, as the child's `PATH` search
-    /// tries them (no cleaning: `execve` resolves `//` and `..` itself); two allocations
-    /// in all. The caller has checked that `name` and `path` hold no NUL byte and that no
-    /// element is empty.
-    pub(crate) fn path_search(path: &[u8], name: &[u8]) -> CStringArray {
-        let n = path.iter().filter(|&&b| b == b':').count() + 1;
-        let mut b = Builder {
-            bytes: Vec::with_capacity(path.len() + n * (name.len() + 2)),
-            starts: Vec::with_capacity(n),
-        };
-        for dir in path.split(|&c| c == b':') {
-            b.push(&[dir, b"/", name]);
-        }
-        b.finish()
-    }
-}
-
 impl Builder {
     fn push(&mut self, parts: &[&[u8]]) {
         self.starts.push(self.bytes.len());

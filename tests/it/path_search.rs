@@ -180,3 +180,25 @@ fn a_program_not_found_runs_no_pre_exec_code() {
     );
     drop(w);
 }
+
+#[test]
+fn a_candidate_too_long_for_execve_is_passed_over_and_slashes_are_kept() {
+    let _w = common::start("a_candidate_too_long_for_execve_is_passed_over", 60);
+    let t = TempDir::new("long");
+    t.file("b/prog-long", "#!/bin/sh\necho b\n", 0o755);
+    // An absolute element whose candidate is exactly one byte longer than `execve` takes
+    // (4095 bytes and the NUL), one that just fits, and a directory written with a
+    // trailing slash (the candidate keeps `//`, which the kernel resolves).
+    let name = "prog-long";
+    let too_long = format!("/{}", "x".repeat(4096 - 1 - name.len() - 1));
+    assert_eq!(too_long.len() + 1 + name.len(), 4096);
+    let fits = format!("/{}", "y".repeat(4096 - 1 - name.len() - 2));
+    let path = format!("{too_long}:{fits}:{}/", t.join("b").display());
+    for s in common::STRATEGIES {
+        let mut cmd = Cmd::new(name);
+        cmd.env("PATH", &path).strategy(s);
+        assert_eq!(cmd.output().unwrap(), b"b\n", "{s:?}");
+        // Go's lookup keeps the trailing slash through filepath.Join (cleaned).
+        assert_eq!(cmd.resolved_path().unwrap(), t.join("b/prog-long"), "{s:?}");
+    }
+}
