@@ -942,6 +942,57 @@ fn callbacks_rules() {
     assert_eq!(log.finishes("child").len(), 1);
 }
 
+/// A reply from a callback goes to the worker the id names in that master: its own
+/// worker (the loop's fast path), another worker of the same master, or the worker of the
+/// same id in another master (never to the calling worker by mistake).
+#[test]
+fn replies_from_a_callback_reach_the_named_worker() {
+    let _g = common::start("replies_from_a_callback_reach_the_named_worker", 60);
+    let (a, b) = (Master::new().unwrap(), Master::new().unwrap());
+    let (log_a, log_b) = (Log::default(), Log::default());
+    let (ha, hb) = (a.handle(), b.handle());
+    // In `a`, "w" forwards "to-b" to `b`'s "w", "to-x" to `a`'s "x", and answers "ping"
+    // itself with "pong".
+    let on_line = {
+        let mut log_line = log_a.on_line();
+        move |id: &str, line: Line<'_>| {
+            match &*line {
+                b"to-b" => hb.input(id, "from a's w").unwrap(),
+                b"to-x" => ha.input("x", "from w").unwrap(),
+                b"ping" => ha.input(id, "pong").unwrap(),
+                _ => {}
+            }
+            log_line(id, line);
+        }
+    };
+    a.start("w", cat(), on_line, log_a.on_finish()).unwrap();
+    a.start("x", cat(), log_a.on_line(), log_a.on_finish())
+        .unwrap();
+    b.start("w", cat(), log_b.on_line(), log_b.on_finish())
+        .unwrap();
+    for l in ["to-b", "to-x", "ping"] {
+        a.input("w", l).unwrap();
+    }
+    log_a.wait("a's lines", |evs| {
+        has_line(evs, "x", b"from w") && has_line(evs, "w", b"pong")
+    });
+    log_b.wait("b's line", |evs| has_line(evs, "w", b"from a's w"));
+    a.stop_all().unwrap();
+    b.stop_all().unwrap();
+    let got = |l: &[u8]| l.to_vec();
+    assert_eq!(
+        log_a.lines("w"),
+        [got(b"to-b"), got(b"to-x"), got(b"ping"), got(b"pong")]
+    );
+    assert_eq!(log_a.lines("x"), [got(b"from w")]);
+    assert_eq!(log_b.lines("w"), [got(b"from a's w")]);
+    assert_eq!(
+        log_a.deliveries("w")[0].lines,
+        4,
+        "the caller's own queue got pong only"
+    );
+}
+
 #[test]
 fn no_leaks_after_stop_all() {
     let _g = common::start("no_leaks_after_stop_all", 60);

@@ -1,10 +1,11 @@
 //! `--agent`: line ping-pong with long-lived workers (`cat`), through the crate's agent
 //! (one epoll thread for all workers, each reply sent from `on_line` with
 //! `Handle::input`) against a std program with one thread per worker (blocking write of a
-//! line, blocking read of the echo).
+//! line, blocking read of the echo) and a bare epoll loop (the floor of any one-thread
+//! event loop).
 //!
 //! Each of 10 rounds starts W fresh `cat` workers per way (not timed), then times the
-//! round trips spread over the workers, the order of the two ways alternating from round
+//! round trips spread over the workers, the order of the three ways rotating from round
 //! to round; the table shows the median round. Parent CPU is `getrusage(RUSAGE_SELF)`
 //! around the timed part (the agent's loop thread and the std threads included; `cat`
 //! not).
@@ -153,23 +154,97 @@ fn threads_round(shares: &[usize]) -> Result<(Duration, Duration), BoxError> {
     result
 }
 
+/// One round through a bare epoll loop (one thread, no agent: the least an event loop
+/// pays): the parent's ends of the `cat`s' stdout non-blocking in one epoll set, each echo
+/// answered at once with a blocking write; (wall, cpu).
+fn epoll_round(shares: &[usize]) -> Result<(Duration, Duration), BoxError> {
+    use rustix::event::epoll;
+    use std::os::fd::AsFd;
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    let mut children = Vec::new();
+    let mut pipes = Vec::new();
+    for (i, _) in shares.iter().enumerate() {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("no pipe".into());
+        };
+        rustix::io::ioctl_fionbio(&stdout, true)?;
+        let data = epoll::EventData::new_u64(i as u64);
+        epoll::add(&ep, stdout.as_fd(), data, epoll::EventFlags::IN)?;
+        children.push(child);
+        pipes.push((stdin, stdout));
+    }
+    let mut left: Vec<usize> = shares.to_vec();
+    let mut active = left.iter().filter(|&&n| n > 0).count();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(64);
+    let cpu = self_cpu();
+    let start = Instant::now();
+    for (i, (stdin, _)) in pipes.iter_mut().enumerate() {
+        if left[i] > 0 {
+            stdin.write_all(b"ping\n")?;
+        }
+    }
+    while active > 0 {
+        events.clear();
+        let timeout = rustix::event::Timespec::try_from(ROUND_LIMIT)?;
+        epoll::wait(
+            &ep,
+            rustix::buffer::spare_capacity(&mut events),
+            Some(&timeout),
+        )?;
+        if events.is_empty() {
+            return Err("epoll loop: a worker stopped answering".into());
+        }
+        for ev in &events {
+            let i = ev.data.u64() as usize;
+            let (stdin, stdout) = &mut pipes[i];
+            let n = match rustix::io::read(&*stdout, &mut buf) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::AGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Each echo is one whole line here ("ping\n" is written and read at once).
+            for _ in 0..memchr::memchr_iter(b'\n', &buf[..n]).count() {
+                left[i] -= 1;
+                if left[i] > 0 {
+                    stdin.write_all(b"ping\n")?;
+                } else {
+                    active -= 1;
+                }
+            }
+        }
+    }
+    let result = (start.elapsed(), self_cpu().saturating_sub(cpu));
+    drop(pipes);
+    for mut c in children {
+        c.wait()?;
+    }
+    Ok(result)
+}
+
 /// Runs the ping-pong (ROUNDS rounds of `round_trips` each way) and prints its table.
 pub fn run(round_trips: usize, workers: usize, header: &str) -> Result<(), BoxError> {
     println!("{header}");
-    let (mut agent, mut threads) = (Rounds::default(), Rounds::default());
+    let (mut agent, mut threads, mut bare) =
+        (Rounds::default(), Rounds::default(), Rounds::default());
     // Warm-up: a small round of each (page cache, the crate's probes).
     let warm = shares(workers * 10, workers);
     agent_round(&warm)?;
     threads_round(&warm)?;
+    epoll_round(&warm)?;
     let share = shares(round_trips, workers);
     let t0 = Instant::now();
     for round in 0..ROUNDS {
-        // Alternate which way goes first.
-        for agent_turn in [round % 2 == 0, round % 2 != 0] {
-            if agent_turn {
-                agent.0.push(agent_round(&share)?);
-            } else {
-                threads.0.push(threads_round(&share)?);
+        // Rotate which way goes first.
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => agent.0.push(agent_round(&share)?),
+                1 => threads.0.push(threads_round(&share)?),
+                _ => bare.0.push(epoll_round(&share)?),
             }
         }
     }
@@ -182,6 +257,7 @@ pub fn run(round_trips: usize, workers: usize, header: &str) -> Result<(), BoxEr
     for (name, r) in [
         ("forkexec agent: on_line -> Handle::input", &agent),
         ("std: a thread per worker, blocking pipes", &threads),
+        ("floor: a bare epoll loop, one thread", &bare),
     ] {
         let (wall, cpu) = r.medians_us(round_trips);
         println!(

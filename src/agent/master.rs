@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::input::{InputCell, Refused};
-use super::runloop::{Loop, Msg, TAG_IN, data, mark_dirty, on_loop_of};
+use super::runloop::{Loop, Msg, TAG_IN, caller, data, mark_dirty, on_loop_of};
 use super::worker::{Phase, Worker};
 use super::{FinishFn, Handle, LineFn, WorkerOptions, WorkerState, lock};
 use crate::{Cmd, Error, ErrorKind, Result};
@@ -176,7 +176,13 @@ impl Shared {
         if wait.is_some() {
             self.refuse_blocking("input_wait()")?;
         }
-        let (key, cell) = self.entry(id)?;
+        // A reply from a worker's own callback: no table lookup (the loop thread is in
+        // that callback, so the worker and its queue are the ones the table names, or
+        // were until a concurrent `remove`, which then hands the line back).
+        let (key, cell) = match self.on_loop_thread().then(|| caller(id)).flatten() {
+            Some(kc) => kc,
+            None => self.entry(id)?,
+        };
         let mut g = cell.lock();
         loop {
             match g.push(line) {

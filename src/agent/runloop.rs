@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use rustix::buffer::spare_capacity;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 
-use super::input::pump;
+use super::input::{InputCell, pump};
 use super::master::Shared;
 use super::options::next_restart;
 use super::worker::{ExitWatch, Phase, READS_PER_EVENT, Run, Worker, guarded};
@@ -40,7 +41,46 @@ thread_local! {
     /// Workers whose queue a callback added to: written right after the callback returns,
     /// with no request through the channel and no wakeup.
     static DIRTY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The worker whose output callbacks run now: its id, key and queue, so that a reply
+    /// to it (the common case) needs no lookup in the master's table.
+    static CALLER: RefCell<Option<Caller>> = const { RefCell::new(None) };
 }
+
+/// A worker's id, key and input queue.
+type Caller = (Arc<str>, u64, Arc<InputCell>);
+
+/// From a callback (on the loop thread): the key and queue of worker `id` when it is the
+/// one whose output is being delivered.
+pub(super) fn caller(id: &str) -> Option<(u64, Arc<InputCell>)> {
+    CALLER.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(cid, _, _)| **cid == *id)
+            .map(|(_, key, cell)| (*key, cell.clone()))
+    })
+}
+
+/// A [`HashMap`] hasher for the loop's worker keys: they are ours (1, 2, 3, ...), so a
+/// multiplication spreads them well enough, at a fraction of SipHash's cost.
+#[derive(Default, Clone, Copy)]
+pub(super) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u64` keys; kept correct for any other.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        self.0 = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Workers = HashMap<u64, Worker, BuildHasherDefault<KeyHasher>>;
 
 /// Whether the calling thread is the loop thread of `shared`.
 pub(super) fn on_loop_of(shared: &Shared) -> bool {
@@ -77,7 +117,7 @@ pub(super) fn data(key: u64, tag: u64) -> u64 {
 pub(super) struct Loop {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Msg>,
-    workers: HashMap<u64, Worker>,
+    workers: Workers,
     /// Grace periods and back-offs, by deadline.
     timers: BTreeSet<(Instant, u64)>,
     scratch: Vec<u8>,
@@ -91,7 +131,7 @@ impl Loop {
         Loop {
             shared,
             rx,
-            workers: HashMap::new(),
+            workers: Workers::default(),
             timers: BTreeSet::new(),
             scratch: vec![0; SCRATCH],
             shutting_down: false,
@@ -303,7 +343,10 @@ impl Loop {
         let Some(w) = self.workers.get_mut(&key) else {
             return;
         };
-        if w.read(is_err, &mut self.scratch, READS_PER_EVENT) {
+        CALLER.with(|c| *c.borrow_mut() = Some((w.id.clone(), key, w.input.clone())));
+        let ended = w.read(is_err, &mut self.scratch, READS_PER_EVENT);
+        CALLER.with(|c| c.borrow_mut().take());
+        if ended {
             if let Some(fd) = w.end_pipe(is_err) {
                 let _ = epoll::delete(&self.shared.epoll, &fd);
             }
