@@ -993,6 +993,78 @@ fn replies_from_a_callback_reach_the_named_worker() {
     );
 }
 
+/// Several loops: workers spread over them, a reply from a callback to a worker on another
+/// loop goes through (the other loop is woken), callbacks of different loops run at once
+/// while each worker's stay in order, blocking requests are refused on every loop, and
+/// dropping the master stops and reaps everything.
+#[test]
+fn several_loops_pass_a_line_around_a_ring() {
+    let _g = common::start("several_loops_pass_a_line_around_a_ring", 60);
+    const WORKERS: usize = 6;
+    const HOPS: usize = 600;
+    assert_eq!(
+        Master::with_loops(0).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        Master::with_loops(1025).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let master = Master::with_loops(3).unwrap();
+    wait_for("three loop threads", || {
+        threads_named("forkexec-agent") >= 3
+    });
+    let log = Log::default();
+    let (refused_tx, refused_rx) = mpsc::channel();
+    for i in 0..WORKERS {
+        let h = master.handle();
+        let mut log_line = log.on_line();
+        let refused = refused_tx.clone();
+        let on_line = move |id: &str, line: Line<'_>| {
+            let k: usize = std::str::from_utf8(&line).unwrap().parse().unwrap();
+            if k < WORKERS {
+                // Each worker's first line: a blocking request from this loop is refused.
+                refused.send(h.stop_all().unwrap_err().kind()).unwrap();
+            }
+            if k < HOPS {
+                let next = format!("w{}", (i + 1) % WORKERS);
+                h.input(&next, (k + 1).to_string()).unwrap();
+            }
+            log_line(id, line);
+        };
+        master
+            .start(&format!("w{i}"), cat(), on_line, log.on_finish())
+            .unwrap();
+    }
+    master.input("w0", "0").unwrap();
+    log.wait("the line's last hop", |evs| {
+        has_line(
+            evs,
+            &format!("w{}", HOPS % WORKERS),
+            HOPS.to_string().as_bytes(),
+        )
+    });
+    for _ in 0..WORKERS {
+        assert_eq!(
+            refused_rx.recv_timeout(Duration::from_secs(30)).unwrap(),
+            ErrorKind::InvalidInput
+        );
+    }
+    drop(master);
+    let left = common::children();
+    for i in 0..WORKERS {
+        let id = format!("w{i}");
+        let want: Vec<Vec<u8>> = (i..=HOPS)
+            .step_by(WORKERS)
+            .map(|k| k.to_string().into_bytes())
+            .collect();
+        assert_eq!(log.lines(&id), want, "{id}");
+        assert_eq!(log.finishes(&id).len(), 1, "{id}");
+        let pid = log.deliveries(&id)[0].pid.expect("a pid");
+        assert!(!left.contains(&pid), "{id}: pid {pid} reaped on drop");
+    }
+}
+
 #[test]
 fn no_leaks_after_stop_all() {
     let _g = common::start("no_leaks_after_stop_all", 60);

@@ -52,9 +52,10 @@ fn shares(total: usize, workers: usize) -> Vec<usize> {
         .collect()
 }
 
-/// One round through the agent: `shares[i]` round trips with worker `i`; (wall, cpu).
-fn agent_round(shares: &[usize]) -> Result<(Duration, Duration), BoxError> {
-    let master = Master::new()?;
+/// One round through the agent with `loops` loop threads: `shares[i]` round trips with
+/// worker `i`; (wall, cpu).
+fn agent_round(shares: &[usize], loops: usize) -> Result<(Duration, Duration), BoxError> {
+    let master = Master::with_loops(loops)?;
     let (done_tx, done_rx) = mpsc::channel::<Result<(), String>>();
     for (i, &share) in shares.iter().enumerate() {
         let h = master.handle();
@@ -229,21 +230,28 @@ fn epoll_round(shares: &[usize]) -> Result<(Duration, Duration), BoxError> {
 /// Runs the ping-pong (ROUNDS rounds of `round_trips` each way) and prints its table.
 pub fn run(round_trips: usize, workers: usize, header: &str) -> Result<(), BoxError> {
     println!("{header}");
-    let (mut agent, mut threads, mut bare) =
-        (Rounds::default(), Rounds::default(), Rounds::default());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut agent, mut agent_cpus, mut threads, mut bare) = (
+        Rounds::default(),
+        Rounds::default(),
+        Rounds::default(),
+        Rounds::default(),
+    );
     // Warm-up: a small round of each (page cache, the crate's probes).
     let warm = shares(workers * 10, workers);
-    agent_round(&warm)?;
+    agent_round(&warm, 1)?;
+    agent_round(&warm, cpus)?;
     threads_round(&warm)?;
     epoll_round(&warm)?;
     let share = shares(round_trips, workers);
     let t0 = Instant::now();
     for round in 0..ROUNDS {
         // Rotate which way goes first.
-        for k in 0..3 {
-            match (round + k) % 3 {
-                0 => agent.0.push(agent_round(&share)?),
-                1 => threads.0.push(threads_round(&share)?),
+        for k in 0..4 {
+            match (round + k) % 4 {
+                0 => agent.0.push(agent_round(&share, 1)?),
+                1 => agent_cpus.0.push(agent_round(&share, cpus)?),
+                2 => threads.0.push(threads_round(&share)?),
                 _ => bare.0.push(epoll_round(&share)?),
             }
         }
@@ -254,8 +262,10 @@ pub fn run(round_trips: usize, workers: usize, header: &str) -> Result<(), BoxEr
         "{:<46} {:>10} {:>12} {:>8} {:>12} {:>8}",
         "row (medians of the rounds)", "µs/trip", "trips/s", "vs thr", "cpu µs/trip", "cpu/thr"
     );
+    let with_cpus = format!("forkexec agent, Master::with_loops({cpus})");
     for (name, r) in [
         ("forkexec agent: on_line -> Handle::input", &agent),
+        (with_cpus.as_str(), &agent_cpus),
         ("std: a thread per worker, blocking pipes", &threads),
         ("floor: a bare epoll loop, one thread", &bare),
     ] {

@@ -32,7 +32,9 @@ impl InputCell {
                 stdin: Stdin::Closed,
                 out: Vec::new(),
                 out_held: 0,
+                out_lines: 0,
                 buf: Vec::new(),
+                buf_lines: 0,
                 off: 0,
                 start: 0,
                 limit,
@@ -127,8 +129,12 @@ pub(super) struct Input {
     start: usize,
     /// `out.len() - start`, also while `out` is out of the lock.
     out_held: usize,
+    /// The newlines in `out[off..]`: the lines a write of all the rest completes.
+    out_lines: usize,
     /// Lines appended since `out` was filled.
     buf: Vec<u8>,
+    /// How many (each push appends one).
+    buf_lines: usize,
     limit: usize,
     pub(super) feed: Feed,
     /// The loop has been told to write (a `Flush` is on its way or a write is waiting for
@@ -160,6 +166,7 @@ impl Input {
         self.buf.reserve(line.len() + 1);
         self.buf.extend_from_slice(line);
         self.buf.push(b'\n');
+        self.buf_lines += 1;
         Ok(!std::mem::replace(&mut self.flush_pending, true))
     }
 
@@ -183,6 +190,7 @@ impl Input {
         self.lines_written += lines as u64;
         self.bytes_written += n as u64;
         self.off += n;
+        self.out_lines -= lines;
     }
 
     /// A new process: its stdin.
@@ -220,9 +228,8 @@ impl Input {
             .map(|r| r.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
             .unwrap_or_default();
         self.buf = Vec::new();
-        self.off = 0;
-        self.start = 0;
-        self.out_held = 0;
+        (self.off, self.start, self.out_held) = (0, 0, 0);
+        (self.out_lines, self.buf_lines) = (0, 0);
         self.flush_pending = false;
         lines
     }
@@ -236,9 +243,8 @@ impl Input {
                 b.clear();
             }
         }
-        self.off = 0;
-        self.start = 0;
-        self.out_held = 0;
+        (self.off, self.start, self.out_held) = (0, 0, 0);
+        (self.out_lines, self.buf_lines) = (0, 0);
         self.flush_pending = false;
         self.stdin.disarm(epoll);
         if self.feed == Feed::Closed {
@@ -293,6 +299,7 @@ pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell) {
             inp.out.clear();
             std::mem::swap(&mut inp.out, &mut inp.buf);
             (inp.off, inp.start, inp.out_held) = (0, 0, inp.out.len());
+            inp.out_lines = std::mem::take(&mut inp.buf_lines);
         }
         if let Stdin::Closed = inp.stdin {
             // Nothing to write to: no Flush is needed until a process takes the queue
@@ -300,10 +307,11 @@ pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell) {
             inp.flush_pending = true;
             break;
         }
-        let (out, mut stdin, off) = (
+        let (out, mut stdin, off, out_lines) = (
             std::mem::take(&mut inp.out),
             std::mem::replace(&mut inp.stdin, Stdin::Closed),
             inp.off,
+            inp.out_lines,
         );
         drop(g);
         let res = match &stdin {
@@ -311,6 +319,8 @@ pub(super) fn pump(epoll: &OwnedFd, cell: &InputCell) {
             Stdin::Closed => unreachable!(),
         };
         let (lines, end) = match res {
+            // All the rest: every line it holds, the last ending it.
+            Ok(n) if off + n == out.len() => (out_lines, n),
             Ok(n) => {
                 let done = &out[off..off + n];
                 let lines = memchr::memchr_iter(b'\n', done).count();
@@ -367,6 +377,59 @@ mod tests {
     fn take_out(g: &mut Input) {
         g.out = std::mem::take(&mut g.buf);
         g.out_held = g.out.len();
+        g.out_lines = std::mem::take(&mut g.buf_lines);
+    }
+
+    /// A pipe whose read end is drained by a thread, and the bytes it read.
+    fn reader() -> (OwnedFd, std::thread::JoinHandle<Vec<u8>>) {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let t = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut b = [0u8; 4096];
+            loop {
+                match rustix::io::read(&r, &mut b) {
+                    Ok(0) | Err(_) => return all,
+                    Ok(n) => all.extend_from_slice(&b[..n]),
+                }
+            }
+        });
+        (w, t)
+    }
+
+    #[test]
+    fn pump_counts_the_lines_of_whole_and_cut_writes() {
+        let ep = epoll();
+        let cell = InputCell::new(1 << 20, 0);
+        let (w, t) = reader();
+        cell.lock().attach(Some(w));
+        // Whole writes: the count comes from the pushes.
+        for l in [&b"a"[..], b"bb", b""] {
+            cell.lock().push(l).ok().unwrap();
+        }
+        pump(&ep, &cell);
+        let counts = |g: &Input| (g.lines_written, g.bytes_written);
+        assert_eq!(counts(&cell.lock()), (3, 6));
+        // A cut line, then its rest, as after a short write: counted from the bytes.
+        {
+            let mut g = cell.lock();
+            g.push(b"cut").ok().unwrap();
+            g.push(b"x").ok().unwrap();
+            take_out(&mut g);
+            g.wrote(2, 0, 0);
+            assert_eq!((g.lines_written, g.out_lines), (3, 2));
+            g.wrote(2, 1, 2);
+            assert_eq!((g.lines_written, g.out_lines, g.start), (4, 1, 4));
+        }
+        pump(&ep, &cell);
+        let mut g = cell.lock();
+        assert_eq!(
+            (g.lines_written, g.bytes_written, g.out_lines),
+            (5, 6 + 6, 0)
+        );
+        assert_eq!(g.end_process(&ep), (5, 12));
+        drop(g);
+        // Only what pump wrote reached the pipe (the cut line above was simulated).
+        assert_eq!(t.join().unwrap(), b"a\nbb\n\nx\n");
     }
 
     fn epoll() -> OwnedFd {

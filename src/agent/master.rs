@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::input::{InputCell, Refused};
-use super::runloop::{Loop, Msg, TAG_IN, caller, data, mark_dirty, on_loop_of};
+use super::runloop::{Loop, Msg, TAG_IN, caller, data, mark_dirty, on_loop, on_loop_of};
 use super::worker::{Phase, Worker};
 use super::{FinishFn, Handle, LineFn, WorkerOptions, WorkerState, lock};
 use crate::{Cmd, Error, ErrorKind, Result};
@@ -19,6 +19,9 @@ use crate::{Cmd, Error, ErrorKind, Result};
 pub(super) fn closed() -> Error {
     Error::new(ErrorKind::Io, "agent: the master has shut down")
 }
+
+/// The most loop threads a master takes.
+const MAX_LOOPS: usize = 1024;
 
 fn no_worker(id: &str) -> Error {
     Error::new(ErrorKind::NotFound, format!("agent: no worker {id:?}"))
@@ -38,34 +41,56 @@ pub(super) struct Entry {
     input: Arc<InputCell>,
 }
 
-/// What the API and the loop share.
-pub(super) struct Shared {
+/// One loop thread's inbox, epoll set and wakeup.
+pub(super) struct LoopIo {
     tx: mpsc::Sender<Msg>,
-    /// The loop's epoll instance (the API arms a worker's stdin in it when it writes).
+    /// The loop's epoll instance.
     pub(super) epoll: OwnedFd,
     pub(super) wake: OwnedFd,
     pub(super) wake_pending: AtomicBool,
+}
+
+/// What the API and the loops share.
+pub(super) struct Shared {
+    /// The loops; worker `key` is served by `loops[key % loops.len()]`, for its whole
+    /// life (restarts included).
+    pub(super) loops: Vec<LoopIo>,
     pub(super) closed: AtomicBool,
     pub(super) table: Mutex<HashMap<Arc<str>, Entry>>,
     next_key: AtomicU64,
 }
 
 impl Shared {
-    /// Sends a request. From the loop's own thread no wakeup is needed: the loop reads
-    /// its requests before it waits again.
-    fn send(&self, m: Msg) -> Result<()> {
-        self.post(m).map_err(|_| closed())
+    /// The loop that serves worker `key`.
+    pub(super) fn loop_of(&self, key: u64) -> usize {
+        (key % self.loops.len() as u64) as usize
+    }
+
+    /// Sends a request about worker `key` to its loop. From that loop's own thread no
+    /// wakeup is needed: the loop reads its requests before it waits again.
+    fn send(&self, key: u64, m: Msg) -> Result<()> {
+        self.post(key, m).map_err(|_| closed())
     }
 
     /// As `send`, giving the request back when the loop is gone.
-    fn post(&self, m: Msg) -> std::result::Result<(), Msg> {
-        self.tx.send(m).map_err(|e| e.0)?;
-        if !on_loop_of(self) && !self.wake_pending.swap(true, Ordering::SeqCst) {
-            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    fn post(&self, key: u64, m: Msg) -> std::result::Result<(), Msg> {
+        let ix = self.loop_of(key);
+        let io = &self.loops[ix];
+        io.tx.send(m).map_err(|e| e.0)?;
+        if !on_loop(self, ix) && !io.wake_pending.swap(true, Ordering::SeqCst) {
+            let _ = rustix::io::write(&io.wake, &1u64.to_ne_bytes());
         }
         Ok(())
     }
 
+    /// Tells every loop to stop its workers and end.
+    fn shutdown(&self) {
+        for ix in 0..self.loops.len() {
+            let _ = self.post(ix as u64, Msg::Shutdown);
+        }
+    }
+
+    /// Whether the calling thread is one of this master's loops (a callback).
     pub(super) fn on_loop_thread(&self) -> bool {
         on_loop_of(self)
     }
@@ -136,7 +161,7 @@ impl Shared {
                 input,
             },
         );
-        match self.post(Msg::Add(Box::new(w))) {
+        match self.post(key, Msg::Add(Box::new(w))) {
             Ok(()) => Ok(()),
             Err(m) => {
                 // The loop is gone: end the process here.
@@ -187,14 +212,15 @@ impl Shared {
         loop {
             match g.push(line) {
                 Ok(false) => return Ok(()),
-                // From a callback: written when it returns, no request needed.
-                Ok(true) if self.on_loop_thread() => {
+                // From a callback of the worker's loop: written when it returns, no
+                // request needed.
+                Ok(true) if on_loop(self, self.loop_of(key)) => {
                     mark_dirty(key);
                     return Ok(());
                 }
                 Ok(true) => {
                     drop(g);
-                    return self.send(Msg::Flush(key));
+                    return self.send(key, Msg::Flush(key));
                 }
                 Err(Refused::Full { ever: false }) if wait.is_some() => {
                     let (g2, in_time) = cell.wait(g, wait.flatten());
@@ -221,7 +247,7 @@ impl Shared {
         }
         cell.notify(&g);
         drop(g);
-        self.send(Msg::Flush(key))
+        self.send(key, Msg::Flush(key))
     }
 
     /// Asks the loop to stop `id`; the receiver answers once it is over.
@@ -231,12 +257,15 @@ impl Shared {
         let Some((id, e)) = t.get_key_value(id) else {
             return Err(no_worker(id));
         };
-        self.send(Msg::Stop {
-            key: e.key,
-            id: id.clone(),
-            remove,
-            done: Some(tx),
-        })?;
+        self.send(
+            e.key,
+            Msg::Stop {
+                key: e.key,
+                id: id.clone(),
+                remove,
+                done: Some(tx),
+            },
+        )?;
         Ok(rx)
     }
 
@@ -254,12 +283,15 @@ impl Shared {
         {
             let t = lock(&self.table);
             for (id, e) in t.iter().filter(|(_, e)| !e.state.is_over()) {
-                self.send(Msg::Stop {
-                    key: e.key,
-                    id: id.clone(),
-                    remove: false,
-                    done: Some(tx.clone()),
-                })?;
+                self.send(
+                    e.key,
+                    Msg::Stop {
+                        key: e.key,
+                        id: id.clone(),
+                        remove: false,
+                        done: Some(tx.clone()),
+                    },
+                )?;
             }
         }
         drop(tx);
@@ -303,7 +335,7 @@ pub struct Master {
     handle: Handle,
     /// Keeps the shared state alive: handles hold it weakly.
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Master {
@@ -332,31 +364,93 @@ impl Master {
     /// ```
     #[doc(alias = "NewMaster")]
     pub fn new() -> Result<Master> {
+        Master::with_loops(1)
+    }
+
+    /// A master with `loops` loop threads (all named `forkexec-agent`), for throughput
+    /// on a machine with several CPUs: workers are spread over the loops in turn as they
+    /// start, and a worker stays on its loop for its whole life, restarts included. The
+    /// rules of the [module docs](super) hold per loop: the callbacks of one loop's
+    /// workers run one at a time on that loop's thread, and **the callbacks of workers on
+    /// different loops may run at the same time**. A callback's blocking requests are
+    /// refused on every loop thread. With `1` this is [`new`](Master::new).
+    ///
+    /// One loop thread serves its workers' pipes one system call after the other; with
+    /// many busy workers on a machine with several CPUs, a loop per CPU (see
+    /// [`std::thread::available_parallelism`]) keeps them all busy: the README's agent
+    /// figures compare both with a thread per worker.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for `0` loops or more than 1024; [`ErrorKind::Io`] as
+    /// [`new`](Master::new).
+    ///
+    /// # References
+    /// `epoll_create1(2)`, `eventfd(2)`.
+    ///
+    /// # Examples
+    /// ```
+    /// use forkexec::{Cmd, ErrorKind, agent::Master};
+    /// let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let master = Master::with_loops(cpus)?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for i in 0..4 {
+    ///     let tx = tx.clone();
+    ///     master.start(&format!("w{i}"), Cmd::new("cat"), move |id, l| {
+    ///         tx.send(format!("{id}: {}", String::from_utf8_lossy(&l))).unwrap()
+    ///     }, |_, _| {})?;
+    ///     master.input(&format!("w{i}"), "hi")?;
+    /// }
+    /// let mut got: Vec<String> = rx.iter().take(4).collect();
+    /// got.sort();
+    /// assert_eq!(got, ["w0: hi", "w1: hi", "w2: hi", "w3: hi"]);
+    /// assert_eq!(Master::with_loops(0).unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), forkexec::Error>(())
+    /// ```
+    pub fn with_loops(loops: usize) -> Result<Master> {
         use rustix::event::{EventfdFlags, epoll};
+        if !(1..=MAX_LOOPS).contains(&loops) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("agent: {loops} loops (1 to {MAX_LOOPS})"),
+            ));
+        }
         let os = |e: rustix::io::Errno| Error::os(e.raw_os_error());
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(os)?;
-        let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-            .map_err(os)?;
-        let (tx, rx) = mpsc::channel();
+        let mut ios = Vec::with_capacity(loops);
+        let mut rxs = Vec::with_capacity(loops);
+        for _ in 0..loops {
+            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(os)?;
+            let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                .map_err(os)?;
+            let (tx, rx) = mpsc::channel();
+            ios.push(LoopIo {
+                tx,
+                epoll,
+                wake,
+                wake_pending: AtomicBool::new(false),
+            });
+            rxs.push(rx);
+        }
         let shared = Arc::new(Shared {
-            tx,
-            epoll,
-            wake,
-            wake_pending: AtomicBool::new(false),
+            loops: ios,
             closed: AtomicBool::new(false),
             table: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
         });
-        let lp = Loop::new(shared.clone(), rx);
-        let thread = std::thread::Builder::new()
-            .name("forkexec-agent".into())
-            .spawn(move || lp.run())
-            .map_err(Error::from_io)?;
-        Ok(Master {
+        let mut master = Master {
             handle: Handle::new(Arc::downgrade(&shared)),
             shared,
-            thread: Some(thread),
-        })
+            threads: Vec::with_capacity(loops),
+        };
+        for (ix, rx) in rxs.into_iter().enumerate() {
+            let lp = Loop::new(master.shared.clone(), ix, rx);
+            // On failure the loops already running are shut down by `master`'s drop.
+            let thread = std::thread::Builder::new()
+                .name("forkexec-agent".into())
+                .spawn(move || lp.run())
+                .map_err(Error::from_io)?;
+            master.threads.push(thread);
+        }
+        Ok(master)
     }
 
     /// A handle for callbacks and other threads; it does not keep the master alive.
@@ -395,10 +489,10 @@ impl Deref for Master {
 impl Drop for Master {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::SeqCst);
-        let _ = self.shared.send(Msg::Shutdown);
-        if let Some(t) = self.thread.take() {
-            // Dropped by a callback: the loop ends by itself once every worker is over.
-            if !self.shared.on_loop_thread() {
+        self.shared.shutdown();
+        // Dropped by a callback: the loops end by themselves once their workers are over.
+        if !self.shared.on_loop_thread() {
+            for t in self.threads.drain(..) {
                 let _ = t.join();
             }
         }

@@ -20,7 +20,9 @@
 //!
 //! # Threading model
 //! A master owns **one thread**, its loop, and nothing else: a thousand workers cost one
-//! thread and no busy waiting. The loop waits in `epoll` on every worker's pidfd (its
+//! thread and no busy waiting. ([`Master::with_loops`] gives it several loops, for
+//! throughput on a machine with several CPUs: each worker is served by one of them for its
+//! whole life, and what follows holds per loop.) The loop waits in `epoll` on every worker's pidfd (its
 //! exit), the parent's ends of its stdout and stderr pipes (non-blocking), the stdin
 //! pipes that have bytes waiting, and one `eventfd` by which the API wakes it. Requests
 //! (start, input, stop) reach it through a channel and that eventfd (requests made by a
@@ -31,7 +33,8 @@
 //!
 //! # Callbacks
 //! `on_line`, `on_finish` and the stderr callback of every worker run **on the loop
-//! thread**, one at a time, never while the master holds a lock. So:
+//! thread**, one at a time, never while the master holds a lock (with several loops: one
+//! at a time per loop; the callbacks of one worker never run at once). So:
 //! - a callback must not block or run long: every other worker waits for it;
 //! - it may use a [`Handle`] (cloned from [`Master::handle`] and moved into it) for every
 //!   non-blocking request: [`start`](Handle::start), [`input`](Handle::input),

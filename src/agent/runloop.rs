@@ -36,8 +36,9 @@ const POLL_PERIOD: Duration = Duration::from_millis(50);
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 
 thread_local! {
-    /// The address of the [`Shared`] whose loop runs on this thread (0: none).
-    static LOOP_OF: Cell<usize> = const { Cell::new(0) };
+    /// The address of the [`Shared`] whose loop runs on this thread (0: none), and which
+    /// of its loops.
+    static LOOP_OF: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     /// Workers whose queue a callback added to: written right after the callback returns,
     /// with no request through the channel and no wakeup.
     static DIRTY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
@@ -82,9 +83,14 @@ impl Hasher for KeyHasher {
 
 type Workers = HashMap<u64, Worker, BuildHasherDefault<KeyHasher>>;
 
-/// Whether the calling thread is the loop thread of `shared`.
+/// Whether the calling thread is one of the loop threads of `shared`.
 pub(super) fn on_loop_of(shared: &Shared) -> bool {
-    LOOP_OF.with(|c| c.get() == shared as *const Shared as usize)
+    LOOP_OF.with(|c| c.get().0 == shared as *const Shared as usize)
+}
+
+/// Whether the calling thread is loop `ix` of `shared`.
+pub(super) fn on_loop(shared: &Shared, ix: usize) -> bool {
+    LOOP_OF.with(|c| c.get() == (shared as *const Shared as usize, ix))
 }
 
 /// From a callback (on the loop thread): worker `key`'s queue has lines to write.
@@ -116,6 +122,8 @@ pub(super) fn data(key: u64, tag: u64) -> u64 {
 /// The loop's state; lives on its thread.
 pub(super) struct Loop {
     shared: Arc<Shared>,
+    /// Which of the master's loops this is (`shared.loops[ix]`: its epoll set, eventfd).
+    ix: usize,
     rx: mpsc::Receiver<Msg>,
     workers: Workers,
     /// Grace periods and back-offs, by deadline.
@@ -127,9 +135,10 @@ pub(super) struct Loop {
 }
 
 impl Loop {
-    pub(super) fn new(shared: Arc<Shared>, rx: mpsc::Receiver<Msg>) -> Loop {
+    pub(super) fn new(shared: Arc<Shared>, ix: usize, rx: mpsc::Receiver<Msg>) -> Loop {
         Loop {
             shared,
+            ix,
             rx,
             workers: Workers::default(),
             timers: BTreeSet::new(),
@@ -145,10 +154,15 @@ impl Loop {
         // whose stdin closed stays pending here instead of killing the process (the
         // write fails with EPIPE). Children start with an empty mask regardless.
         crate::sys::block_app_signals();
-        LOOP_OF.with(|c| c.set(Arc::as_ptr(&self.shared) as usize));
+        LOOP_OF.with(|c| c.set((Arc::as_ptr(&self.shared) as usize, self.ix)));
         let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
         let wake = EventData::new_u64(WAKE);
-        if let Err(e) = epoll::add(&self.shared.epoll, &self.shared.wake, wake, EventFlags::IN) {
+        if let Err(e) = epoll::add(
+            &self.shared.loops[self.ix].epoll,
+            &self.shared.loops[self.ix].wake,
+            wake,
+            EventFlags::IN,
+        ) {
             // Without a wakeup nothing can reach the loop: refuse every request.
             eprintln!("forkexec::agent: cannot watch the wakeup eventfd: {e}");
             self.shared.closed.store(true, Ordering::SeqCst);
@@ -163,7 +177,11 @@ impl Loop {
             }
             let ts = self.next_timeout().try_into().ok();
             events.clear();
-            match epoll::wait(&self.shared.epoll, spare_capacity(&mut events), ts.as_ref()) {
+            match epoll::wait(
+                &self.shared.loops[self.ix].epoll,
+                spare_capacity(&mut events),
+                ts.as_ref(),
+            ) {
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(e) => {
@@ -176,8 +194,10 @@ impl Loop {
                 let d = ev.data.u64();
                 if d == WAKE {
                     let mut b = [0u8; 8];
-                    let _ = rustix::io::read(&self.shared.wake, &mut b);
-                    self.shared.wake_pending.store(false, Ordering::SeqCst);
+                    let _ = rustix::io::read(&self.shared.loops[self.ix].wake, &mut b);
+                    self.shared.loops[self.ix]
+                        .wake_pending
+                        .store(false, Ordering::SeqCst);
                     continue;
                 }
                 let (key, tag) = (d >> 2, d & 3);
@@ -273,7 +293,7 @@ impl Loop {
         };
         let by_pidfd = match run.child.process().pidfd() {
             Some(p) => epoll::add(
-                &self.shared.epoll,
+                &self.shared.loops[self.ix].epoll,
                 p,
                 EventData::new_u64(data(key, TAG_PID)),
                 EventFlags::IN,
@@ -290,7 +310,7 @@ impl Loop {
         for (p, tag) in [(&run.stdout, TAG_OUT), (&run.stderr, TAG_ERR)] {
             if let Some(p) = p {
                 epoll::add(
-                    &self.shared.epoll,
+                    &self.shared.loops[self.ix].epoll,
                     &p.fd,
                     EventData::new_u64(data(key, tag)),
                     EventFlags::IN,
@@ -327,7 +347,7 @@ impl Loop {
     /// left; closes stdin once drained after `close_input`.
     fn flush(&mut self, key: u64) {
         if let Some(w) = self.workers.get(&key) {
-            pump(&self.shared.epoll, &w.input);
+            pump(&self.shared.loops[self.ix].epoll, &w.input);
         }
     }
 
@@ -348,7 +368,7 @@ impl Loop {
         CALLER.with(|c| c.borrow_mut().take());
         if ended {
             if let Some(fd) = w.end_pipe(is_err) {
-                let _ = epoll::delete(&self.shared.epoll, &fd);
+                let _ = epoll::delete(&self.shared.loops[self.ix].epoll, &fd);
             }
         }
         if !w.healthy() && matches!(w.phase, Phase::Running(_)) {
@@ -392,7 +412,7 @@ impl Loop {
         for is_err in [false, true] {
             w.read(is_err, &mut self.scratch, READS_AT_EXIT);
             if let Some(fd) = w.end_pipe(is_err) {
-                let _ = epoll::delete(&self.shared.epoll, &fd);
+                let _ = epoll::delete(&self.shared.loops[self.ix].epoll, &fd);
             }
         }
         let (run, stopping): (Run, Option<bool>) =
@@ -404,7 +424,7 @@ impl Loop {
         match run.exit {
             ExitWatch::Pidfd => {
                 if let Some(p) = run.child.process().pidfd() {
-                    let _ = epoll::delete(&self.shared.epoll, p);
+                    let _ = epoll::delete(&self.shared.loops[self.ix].epoll, p);
                 }
             }
             ExitWatch::Poll => self.polled -= 1,
@@ -472,7 +492,7 @@ impl Loop {
     ) {
         let (lines_written, bytes_written, unsent) = {
             let mut g = w.input.lock();
-            let (lines, bytes) = g.end_process(&self.shared.epoll);
+            let (lines, bytes) = g.end_process(&self.shared.loops[self.ix].epoll);
             let unsent = match restart_at {
                 Some(_) => {
                     g.restart();
