@@ -1,6 +1,6 @@
 //! The spawn engine: an [`ExecPlan`](crate::raw::ExecPlan) built once in the parent, run by a [`Strategy`](crate::raw::Strategy).
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -136,7 +136,7 @@ pub struct ExecPlan {
     pre_exec: PreExecHooks,
     /// The `PATH` value the child searches for `program` (a bare name), as `execvp` does
     /// (see `Cmd`'s preparation); `None`: exec `program`.
-    search: Option<CString>,
+    search: Option<OsString>,
     /// `sys` as the child side reads it, compiled at the first spawn after a change (every
     /// change goes through [`ExecPlan::sys_mut`](crate::raw::ExecPlan::sys_mut) or `set_cwd`, which drop it).
     spec: OnceLock<ChildSpec>,
@@ -481,17 +481,14 @@ impl ExecPlan {
     /// search), passing over those missing or not executable; the `Vfork` and `Fork`
     /// strategies only. The caller has checked that `program` is a bare name and every
     /// element of `path` is absolute.
-    pub(crate) fn set_search(&mut self, path: Option<CString>) {
+    pub(crate) fn set_search(&mut self, path: Option<OsString>) {
         self.search = path;
     }
 
     /// The program name and the `PATH` value of the child's search; `None` without one.
     pub(crate) fn search(&self) -> Option<(&OsStr, &OsStr)> {
-        let path = self.search.as_ref()?;
-        Some((
-            OsStr::from_bytes(self.program.to_bytes()),
-            OsStr::from_bytes(path.to_bytes()),
-        ))
+        let path = self.search.as_deref()?;
+        Some((OsStr::from_bytes(self.program.to_bytes()), path))
     }
 
     /// The attributes as the child side reads them, compiled (and checked) at the first
@@ -755,7 +752,8 @@ fn child_ctx(
         search: plan
             .search
             .as_ref()
-            .map_or(std::ptr::null(), |p| p.as_ptr()),
+            .map_or(std::ptr::null(), |p| p.as_bytes().as_ptr()),
+        search_len: plan.search.as_ref().map_or(0, |p| p.len()),
         argv: plan.argv.as_ptr(),
         envp,
         ops: ops.as_ptr(),

@@ -1,10 +1,10 @@
 //! Preparing a [`Cmd`](crate::Cmd) (the `PATH` lookup, the child's environment, the plan) and
 //! starting it: `start`, `status`, `run`, `exec`.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,9 +80,7 @@ impl Spec {
                 // The child execs each candidate in turn, as `execvp` does: no lookup here.
                 // The outcome is the one of Go's rules (see `child_can_search`).
                 Some(p) if self.child_can_search(&p) => {
-                    search = Some(CString::new(p.into_vec()).map_err(|_| {
-                        Error::invalid("PATH contains a NUL byte") // checked above
-                    })?);
+                    search = Some(p);
                     None
                 }
                 path_var => Some(match look_path_in(&self.program, path_var.as_deref()) {
@@ -94,7 +92,8 @@ impl Spec {
                 }),
             }
         };
-        let argv = CStringArray::new(self.argv())?;
+        let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
+        let argv = CStringArray::from_argv(arg0, &self.args)?;
         let program = match (&path, &search) {
             (Some(p), _) => path_cstring(p, "program path")?,
             // The first candidate stands for the program in the plan (its errors are

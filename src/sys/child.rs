@@ -111,7 +111,9 @@ pub(crate) struct ChildCtx {
     pub path: *const c_char,
     /// The `PATH` value to search for `path` (a bare name), as `execvp` does: `dir/path`
     /// for each of its `:`-separated elements in turn; null: exec `path`.
-    pub search: *const c_char,
+    pub search: *const u8,
+    /// The length of `search`, in bytes.
+    pub search_len: usize,
     pub argv: *const *const c_char,
     pub envp: *const *const c_char,
     pub ops: *const FdOp,
@@ -610,9 +612,10 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
         unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
         return Err((Stage::Exec, err()));
     }
-    // SAFETY: `search` and `path` are NUL-terminated strings prepared by the parent.
+    // SAFETY: `search` holds `search_len` bytes and `path` is NUL-terminated, prepared by
+    // the parent.
     Err((Stage::Exec, unsafe {
-        search_path(ctx.search, ctx.path, ctx.argv, ctx.envp)
+        search_path(ctx.search, ctx.search_len, ctx.path, ctx.argv, ctx.envp)
     }))
 }
 
@@ -625,11 +628,12 @@ const PATH_MAX: usize = 4096;
 /// `execve` would fail it with `ENAMETOOLONG` and Go's lookup passes it over.
 ///
 /// # Safety
-/// `path` and `name` are NUL-terminated; `argv` and `envp` NULL-terminated arrays of
-/// NUL-terminated strings.
+/// `path` holds `path_len` bytes; `name` is NUL-terminated; `argv` and `envp`
+/// NULL-terminated arrays of NUL-terminated strings.
 #[inline(never)]
 unsafe fn search_path(
-    path: *const c_char,
+    path: *const u8,
+    path_len: usize,
     name: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -644,18 +648,21 @@ unsafe fn search_path(
         name_len += 1;
     }
     let mut denied = false;
-    let mut dir = path;
+    // The offset in `path` of the element being tried.
+    let mut at = 0usize;
     loop {
+        // SAFETY: `at <= path_len`, within (or at the end of) `path`.
+        let dir = unsafe { path.add(at) };
         let mut dir_len = 0usize;
-        // SAFETY: `path` is NUL-terminated (caller); we stop at its NUL.
-        while !matches!(unsafe { *dir.add(dir_len) }, 0 | 0x3a /* ':' */) {
+        // SAFETY: `at + dir_len < path_len`: within `path` (caller).
+        while at + dir_len < path_len && unsafe { *dir.add(dir_len) } != b':' {
             dir_len += 1;
         }
         let e = if dir_len + 1 + name_len < PATH_MAX {
             // SAFETY: `dir_len + 1 + name_len + 1 <= PATH_MAX` bytes are written into `buf`,
             // copied from the element and from `name`, which do not overlap it.
             unsafe {
-                std::ptr::copy_nonoverlapping(dir.cast::<u8>(), b, dir_len);
+                std::ptr::copy_nonoverlapping(dir, b, dir_len);
                 *b.add(dir_len) = b'/';
                 std::ptr::copy_nonoverlapping(name.cast::<u8>(), b.add(dir_len + 1), name_len);
                 *b.add(dir_len + 1 + name_len) = 0;
@@ -685,12 +692,11 @@ unsafe fn search_path(
             libc::ENAMETOOLONG
         };
         denied |= e == libc::EACCES;
-        // SAFETY: `dir_len` is the offset of the element's end, `:` or the NUL.
-        if unsafe { *dir.add(dir_len) } == 0 {
+        // The element ends at a `:` or at the end of `path`.
+        at += dir_len + 1;
+        if at > path_len {
             break;
         }
-        // SAFETY: after a `:`, still within `path`.
-        dir = unsafe { dir.add(dir_len + 1) };
     }
     if denied { libc::EACCES } else { libc::ENOENT }
 }

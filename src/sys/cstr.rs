@@ -51,14 +51,21 @@ impl CStringArray {
     {
         let mut b = Builder::default();
         for (i, s) in items.into_iter().enumerate() {
-            let s = s.as_ref().as_bytes();
-            if memchr::memchr(0, s).is_some() {
-                return Err(Error::invalid(format!(
-                    "argument {i} contains a NUL byte: {:?}",
-                    String::from_utf8_lossy(s)
-                )));
-            }
-            b.push(&[s]);
+            b.push_arg(i, s.as_ref().as_bytes())?;
+        }
+        Ok(b.finish())
+    }
+
+    /// The argv `first`, then `rest`, sized before it is filled: two allocations in all.
+    pub(crate) fn from_argv(first: &OsStr, rest: &[OsString]) -> Result<CStringArray> {
+        let len = rest.iter().map(|s| s.len() + 1).sum::<usize>() + first.len() + 1;
+        let mut b = Builder {
+            bytes: Vec::with_capacity(len),
+            starts: Vec::with_capacity(rest.len() + 2),
+        };
+        b.push_arg(0, first.as_bytes())?;
+        for (i, s) in rest.iter().enumerate() {
+            b.push_arg(i + 1, s.as_bytes())?;
         }
         Ok(b.finish())
     }
@@ -180,6 +187,18 @@ struct Builder {
 }
 
 impl Builder {
+    /// Appends argument `i`, refusing a NUL byte in it.
+    fn push_arg(&mut self, i: usize, s: &[u8]) -> Result<()> {
+        if memchr::memchr(0, s).is_some() {
+            return Err(Error::invalid(format!(
+                "argument {i} contains a NUL byte: {:?}",
+                String::from_utf8_lossy(s)
+            )));
+        }
+        self.push(&[s]);
+        Ok(())
+    }
+
     fn push(&mut self, parts: &[&[u8]]) {
         self.starts.push(self.bytes.len());
         for p in parts {
@@ -189,17 +208,24 @@ impl Builder {
     }
 
     fn finish(self) -> CStringArray {
-        let Builder { bytes, starts } = self;
+        let Builder { bytes, mut starts } = self;
         let base = bytes.as_ptr();
-        let mut ptrs = Vec::with_capacity(starts.len() + 1);
-        // SAFETY: every start is an offset inside `bytes`; `bytes` is not touched again, so
-        // the heap buffer (and these pointers) stay put when the Vec is moved.
-        ptrs.extend(
-            starts
-                .iter()
-                .map(|&s| unsafe { base.add(s) }.cast::<c_char>()),
-        );
-        ptrs.push(std::ptr::null());
+        // The place of the NULL; the offsets become the pointers in the same allocation
+        // (same size and alignment: collected in place).
+        starts.push(usize::MAX);
+        let ptrs: Vec<*const c_char> = starts
+            .into_iter()
+            .map(|s| {
+                if s == usize::MAX {
+                    std::ptr::null()
+                } else {
+                    // SAFETY: every start is an offset inside `bytes`; `bytes` is not
+                    // touched again, so the heap buffer (and these pointers) stay put when
+                    // the Vec is moved.
+                    unsafe { base.add(s) }.cast::<c_char>()
+                }
+            })
+            .collect();
         CStringArray {
             _storage: bytes,
             ptrs,
