@@ -77,7 +77,10 @@ impl Hasher for KeyHasher {
         }
     }
     fn write_u64(&mut self, k: u64) {
-        self.0 = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The high bits folded down: the keys of one loop of `with_loops(2^m)` share
+        // their low m bits, which the table's bucket index takes.
+        let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
     }
 }
 
@@ -166,6 +169,8 @@ impl Loop {
             // Without a wakeup nothing can reach the loop: refuse every request.
             eprintln!("forkexec::agent: cannot watch the wakeup eventfd: {e}");
             self.shared.closed.store(true, Ordering::SeqCst);
+            // A worker handed over before `closed` was set is ended here, not dropped.
+            self.final_drain();
             return;
         }
         let mut dirty = Vec::new();

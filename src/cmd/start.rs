@@ -200,6 +200,12 @@ impl Spec {
             // Every element absolute: the first, and each after a `:`.
             && path.first() == Some(&b'/')
             && memchr::memchr_iter(b':', path).all(|i| path.get(i + 1) == Some(&b'/'))
+            // Go joins and cleans `dir/name` by text; `execve` resolves `.` and `..`
+            // through the directories (symbolic links included): without such an element
+            // both name the same file.
+            && !has_dot_component(path)
+            // No candidate can be too long for `execve` (Go measures the cleaned one).
+            && path.len() + 1 + self.program.len() < sys::child::PATH_MAX
     }
 
     /// argv: `arg0` (or the program) and the arguments.
@@ -671,4 +677,47 @@ pub(super) fn parent_env() -> Vec<OsString> {
             e
         })
         .collect()
+}
+
+/// Whether a `:`-separated list of paths has a `.` or `..` component in one of them.
+fn has_dot_component(path: &[u8]) -> bool {
+    let ends = |b: Option<&u8>| matches!(b, None | Some(b'/' | b':'));
+    memchr::memchr_iter(b'.', path).any(|i| {
+        matches!(i.checked_sub(1).map(|j| path[j]), Some(b'/' | b':') | None)
+            && (ends(path.get(i + 1)) || (path.get(i + 1) == Some(&b'.') && ends(path.get(i + 2))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_component;
+
+    #[test]
+    fn dot_components() {
+        for p in [
+            "/a/./b",
+            "/a/../b",
+            "/a/.",
+            "/a/..",
+            "/x:/a/.:/y",
+            "/x:/a/..",
+            "/.",
+            "/..",
+        ] {
+            assert!(has_dot_component(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "/usr/bin",
+            "/home/u/.cargo/bin",
+            "/a/.b",
+            "/a/b.",
+            "/a/..b",
+            "/a/...",
+            "/a/b..:/c",
+            "/x/.../y",
+            "/a//b/",
+        ] {
+            assert!(!has_dot_component(p.as_bytes()), "{p}");
+        }
+    }
 }

@@ -620,7 +620,7 @@ unsafe fn steps(ctx: &ChildCtx) -> Result<Never, (Stage, i32)> {
 }
 
 /// The longest path `execve` takes, with its NUL (Linux's `PATH_MAX`).
-const PATH_MAX: usize = 4096;
+pub(crate) const PATH_MAX: usize = 4096;
 
 /// Execs `dir/name` for each `:`-separated `dir` of `path` in turn, as `execvp` does,
 /// built in a buffer on this (the child's) stack; returns the errno that ends the search

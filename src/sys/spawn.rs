@@ -17,8 +17,9 @@ use crate::error::Stage;
 use crate::plan::{FdOp, FdOpKind};
 
 /// The child's stack for the vfork strategy lives in the (suspended) parent's frame: no
-/// allocation, no mmap. The child body needs well under a page; this leaves ample room for
-/// the C library's `execve` wrapper and signal frames.
+/// allocation, no mmap. The child body needs a few KiB (a `PATH` search builds its candidates
+/// in a 4 KiB buffer); this leaves ample room for the C library's `execve` wrapper and
+/// signal frames.
 const CHILD_STACK: usize = 32 * 1024;
 
 /// A child as the strategies create it: its pid and, when asked for and granted, its pidfd

@@ -181,24 +181,83 @@ fn a_program_not_found_runs_no_pre_exec_code() {
     drop(w);
 }
 
+/// A directory under `base` whose path is exactly `len` bytes long, made of components
+/// shorter than the kernel's 255-byte limit.
+fn dir_of_length(base: &Path, len: usize) -> PathBuf {
+    let mut p = base.as_os_str().len();
+    assert!(p + 2 < len);
+    let mut d = base.to_path_buf();
+    while p < len {
+        let n = (len - p - 1).min(200);
+        d.push("d".repeat(n));
+        p += n + 1;
+    }
+    assert_eq!(d.as_os_str().len(), len);
+    d
+}
+
 #[test]
-fn a_candidate_too_long_for_execve_is_passed_over_and_slashes_are_kept() {
-    let _w = common::start("a_candidate_too_long_for_execve_is_passed_over", 60);
+fn candidates_at_the_execve_length_limit() {
+    let _w = common::start("candidates_at_the_execve_length_limit", 60);
     let t = TempDir::new("long");
-    t.file("b/prog-long", "#!/bin/sh\necho b\n", 0o755);
-    // An absolute element whose candidate is exactly one byte longer than `execve` takes
-    // (4095 bytes and the NUL), one that just fits, and a directory written with a
-    // trailing slash (the candidate keeps `//`, which the kernel resolves).
     let name = "prog-long";
-    let too_long = format!("/{}", "x".repeat(4096 - 1 - name.len() - 1));
-    assert_eq!(too_long.len() + 1 + name.len(), 4096);
-    let fits = format!("/{}", "y".repeat(4096 - 1 - name.len() - 2));
-    let path = format!("{too_long}:{fits}:{}/", t.join("b").display());
-    for s in common::STRATEGIES {
-        let mut cmd = Cmd::new(name);
-        cmd.env("PATH", &path).strategy(s);
-        assert_eq!(cmd.output().unwrap(), b"b\n", "{s:?}");
-        // Go's lookup keeps the trailing slash through filepath.Join (cleaned).
-        assert_eq!(cmd.resolved_path().unwrap(), t.join("b/prog-long"), "{s:?}");
+    // `dir/name` of 4095 bytes: the longest `execve` takes (with its NUL, PATH_MAX).
+    let fits = dir_of_length(&t.join("a"), 4095 - 1 - name.len());
+    std::fs::create_dir_all(&fits).unwrap();
+    std::fs::write(fits.join(name), "#!/bin/sh\necho fits\n").unwrap();
+    std::fs::set_permissions(
+        fits.join(name),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // One byte more: no such file can exist; the search passes over it.
+    let too_long = dir_of_length(&t.join("b"), 4096 - 1 - name.len());
+    for (path, what) in [
+        // Searched by the child (the candidate fills its buffer exactly).
+        (fits.display().to_string(), "alone"),
+        // Longer in all than a candidate can be: looked up by the parent.
+        (
+            format!("{}:{}", too_long.display(), fits.display()),
+            "after one too long",
+        ),
+    ] {
+        for s in common::STRATEGIES {
+            let mut cmd = Cmd::new(name);
+            cmd.env("PATH", &path).strategy(s);
+            assert_eq!(cmd.output().unwrap(), b"fits\n", "{what}, {s:?}");
+            assert_eq!(
+                cmd.resolved_path().unwrap(),
+                fits.join(name),
+                "{what}, {s:?}"
+            );
+        }
+    }
+}
+
+/// `..` in a `PATH` element is resolved by text, as Go's `filepath.Join` does (not through
+/// a symbolic link, as `execve` would); a trailing slash is kept harmlessly.
+#[test]
+fn dot_dot_in_path_is_resolved_as_go_does() {
+    let _w = common::start("dot_dot_in_path_is_resolved_as_go_does", 60);
+    let t = TempDir::new("dotdot");
+    t.file("lib/prog-dd", "#!/bin/sh\necho lexical\n", 0o755);
+    t.file("real/lib/prog-dd", "#!/bin/sh\necho physical\n", 0o755);
+    t.subdir("real/bin");
+    std::os::unix::fs::symlink(t.join("real/bin"), t.join("link")).unwrap();
+    for path in [
+        format!("{}/link/../lib", t.path().display()),
+        format!("{}/./lib/", t.path().display()),
+        format!("{}/lib/", t.path().display()),
+    ] {
+        for s in common::STRATEGIES {
+            let mut cmd = Cmd::new("prog-dd");
+            cmd.env("PATH", &path).strategy(s);
+            assert_eq!(cmd.output().unwrap(), b"lexical\n", "{path}, {s:?}");
+            assert_eq!(
+                cmd.resolved_path().unwrap(),
+                t.join("lib/prog-dd"),
+                "{path}, {s:?}"
+            );
+        }
     }
 }
