@@ -57,7 +57,8 @@ struct Prepared {
 /// parent's when the child's environment has none (see [`look_path`](crate::look_path)); a
 /// result relative to the current directory is refused ([`ErrorKind::Dot`](crate::ErrorKind::Dot)) unless
 /// [`allow_dot`](Cmd::allow_dot) is set. When every `PATH` element is absolute (so `ErrDot`
-/// cannot be the answer) and neither `chroot` nor credentials change what a path names or
+/// cannot be the answer) without a `.` or `..` component (Go resolves those by text, `execve`
+/// through symbolic links), and neither `chroot` nor credentials change what a path names or
 /// who may run it, the child itself tries each candidate in turn, as `execvp` and std do,
 /// so the parent makes no system call for the lookup; the program that runs and the
 /// errors are those of the lookup (a program not found is started and reaped, then
