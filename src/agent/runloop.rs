@@ -249,11 +249,11 @@ impl Loop {
     }
 
     fn next_timeout(&self) -> Duration {
-        let now = now();
+        // No clock read while no timer is set (the busy case: lines only).
         let mut t = self
             .timers
             .first()
-            .map(|&(at, _)| at.saturating_duration_since(now));
+            .map(|&(at, _)| at.saturating_duration_since(now()));
         if self.polled > 0 {
             t = Some(t.map_or(POLL_PERIOD, |d| d.min(POLL_PERIOD)));
         }
@@ -604,6 +604,9 @@ impl Loop {
     }
 
     fn fire_timers(&mut self) {
+        if self.timers.is_empty() {
+            return;
+        }
         let now = now();
         while let Some(&(at, key)) = self.timers.first() {
             if at > now {
