@@ -185,6 +185,18 @@ pub fn path_candidates(data: &[u8]) {
     for cand in &c {
         assert!(cand.as_os_str().as_bytes().ends_with(name), "{cand:?}");
     }
+    // Where the child searches itself, each `dir/name` it execs as written names the file
+    // of Go's (cleaned) candidate: they differ at most in repeated slashes, which path
+    // resolution ignores, and fit `execve`.
+    if forkexec::searched_by_child(OsStr::from_bytes(name), OsStr::from_bytes(path)) {
+        for (dir, cand) in path.split(|&b| b == b':').zip(&c) {
+            let raw = [dir, b"/", name].concat();
+            assert!(raw.len() < 4096, "{raw:?}");
+            let mut squeezed = raw.clone();
+            squeezed.dedup_by(|a, b| *a == b'/' && *b == b'/');
+            assert_eq!(squeezed, cand.as_os_str().as_bytes(), "{raw:?}");
+        }
+    }
 }
 
 // ---- fuzz/fuzz_targets/wait_status.rs --------------------------------------------------

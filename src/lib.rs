@@ -76,7 +76,7 @@ pub use cmd::{
     WaitEvent, WaitSet,
 };
 pub use error::{Error, ErrorKind, Result, Stage};
-pub use lookpath::{look_path, look_path_in, path_candidates};
+pub use lookpath::{look_path, look_path_in, path_candidates, searched_by_child};
 pub use namespaces::Namespaces;
 pub use process::{ProcAttr, Process, find_process, start_process};
 pub use resource::Resource;

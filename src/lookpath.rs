@@ -215,6 +215,37 @@ pub fn path_candidates(name: &OsStr, path: Option<&OsStr>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Whether the child may search `path` for `name` itself, as `execvp` does, trying
+/// `dir/name` for each element `dir` as it is written (no cleaning): only where each of
+/// these names the file [`path_candidates`] names, so that the child runs the program Go's
+/// lookup would choose. That holds when `name` is a plain file name, every element is
+/// absolute (no `ErrDot` to report), none has a `.` or `..` component (Go resolves those by
+/// text, `execve` through the directories, symbolic links included: only repeated and
+/// trailing slashes remain, which both ignore), no byte is NUL, and no candidate is too
+/// long for `execve`. Public for the fuzz targets only.
+#[doc(hidden)]
+pub fn searched_by_child(name: &OsStr, path: &OsStr) -> bool {
+    let (name, path) = (name.as_bytes(), path.as_bytes());
+    !matches!(name, b"" | b"." | b"..")
+        && !name.iter().any(|&b| b == b'/' || b == 0)
+        && memchr::memchr(0, path).is_none()
+        // Every element absolute: the first, and each after a `:`.
+        && path.first() == Some(&b'/')
+        && memchr::memchr_iter(b':', path).all(|i| path.get(i + 1) == Some(&b'/'))
+        && !has_dot_component(path)
+        // Shorter than any element's candidate would be.
+        && path.len() + 1 + name.len() < sys::child::PATH_MAX
+}
+
+/// Whether a `:`-separated list of paths has a `.` or `..` component in one of them.
+fn has_dot_component(path: &[u8]) -> bool {
+    let ends = |b: Option<&u8>| matches!(b, None | Some(b'/' | b':'));
+    memchr::memchr_iter(b'.', path).any(|i| {
+        matches!(i.checked_sub(1).map(|j| path[j]), Some(b'/' | b':') | None)
+            && (ends(path.get(i + 1)) || (path.get(i + 1) == Some(&b'.') && ends(path.get(i + 2))))
+    })
+}
+
 /// Why a candidate is not an executable program.
 enum Refusal {
     /// `stat` itself failed.
@@ -366,6 +397,60 @@ fn quote(name: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dot_components() {
+        for p in [
+            "/a/./b",
+            "/a/../b",
+            "/a/.",
+            "/a/..",
+            "/x:/a/.:/y",
+            "/x:/a/..",
+            "/.",
+            "/..",
+        ] {
+            assert!(has_dot_component(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "/usr/bin",
+            "/home/u/.cargo/bin",
+            "/a/.b",
+            "/a/b.",
+            "/a/..b",
+            "/a/...",
+            "/a/b..:/c",
+            "/x/.../y",
+            "/a//b/",
+        ] {
+            assert!(!has_dot_component(p.as_bytes()), "{p}");
+        }
+    }
+
+    #[test]
+    fn what_the_child_may_search() {
+        let ok = |n: &str, p: &str| searched_by_child(OsStr::new(n), OsStr::new(p));
+        assert!(ok("ls", "/usr/local/bin:/usr/bin//:/bin/"));
+        assert!(ok("ls", "/home/u/.cargo/bin"));
+        for (n, p) in [
+            ("ls", ""),
+            ("ls", "bin"),
+            ("ls", "/bin:"),
+            ("ls", "/bin::/usr/bin"),
+            ("ls", "/bin:usr/bin"),
+            ("ls", "/opt/x/../bin"),
+            ("ls", "/opt/./bin"),
+            ("ls", "/bin\0"),
+            ("", "/bin"),
+            ("..", "/bin"),
+            ("a/b", "/bin"),
+        ] {
+            assert!(!ok(n, p), "{n:?} {p:?}");
+        }
+        let long = format!("/{}", "x".repeat(4100));
+        assert!(ok("abc", &long[..4096 - 1 - 3 - 1]));
+        assert!(!ok("abc", &long[..4096 - 1 - 3]));
+    }
+
     use super::*;
 
     fn cleaned(p: &str) -> String {
