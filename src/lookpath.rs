@@ -223,6 +223,15 @@ pub fn path_candidates(name: &OsStr, path: Option<&OsStr>) -> Vec<PathBuf> {
 /// text, `execve` through the directories, symbolic links included: only repeated and
 /// trailing slashes remain, which both ignore), no byte is NUL, and no candidate is too
 /// long for `execve`. Public for the fuzz targets only.
+///
+/// # Examples
+/// ```
+/// use std::ffi::OsStr;
+/// use forkexec::searched_by_child;
+/// assert!(searched_by_child(OsStr::new("ls"), OsStr::new("/usr/bin//:/bin/")));
+/// assert!(!searched_by_child(OsStr::new("ls"), OsStr::new("/opt/app/../bin")));
+/// assert!(!searched_by_child(OsStr::new("ls"), OsStr::new("bin:/usr/bin")));
+/// ```
 #[doc(hidden)]
 pub fn searched_by_child(name: &OsStr, path: &OsStr) -> bool {
     let (name, path) = (name.as_bytes(), path.as_bytes());
