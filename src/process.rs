@@ -245,6 +245,26 @@ impl Process {
         }
     }
 
+    /// Whether the process has exited, without waiting and without reaping it (also
+    /// `true` once it is reaped, by this value or through another). For the waits that
+    /// have no pidfd to poll (kernels before 5.3).
+    pub(crate) fn exited_nowait(&self) -> Result<bool> {
+        if self.state.get().is_some() {
+            return Ok(true);
+        }
+        let (idtype, id) = wait_target(self.pid, self.pidfd.as_ref().map(|f| f.as_fd()));
+        match sys::waitid(
+            idtype,
+            id,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            false,
+        ) {
+            Ok(found) => Ok(found.is_some()),
+            Err(libc::ECHILD) => Ok(true),
+            Err(e) => Err(Error::os(e).with_stage(Stage::Wait)),
+        }
+    }
+
     /// Reaps the process if it has exited; `None` if it is still running.
     fn reap_now(&self) -> Result<Option<ProcessState>> {
         let mut reaped = self.reaped.write().unwrap_or_else(|p| p.into_inner());

@@ -148,8 +148,38 @@ impl Child {
         if self.watcher.is_some() && !self.exited_unreaped(Some(Duration::ZERO))? {
             return Ok(None);
         }
+        self.keep_deadline()?;
         self.end_watch();
         self.process.try_wait()
+    }
+
+    /// Without a timer (no pidfd to watch it by: kernels before 5.3) the waits keep the
+    /// deadline themselves: a child still running at the deadline is cancelled here and,
+    /// with a wait delay, killed that long after. Returns when this has something to do
+    /// next (`None`: nothing more). Never signals a reaped child: it checks the exit first,
+    /// and only its owner reaps it.
+    fn keep_deadline(&mut self) -> Result<Option<Instant>> {
+        let Some(d) = self.deadline.filter(|_| self.watcher.is_none()) else {
+            return Ok(None);
+        };
+        if self.process.reaped_state().is_some() || self.process.exited_nowait()? {
+            return Ok(None);
+        }
+        let now = Instant::now();
+        if !self.timed_out {
+            if now < d {
+                return Ok(Some(d));
+            }
+            self.cancel_now();
+        }
+        let Some(kill_at) = self.wait_delay.and_then(|w| d.checked_add(w)) else {
+            return Ok(None);
+        };
+        if now < kill_at {
+            return Ok(Some(kill_at));
+        }
+        let _ = self.process.kill();
+        Ok(None)
     }
 
     /// Whether the child has exited (not reaped: its pid stays its own), waiting at most
@@ -197,8 +227,23 @@ impl Child {
         if self.waited {
             return Err(crate::process::process_done());
         }
-        if self.process.reaped_state().is_none() && self.process.wait_timeout(timeout)?.is_none() {
-            return Ok(None);
+        let end = Instant::now().checked_add(timeout);
+        while self.process.reaped_state().is_none() {
+            // In steps to the deadline's instants when the waits keep it (no timer).
+            let next = self.keep_deadline()?;
+            let until = match (end, next) {
+                (Some(e), Some(n)) => Some(e.min(n)),
+                (e, n) => e.or(n),
+            };
+            let left = until.map_or(Duration::MAX, |u| {
+                u.saturating_duration_since(Instant::now())
+            });
+            if self.process.wait_timeout(left)?.is_some() {
+                break;
+            }
+            if end.is_some_and(|e| Instant::now() >= e) {
+                return Ok(None);
+            }
         }
         self.wait().map(Some)
     }

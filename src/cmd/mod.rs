@@ -406,8 +406,10 @@ impl Cmd {
     /// thread of the crate, polling the pidfds of every child with a timeout, enforces the
     /// deadline while the child runs, whether or not anyone waits (so a caller reading the
     /// child's output is not stuck past it): a thousand children with timeouts cost one
-    /// thread, which ends when no timeout is pending. On a kernel without pidfds the
-    /// deadline is enforced inside the waits only. To cancel what the child started too,
+    /// thread, which ends when no timeout is pending. On a kernel without pidfds (before
+    /// 5.3) the deadline is enforced inside the waits only: [`Child::wait`](crate::Child::wait),
+    /// [`wait_timeout`](crate::Child::wait_timeout) and [`try_wait`](crate::Child::try_wait)
+    /// cancel a child found running past it (`tests/old_kernel.rs`). To cancel what the child started too,
     /// see [`cancel_process_group`](Cmd::cancel_process_group); to stop waiting without
     /// cancelling, [`Child::wait_timeout`](crate::Child::wait_timeout).
     ///

@@ -338,6 +338,10 @@ fn exit_ok(st: ProcessState) -> Result<ProcessState> {
     }
 }
 
+/// How often a wait with a wait delay looks for the child's exit when it has no pidfd to
+/// poll (kernels before 5.3).
+pub(super) const EXIT_POLL: Duration = Duration::from_millis(10);
+
 impl Child {
     /// Reads the child's stdout and stderr pipes (those that are [`Stdio::piped`] and not
     /// taken) to EOF in this thread, closes its stdin, waits for it and returns everything
@@ -417,6 +421,14 @@ impl Child {
                 }
             }
             let watch_exit = exited_at.is_none() && self.wait_delay.is_some();
+            // Without a pidfd (kernels before 5.3) the exit is looked for every
+            // `EXIT_POLL`, so that the wait delay still starts.
+            let poll_exit = watch_exit && self.process.pidfd().is_none();
+            let limit = match limit {
+                _ if !poll_exit => limit,
+                Some(l) => Some(l.min(now + EXIT_POLL)),
+                None => Some(now + EXIT_POLL),
+            };
             if let (true, Some(pfd)) = (watch_exit, self.process.pidfd()) {
                 pfds[2] = libc::pollfd {
                     fd: pfd.as_raw_fd(),
@@ -425,7 +437,7 @@ impl Child {
                 };
             }
             sys::poll_until(&mut pfds, limit).map_err(Error::os)?;
-            if pfds[2].revents != 0 {
+            if pfds[2].revents != 0 || (poll_exit && self.process.exited_nowait()?) {
                 exited_at = Some(Instant::now());
             }
             for k in 0..2 {
