@@ -10,7 +10,9 @@
 //! `stress` (it measures spawning under load, and `fork` costs more in a process that
 //! other tests have grown: one caught panic with `RUST_BACKTRACE=1` makes std load and keep
 //! this binary's debug info, ~70 MiB, and the storm's Fork round then took 2.7 times as
-//! long). `agent` changes no process-wide state and could be a module here too.
+//! long), `old_kernel` (`harness = false`: a seccomp filter for the whole process, set
+//! before any thread exists). `agent` changes no process-wide state and could be a module
+//! here too.
 //!
 //! A test that re-runs this binary to run a helper in a fresh process names it by its
 //! path here (`module::name`): `common::test_path` finds it.
