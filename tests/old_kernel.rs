@@ -4,7 +4,8 @@
 //! `openat2`, `pidfd_getfd` and `faccessat2` fail with `ENOSYS`, `clone` with
 //! `CLONE_PIDFD` and `waitid(P_PIDFD)` with `EINVAL`, as such a kernel does. Every
 //! fallback then runs: no pidfds (waits, timeouts and kills by pid), fds closed one by one,
-//! the agent's exits found by polling. Each scenario runs under a watchdog.
+//! the exits of the agent's workers and of a `WaitSet`'s children found by polling. Each
+//! scenario runs under a watchdog.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -315,12 +316,66 @@ fn started_children_keep_their_deadline() {
     assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL));
 }
 
-/// A `WaitSet` needs pidfds: refused with `Unsupported`, the child given back reaped.
-fn waitset_says_unsupported() {
+/// A `WaitSet` without pidfds: it looks for its children's exits, keeps their timeouts
+/// and their wait delays, and loses no output.
+fn waitset_polls_for_exits() {
+    use forkexec::{Stream, WaitEvent};
     let mut set = WaitSet::new().unwrap();
-    let child = Cmd::new("true").start().unwrap();
-    let err = set.add(child).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let child = sh(&format!("echo job {i}; exit {i}"))
+            .stdout(Stdio::piped())
+            .start()
+            .unwrap();
+        tokens.push(set.add(child).unwrap());
+    }
+    // No output, no pipe: only the exit says it ended.
+    let quiet = set.add(Cmd::new("true").start().unwrap()).unwrap();
+    // A timeout no timer watches.
+    let slow = set
+        .add(
+            Cmd::new("sleep")
+                .arg("30")
+                .timeout(Duration::from_millis(100))
+                .start()
+                .unwrap(),
+        )
+        .unwrap();
+    // A grandchild holds the pipe: the wait delay ends it.
+    let held = set
+        .add(
+            sh("sleep 30 & echo started")
+                .stdout(Stdio::piped())
+                .wait_delay(Duration::from_millis(100))
+                .start()
+                .unwrap(),
+        )
+        .unwrap();
+    let mut out = vec![Vec::new(); 6];
+    let mut ends = Vec::new();
+    while let Some(ev) = set.next(None).unwrap() {
+        match ev {
+            WaitEvent::Output {
+                token,
+                stream: Stream::Stdout,
+                data,
+            } => out[token].extend(data),
+            WaitEvent::Output { .. } => {}
+            WaitEvent::Exited { token, result } => ends.push((token, result)),
+        }
+    }
+    ends.sort_by_key(|e| e.0);
+    assert_eq!(ends.len(), 6);
+    for (i, &t) in tokens.iter().enumerate() {
+        assert_eq!(out[t], format!("job {i}\n").into_bytes());
+        assert_eq!(ends[t].1.as_ref().unwrap().exit_code(), i as i32);
+    }
+    assert!(ends[quiet].1.as_ref().unwrap().success());
+    let e = ends[slow].1.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let e = ends[held].1.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WaitDelay, "{e}");
+    assert_eq!(out[held], b"started\n");
 }
 
 /// The agent finds its workers' exits by polling.
@@ -377,7 +432,7 @@ fn main() {
             "started_children_keep_their_deadline",
             started_children_keep_their_deadline,
         ),
-        ("waitset_says_unsupported", waitset_says_unsupported),
+        ("waitset_polls_for_exits", waitset_polls_for_exits),
         ("the_agent_polls_for_exits", the_agent_polls_for_exits),
     ];
     the_kernel_looks_old();

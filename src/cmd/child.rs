@@ -158,7 +158,7 @@ impl Child {
     /// with a wait delay, killed that long after. Returns when this has something to do
     /// next (`None`: nothing more). Never signals a reaped child: it checks the exit first,
     /// and only its owner reaps it.
-    fn keep_deadline(&mut self) -> Result<Option<Instant>> {
+    pub(super) fn keep_deadline(&mut self) -> Result<Option<Instant>> {
         let Some(d) = self.deadline.filter(|_| self.watcher.is_none()) else {
             return Ok(None);
         };

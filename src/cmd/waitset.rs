@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use rustix::event::epoll;
 
 use super::Child;
-use crate::error::{Error, ErrorKind, Result};
+use super::output::EXIT_POLL;
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 use crate::status::ProcessState;
 
 /// Which of a child's streams a chunk of output came from.
@@ -68,8 +71,10 @@ pub enum WaitEvent {
 struct Slot {
     child: Child,
     streams: [Option<OwnedFd>; 2],
-    /// When the child exited (its pidfd became readable).
+    /// When the child exited (its pidfd became readable, or a poll saw it).
     exited_at: Option<Instant>,
+    /// No pidfd (a kernel before 5.3): its exit is looked for every `EXIT_POLL`.
+    polled: bool,
 }
 
 impl Slot {
@@ -87,7 +92,9 @@ impl Slot {
 /// Many running children, watched from one thread (a job runner's loop): [`next`]
 /// returns the next chunk any of them wrote on a [`Stdio::piped`](crate::Stdio::piped)
 /// stdout or stderr, or the next one that finished, with no thread per child. One epoll
-/// watches every child's pidfd and pipes.
+/// watches every child's pidfd and pipes. (On a kernel before 5.3, without pidfds, the
+/// set looks for the exits of its running children every 10 ms, and keeps their
+/// timeouts itself.)
 ///
 /// Nothing is lost: a child's [`WaitEvent::Exited`] comes only after its pipes reached
 /// end-of-file, so every byte it wrote came before. A process it started that keeps a
@@ -182,9 +189,8 @@ impl WaitSet {
     /// is dropped are neither killed nor waited for (as a dropped [`Child`]).
     ///
     /// # Errors
-    /// [`ErrorKind::Unsupported`] when the child has no pidfd (a kernel before 5.3);
-    /// [`ErrorKind::Io`] when epoll refuses it. The child is handed back in neither case:
-    /// it is killed and waited for.
+    /// [`ErrorKind::Io`] when epoll refuses it (the child is not handed back: it is killed
+    /// and waited for).
     ///
     /// # Examples
     /// ```
@@ -199,10 +205,12 @@ impl WaitSet {
         let r = self.register(token, &mut child);
         match r {
             Ok(streams) => {
+                let polled = child.process().pidfd().is_none();
                 let slot = Some(Slot {
                     child,
                     streams,
                     exited_at: None,
+                    polled,
                 });
                 if self.free.pop().is_some() {
                     self.slots[token] = slot;
@@ -221,14 +229,11 @@ impl WaitSet {
     }
 
     fn register(&mut self, token: usize, child: &mut Child) -> Result<[Option<OwnedFd>; 2]> {
-        let Some(pidfd) = child.process().pidfd() else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "WaitSet needs a pidfd for the child (Linux 5.3 or later)",
-            ));
-        };
         let flags = epoll::EventFlags::IN;
-        epoll::add(&self.epoll, pidfd, key(token, 0), flags).map_err(io_err)?;
+        // Without a pidfd (before Linux 5.3) the exit is polled for instead.
+        if let Some(pidfd) = child.process().pidfd() {
+            epoll::add(&self.epoll, pidfd, key(token, 0), flags).map_err(io_err)?;
+        }
         let streams = [
             child.stdout.take().map(OwnedFd::from),
             child.stderr.take().map(OwnedFd::from),
@@ -302,10 +307,17 @@ impl WaitSet {
                 .flatten()
                 .filter_map(Slot::delay_ends)
                 .min();
-            let wake = match (deadline, delay_ends) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // Children without a pidfd: looked at every `EXIT_POLL`.
+            let poll_tick = self
+                .slots
+                .iter()
+                .flatten()
+                .any(|s| s.polled && s.exited_at.is_none())
+                .then(|| Instant::now() + EXIT_POLL);
+            let wake = [deadline, delay_ends, poll_tick]
+                .into_iter()
+                .flatten()
+                .min();
             let left = match wake {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
@@ -326,9 +338,15 @@ impl WaitSet {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(io_err(e)),
             }
+            if poll_tick.is_some() {
+                self.poll_exits()?;
+            }
             if self.events.0.is_empty() {
                 if delay_ends.is_some_and(|d| Instant::now() >= d) {
                     self.end_delays();
+                    continue;
+                }
+                if !self.ready.is_empty() {
                     continue;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -377,6 +395,24 @@ impl WaitSet {
                 self.ready.push_back(WaitEvent::Exited { token, result });
             }
         }
+    }
+
+    /// The children without a pidfd: their timeouts kept (no timer watches them), and
+    /// those that exited handled as a pidfd readiness would be.
+    fn poll_exits(&mut self) -> Result<()> {
+        for token in 0..self.slots.len() {
+            let Some(Some(slot)) = self.slots.get_mut(token) else {
+                continue;
+            };
+            if !slot.polled || slot.exited_at.is_some() {
+                continue;
+            }
+            slot.child.keep_deadline()?;
+            if slot.child.process().exited_nowait()? {
+                self.handle(token, 0)?;
+            }
+        }
+        Ok(())
     }
 
     /// One readiness: `what` 0 is the pidfd, 1 and 2 the streams.
