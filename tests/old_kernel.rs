@@ -65,6 +65,8 @@ fn ret(k: u32) -> libc::sock_filter {
 
 /// The filter program: see the module docs.
 fn program(arch: u32) -> Vec<libc::sock_filter> {
+    // A call made in another architecture's convention (none here) is let through: the
+    // numbers below are this one's.
     let mut p = vec![load(ARCH), jeq(arch, 1, 0), ret(RET_ALLOW), load(NR)];
     for nr in NEW_CALLS {
         p.push(jeq(nr, 0, 1));
@@ -226,7 +228,8 @@ fn timeouts_and_wait_delays() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
 
-    let held = "sleep 30 & echo started";
+    // The grandchild outlives the wait delay by far, and ends soon after the test.
+    let held = "sleep 3 & echo started";
     let err = sh(held)
         .wait_delay(Duration::from_millis(100))
         .output()
@@ -316,6 +319,38 @@ fn started_children_keep_their_deadline() {
     assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL));
 }
 
+/// The cancel runs once, whichever wait finds the deadline passed first: `try_wait`, then
+/// `wait_timeout`, then `wait` (TERM ignored: the kill comes after the wait delay).
+fn the_cancel_runs_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let mut child = sh("trap '' TERM; sleep 30")
+        .timeout(Duration::from_millis(50))
+        .cancel_with(move |t| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            t.signal(Signal::TERM)
+        })
+        .wait_delay(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert_eq!(child.try_wait().unwrap(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Cancelled, TERM ignored: still running until the kill.
+    let _ = child.wait_timeout(Duration::from_millis(10)).unwrap();
+    let err = child.wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.state().unwrap().signal(), Some(Signal::KILL));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the cancel function ran once"
+    );
+}
+
 /// A `WaitSet` without pidfds: it looks for its children's exits, keeps their timeouts
 /// and their wait delays, and loses no output.
 fn waitset_polls_for_exits() {
@@ -344,7 +379,7 @@ fn waitset_polls_for_exits() {
     // A grandchild holds the pipe: the wait delay ends it.
     let held = set
         .add(
-            sh("sleep 30 & echo started")
+            sh("sleep 3 & echo started")
                 .stdout(Stdio::piped())
                 .wait_delay(Duration::from_millis(100))
                 .start()
@@ -414,7 +449,7 @@ fn main() {
         println!("old_kernel: not run: this kernel has no seccomp filters");
         return;
     }
-    let tests: [(&'static str, fn()); 7] = [
+    let tests: [(&'static str, fn()); 8] = [
         (
             "spawns_and_reports_on_every_strategy",
             spawns_and_reports_on_every_strategy,
@@ -432,6 +467,7 @@ fn main() {
             "started_children_keep_their_deadline",
             started_children_keep_their_deadline,
         ),
+        ("the_cancel_runs_once", the_cancel_runs_once),
         ("waitset_polls_for_exits", waitset_polls_for_exits),
         ("the_agent_polls_for_exits", the_agent_polls_for_exits),
     ];

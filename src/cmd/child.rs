@@ -119,7 +119,9 @@ impl Child {
 
     /// Reaps the child if it has exited, without blocking (std's `try_wait`); `None` while
     /// it runs. Its stdio copies are not waited for here: [`wait`](Child::wait) finishes
-    /// them afterwards and returns this same state.
+    /// them afterwards and returns this same state. On a kernel without pidfds (before
+    /// 5.3), where no timer watches the child, it also cancels a child found running past
+    /// its [`timeout`](crate::Cmd::timeout) (the cancel function then runs here).
     ///
     /// # Errors
     /// As [`wait`](Child::wait).
@@ -262,17 +264,12 @@ impl Child {
             self.end_watch();
             return self.process.wait_exclusive();
         }
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
+        // No timer (no pidfd): the deadline is kept here, from wherever an earlier wait
+        // left it (cancelled once, killed wait_delay after the deadline).
+        while let Some(t) = self.keep_deadline()? {
+            let left = t.saturating_duration_since(Instant::now());
             if let Some(st) = self.process.wait_timeout(left)? {
                 return Ok(st);
-            }
-            self.cancel_now();
-            if let Some(d) = self.wait_delay {
-                if let Some(st) = self.process.wait_timeout(d)? {
-                    return Ok(st);
-                }
-                let _ = self.process.kill();
             }
         }
         self.process.wait_exclusive()

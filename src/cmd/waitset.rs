@@ -137,6 +137,8 @@ pub struct WaitSet {
     ready: VecDeque<WaitEvent>,
     events: crate::sys::EpollEvents,
     buf: Vec<u8>,
+    /// When the children without a pidfd are next looked at.
+    next_poll: Option<Instant>,
 }
 
 impl std::fmt::Debug for WaitSet {
@@ -179,6 +181,7 @@ impl WaitSet {
             ready: VecDeque::new(),
             events: crate::sys::EpollEvents(Vec::with_capacity(64)),
             buf: vec![0; 64 * 1024],
+            next_poll: None,
         })
     }
 
@@ -338,8 +341,9 @@ impl WaitSet {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(io_err(e)),
             }
-            if poll_tick.is_some() {
-                self.poll_exits()?;
+            if poll_tick.is_some() && self.next_poll.is_none_or(|t| Instant::now() >= t) {
+                self.poll_exits();
+                self.next_poll = Some(Instant::now() + EXIT_POLL);
             }
             if self.events.0.is_empty() {
                 if delay_ends.is_some_and(|d| Instant::now() >= d) {
@@ -397,9 +401,11 @@ impl WaitSet {
         }
     }
 
-    /// The children without a pidfd: their timeouts kept (no timer watches them), and
-    /// those that exited handled as a pidfd readiness would be.
-    fn poll_exits(&mut self) -> Result<()> {
+    /// The children without a pidfd: those that exited handled as a pidfd readiness
+    /// would be, the others' timeouts kept (no timer watches them). A child whose exit
+    /// cannot be asked for is treated as exited: its wait then reports why, in its
+    /// `Exited`, and the other children go on.
+    fn poll_exits(&mut self) {
         for token in 0..self.slots.len() {
             let Some(Some(slot)) = self.slots.get_mut(token) else {
                 continue;
@@ -407,12 +413,12 @@ impl WaitSet {
             if !slot.polled || slot.exited_at.is_some() {
                 continue;
             }
-            slot.child.keep_deadline()?;
-            if slot.child.process().exited_nowait()? {
-                self.handle(token, 0)?;
+            let exited = slot.child.process().exited_nowait().unwrap_or(true);
+            if exited || slot.child.keep_deadline().is_err() {
+                // Reads nothing for `what` 0: cannot fail.
+                let _ = self.handle(token, 0);
             }
         }
-        Ok(())
     }
 
     /// One readiness: `what` 0 is the pidfd, 1 and 2 the streams.
