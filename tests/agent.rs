@@ -1406,6 +1406,10 @@ fn pipe_fill(pid: i32) -> usize {
 fn blocking_input_costs_the_same_at_any_limit() {
     const LINES: usize = 200_000;
     let _g = common::start("blocking_input_costs_the_same_at_any_limit", 240);
+    // The producer, the loop thread and the workers on one CPU (the loop and `cat`
+    // inherit this thread's affinity): what is compared is the CPU each limit costs, not
+    // where the scheduler happened to put three busy tasks on a shared machine.
+    let _pin = PinnedToOneCpu::new();
     let master = Master::new().unwrap();
     let line = [b'x'; 40];
     // (CPU of the producer thread, its voluntary context switches) for one stream.
@@ -1466,6 +1470,36 @@ fn blocking_input_costs_the_same_at_any_limit() {
 }
 
 /// This thread's CPU time (user + system) and voluntary context switches.
+/// This thread pinned to the CPU it runs on, until dropped (its former affinity back).
+struct PinnedToOneCpu(libc::cpu_set_t);
+
+impl PinnedToOneCpu {
+    fn new() -> PinnedToOneCpu {
+        // SAFETY: cpu_set_t is plain data; the calls get and set this thread's affinity
+        // (pid 0) with a valid set of the right size.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            assert_eq!(libc::sched_getaffinity(0, size, &mut old), 0);
+            let cpu = libc::sched_getcpu();
+            assert!(cpu >= 0);
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut one);
+            assert_eq!(libc::sched_setaffinity(0, size, &one), 0);
+            PinnedToOneCpu(old)
+        }
+    }
+}
+
+impl Drop for PinnedToOneCpu {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`, with the set saved there.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+        }
+    }
+}
+
 fn thread_usage() -> (Duration, i64) {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given; RUSAGE_THREAD is the calling thread.
