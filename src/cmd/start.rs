@@ -92,8 +92,7 @@ impl Spec {
                 }),
             }
         };
-        let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
-        let argv = CStringArray::from_argv(arg0, &self.args)?;
+        let argv = CStringArray::from_argv(self.arg0(), &self.args)?;
         let program = match (&path, &search) {
             (Some(p), _) => path_cstring(p, "program path")?,
             // The first candidate stands for the program in the plan (its errors are
@@ -196,10 +195,14 @@ impl Spec {
             && searched_by_child(&self.program, path_var)
     }
 
+    /// argv[0]: `arg0`, or the program.
+    fn arg0(&self) -> &OsStr {
+        self.arg0.as_deref().unwrap_or(&self.program)
+    }
+
     /// argv: `arg0` (or the program) and the arguments.
     pub(super) fn argv(&self) -> Vec<&OsStr> {
-        let arg0 = self.arg0.as_deref().unwrap_or(&self.program);
-        std::iter::once(arg0)
+        std::iter::once(self.arg0())
             .chain(self.args.iter().map(OsString::as_os_str))
             .collect()
     }

@@ -73,11 +73,15 @@ struct Slot {
     streams: [Option<OwnedFd>; 2],
     /// When the child exited (its pidfd became readable, or a poll saw it).
     exited_at: Option<Instant>,
-    /// No pidfd (a kernel before 5.3): its exit is looked for every `EXIT_POLL`.
-    polled: bool,
 }
 
 impl Slot {
+    /// Running, with no pidfd (a kernel before 5.3): its exit is looked for every
+    /// `EXIT_POLL`.
+    fn polled(&self) -> bool {
+        self.exited_at.is_none() && self.child.process().pidfd().is_none()
+    }
+
     /// When its wait delay ends: the child exited, a pipe is still open (a process it
     /// started holds it), and its command has a wait delay.
     fn delay_ends(&self) -> Option<Instant> {
@@ -208,12 +212,10 @@ impl WaitSet {
         let r = self.register(token, &mut child);
         match r {
             Ok(streams) => {
-                let polled = child.process().pidfd().is_none();
                 let slot = Some(Slot {
                     child,
                     streams,
                     exited_at: None,
-                    polled,
                 });
                 if self.free.pop().is_some() {
                     self.slots[token] = slot;
@@ -315,7 +317,7 @@ impl WaitSet {
                 .slots
                 .iter()
                 .flatten()
-                .any(|s| s.polled && s.exited_at.is_none())
+                .any(Slot::polled)
                 .then(|| Instant::now() + EXIT_POLL);
             let wake = [deadline, delay_ends, poll_tick]
                 .into_iter()
@@ -410,7 +412,7 @@ impl WaitSet {
             let Some(Some(slot)) = self.slots.get_mut(token) else {
                 continue;
             };
-            if !slot.polled || slot.exited_at.is_some() {
+            if !slot.polled() {
                 continue;
             }
             let exited = slot.child.process().exited_nowait().unwrap_or(true);
